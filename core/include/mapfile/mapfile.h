@@ -1,0 +1,554 @@
+/**
+ * @file mapfile/mapfile.h
+ * @brief libmapfile: share live, named objects between processes through one
+ *        memory-mapped file.
+ *
+ * A producer opens a map file for writing, adds objects under names and
+ * calls mf_update() when they change. The core streams each object through
+ * its class's codec (see mapfile/codec.h) into a heap inside the file.
+ * Consumers in other processes open the same file read-only and get back
+ * fresh local objects rebuilt by their own copy of the codec.
+ *
+ * ## Conventions
+ * - Every function returns 0 on success or a negative `MF_E*` code; see
+ *   mf_strerror(). A failed call leaves nothing to clean up.
+ * - mf_errdetail() gives a longer, thread-local message about the last
+ *   failure in the calling thread (which record, class, file, path...).
+ * - Handles are opaque. Every pointer returned into library memory says how
+ *   long it stays valid.
+ * - Readers never lock and never write: a consumer needs only read
+ *   permission on the file.
+ *
+ * ## Threads
+ * One #mf_file may be used by many threads at once: gets, stats, iteration
+ * and waits are lock-free; adds, updates and removes are serialized by the
+ * writer lock in the file, which also serializes other processes.
+ */
+#ifndef MAPFILE_MAPFILE_H
+#define MAPFILE_MAPFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <mapfile/codec.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MAPFILE_STATIC)
+#define MF_API
+#elif defined(MAPFILE_BUILDING)
+#define MF_API __attribute__((visibility("default")))
+#else
+#define MF_API
+#endif
+
+/** Library version. */
+#define MF_VERSION_MAJOR 0
+#define MF_VERSION_MINOR 1
+#define MF_VERSION_PATCH 0
+
+/** Version of the on-disk format this library reads and writes. */
+#define MF_FORMAT_VERSION 1
+
+/** Longest record name in bytes, without the NUL. Names may be paths
+ *  ("det/tpc/occupancy"); they must not be empty or contain control
+ *  characters. */
+#define MF_NAME_MAX 255
+
+/** Default initial file size: 512 KiB, like TMapFile's kDefaultMapSize. */
+#define MF_DEFAULT_SIZE (512u * 1024u)
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/** X-macro of every error: name, value, message. */
+#define MF_ERRNO_MAP(XX)                                                      \
+    XX(EINVAL, -1, "invalid argument")                                        \
+    XX(ENOMEM, -2, "out of memory")                                           \
+    XX(ESYS, -3, "system call failed")                                        \
+    XX(EEXIST, -4, "map file already exists")                                 \
+    XX(ENOENT, -5, "map file does not exist")                                 \
+    XX(EACCES, -6, "permission denied")                                       \
+    XX(ENOTMAPFILE, -7, "not a map file")                                     \
+    XX(EVERSION, -8, "unsupported map file format version")                   \
+    XX(ECORRUPT, -9, "map file is corrupt")                                   \
+    XX(ENOTFOUND, -10, "no record with that name")                            \
+    XX(ENOCODEC, -11, "no codec for class")                                   \
+    XX(ECODEC, -12, "codec failed")                                           \
+    XX(ECHECKSUM, -13, "record checksum mismatch")                            \
+    XX(EFULL, -14, "map file full")                                           \
+    XX(EREADONLY, -15, "map file is open read-only")                          \
+    XX(ECLASSVERSION, -16, "class version not readable by this codec")        \
+    XX(EPLUGIN, -17, "plugin failed to load")                                 \
+    XX(EABI, -18, "plugin ABI mismatch")                                      \
+    XX(ENAME, -19, "invalid name")                                            \
+    XX(ETIMEDOUT, -20, "timed out")                                           \
+    XX(EREPLACED, -21, "map file was replaced or retired")                    \
+    XX(EBUSY, -22, "too much concurrent change, try again")                   \
+    XX(ENOMETHOD, -23, "no such method")                                      \
+    XX(EARGS, -24, "wrong arguments for method")                              \
+    XX(ESIGNATURE, -25, "invalid method signature")                           \
+    XX(EDUPLICATE, -26, "class already registered")                           \
+    XX(ECLASS, -27, "class does not match")                                   \
+    XX(ESNAPSHOT, -28, "snapshot changed while reading, retry")           \
+    XX(ETOOSMALL, -29, "buffer too small")
+
+/** Error codes. */
+typedef enum mf_errno {
+    MF_OK = 0,
+#define MF__ERR_ENUM(name, val, msg) MF_##name = val,
+    MF_ERRNO_MAP(MF__ERR_ENUM)
+#undef MF__ERR_ENUM
+} mf_errno;
+
+/** Short fixed message for an error code ("unknown error" if unknown). */
+MF_API const char *mf_strerror(int err);
+/** Symbolic name of an error code, e.g. "MF_ENOTFOUND". */
+MF_API const char *mf_err_name(int err);
+/**
+ * A longer message about the last failure in this thread, naming what is
+ * at fault (record, class, file, search path). Valid until the next mapfile
+ * call in this thread. Empty string if there is none.
+ */
+MF_API const char *mf_errdetail(void);
+
+/* ------------------------------------------------------------------------ */
+/* Registry of codecs                                                       */
+/* ------------------------------------------------------------------------ */
+
+/** A set of codecs: in-process classes plus plugins found on a path. */
+typedef struct mf_registry mf_registry;
+
+/**
+ * Create a registry.
+ *
+ * ## Search order for a class name (first match wins)
+ * 1. classes registered in-process with mf_registry_add_class();
+ * 2. plugins in the directories of `MAPFILE_PLUGIN_PATH` (colon-separated,
+ *    read once at creation), in order;
+ * 3. directories added with mf_registry_add_path(), in the order added;
+ * 4. the install plugin directory, then the build tree's plugin directory.
+ *
+ * Within a directory, `*.so` files are tried in name order. A class found
+ * again later in the order is recorded as *shadowed* and never used.
+ *
+ * ## Laziness
+ * Nothing is loaded at creation. A lookup that misses the classes known so
+ * far loads plugins in search order until the class is found. Listing
+ * (mf_registry_list()) loads everything. Plugins are dlopen'ed with
+ * RTLD_NOW | RTLD_LOCAL and stay loaded until mf_registry_free().
+ *
+ * ## Names
+ * Class names are checked: 1 to 127 bytes of letters, digits and `_ . : -`.
+ * A name read from a map file is only ever compared with loaded classes,
+ * never turned into a path.
+ *
+ * @param[out] out  the new registry; free it with mf_registry_free()
+ * @return 0, #MF_ENOMEM
+ */
+MF_API int mf_registry_new(mf_registry **out);
+/** Free a registry and unload its plugins. Objects made by its codecs must
+ *  be destroyed first. NULL is ignored. */
+MF_API void mf_registry_free(mf_registry *reg);
+/**
+ * The process-wide default registry, created on first use, used by any
+ * #mf_file opened without its own. Never free it.
+ */
+MF_API mf_registry *mf_registry_default(void);
+/**
+ * Add a plugin directory (search step 3).
+ * @return 0, #MF_EINVAL (NULL or empty), #MF_ENOMEM
+ */
+MF_API int mf_registry_add_path(mf_registry *reg, const char *dir);
+/**
+ * Register a class in-process (search step 1). @p cls must stay valid for
+ * the registry's lifetime.
+ * @return 0, #MF_EINVAL (NULL class or missing stream functions),
+ *         #MF_ENAME (bad class name), #MF_EDUPLICATE (already in-process)
+ */
+MF_API int mf_registry_add_class(mf_registry *reg, const mf_class *cls);
+/**
+ * Find the codec for a class name, loading plugins as needed.
+ * @param[out] out  the class; valid for the registry's lifetime
+ * @return 0, #MF_ENAME, #MF_ENOCODEC (mf_errdetail() names the class and
+ *         every directory searched)
+ */
+MF_API int mf_registry_find(mf_registry *reg, const char *class_name,
+                            const mf_class **out);
+
+/** One class as seen by mf_registry_list(). */
+typedef struct mf_registry_class {
+    const char *name;     /**< class name */
+    uint32_t version;     /**< version written */
+    uint32_t min_version; /**< oldest version read */
+    const mf_class *cls;  /**< the codec (NULL if shadowed) */
+    int shadowed;         /**< non-zero: an earlier entry has this name */
+    const char *shadowed_by; /**< path (or "in-process") that wins, if shadowed */
+} mf_registry_class;
+
+/** One plugin file (or the in-process set) as seen by mf_registry_list(). */
+typedef struct mf_registry_plugin {
+    const char *path;     /**< file path, or "in-process" */
+    const char *name;     /**< plugin name from its descriptor, or NULL */
+    int loaded;           /**< non-zero if it loaded */
+    int error;            /**< MF_E* code when it failed to load */
+    const char *error_msg;/**< why it failed to load, or NULL */
+    uint16_t abi_major, abi_minor; /**< ABI it declared (0 if unknown) */
+    size_t nclasses;
+    const mf_registry_class *classes;
+} mf_registry_plugin;
+
+/**
+ * Load every plugin on the search path and describe them all.
+ * @param[out] plugins  array valid until the next registry call
+ * @param[out] count    number of entries
+ * @param[out] dirs     NULL-terminated search path in order (may be NULL)
+ * @return 0, #MF_ENOMEM
+ */
+MF_API int mf_registry_list(mf_registry *reg,
+                            const mf_registry_plugin **plugins, size_t *count,
+                            const char *const **dirs);
+
+/** Destroy an object returned by mf_get() with its class. NULL is ignored. */
+MF_API void mf_object_free(const mf_class *cls, void *obj);
+
+/* ------------------------------------------------------------------------ */
+/* Opening and closing                                                      */
+/* ------------------------------------------------------------------------ */
+
+/** An open map file. */
+typedef struct mf_file mf_file;
+
+/** Open modes, TMapFile's options. */
+typedef enum mf_mode {
+    MF_READ = 1,     /**< existing file, read-only (O_RDONLY, PROT_READ) */
+    MF_UPDATE = 2,   /**< existing file read-write; created if missing */
+    MF_CREATE = 3,   /**< new file; fails with #MF_EEXIST if it exists */
+    MF_NEW = 4,      /**< same as #MF_CREATE */
+    MF_RECREATE = 5  /**< new file, atomically replacing any existing one */
+} mf_mode;
+
+/** mf_open_options.flags */
+enum mf_open_flags {
+    /** READ: when the file was replaced (producer RECREATE) or retired,
+     *  gets and waits return #MF_EREPLACED instead of reopening it. */
+    MF_OPEN_NO_FOLLOW_REPLACE = 1u << 0
+};
+
+/** Options for mf_open(). Start from #MF_OPEN_OPTIONS_INIT. */
+typedef struct mf_open_options {
+    size_t struct_size;   /**< sizeof(mf_open_options) */
+    uint64_t initial_size;/**< bytes; default #MF_DEFAULT_SIZE (min 64 KiB) */
+    uint64_t max_size;    /**< growth limit in bytes; default 1 GiB */
+    unsigned file_mode;   /**< permission bits of a created file; 0644 */
+    const char *title;    /**< title stored in a created file; "" */
+    mf_registry *registry;/**< codecs; NULL means mf_registry_default() */
+    int wait_ms;          /**< READ: wait up to this long for the file to
+                               appear (-1 forever, 0 fail at once) */
+    unsigned flags;       /**< #mf_open_flags */
+} mf_open_options;
+
+#define MF_OPEN_OPTIONS_INIT \
+    {sizeof(mf_open_options), MF_DEFAULT_SIZE, 0, 0644, "", NULL, 0, 0}
+
+/**
+ * Open or create a map file.
+ *
+ * - #MF_NEW, #MF_CREATE: fail with #MF_EEXIST if @p path exists (the file is
+ *   left untouched).
+ * - #MF_RECREATE: build a new file and rename it over @p path. A map file
+ *   that was there is marked *retired* first so its readers move on. A
+ *   symlink at @p path is replaced, never followed.
+ * - #MF_UPDATE: open read-write; create the file if it is missing.
+ * - #MF_READ: open read-only; #MF_ENOENT if missing (unless wait_ms).
+ *
+ * A new file is fully initialised under a temporary name and only then
+ * linked or renamed to @p path, so no reader ever sees a half-made header.
+ * Opening checks every header field against the real file size.
+ *
+ * @param[out] out   the handle; close it with mf_close()
+ * @param[in]  path  file path
+ * @param[in]  mode  an #mf_mode
+ * @param[in]  opts  options or NULL for defaults
+ * @return 0, #MF_EINVAL, #MF_EEXIST, #MF_ENOENT, #MF_EACCES,
+ *         #MF_ENOTMAPFILE, #MF_EVERSION, #MF_ECORRUPT, #MF_ETIMEDOUT,
+ *         #MF_ESYS, #MF_ENOMEM
+ */
+MF_API int mf_open(mf_file **out, const char *path, int mode,
+                   const mf_open_options *opts);
+
+/**
+ * Close a map file. Objects added with mf_add() are not updated or freed:
+ * they belong to the caller. Data stays in the file for later readers.
+ * NULL is ignored.
+ * @return 0, or #MF_ESYS if unmapping failed (the handle is freed anyway)
+ */
+MF_API int mf_close(mf_file *mf);
+
+/* ------------------------------------------------------------------------ */
+/* Producing                                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Remember a local object under @p name for later mf_update() calls. Nothing
+ * is written to the file yet (like TMapFile::Add). The object stays the
+ * caller's; it must stay valid until mf_remove(), mf_remove_all() or
+ * mf_close(). Adding a name again replaces the remembered object.
+ * @return 0, #MF_EREADONLY, #MF_ENAME, #MF_ENOCODEC, #MF_EINVAL, #MF_ENOMEM
+ */
+MF_API int mf_add(mf_file *mf, const char *name, const char *class_name,
+                  const void *obj);
+
+/**
+ * Stream a fresh copy of one added object into the file, or of every added
+ * object when @p name is NULL. Updating all objects publishes them as one
+ * batch: a snapshot reader sees all of them from this batch or all from an
+ * earlier one. Encoding happens outside the writer lock, into a reusable
+ * buffer sized by the best-buffer estimate; in steady state no memory is
+ * allocated.
+ * @return 0, #MF_EREADONLY, #MF_ENOTFOUND (name was never added),
+ *         #MF_ECODEC, #MF_EFULL (the file reached its maximum size; what was
+ *         stored before is intact), #MF_ECORRUPT, #MF_ENOMEM
+ */
+MF_API int mf_update(mf_file *mf, const char *name);
+
+/**
+ * Encode @p obj now and publish it under @p name, without remembering it.
+ * @return as mf_update(), plus #MF_ENAME, #MF_ENOCODEC
+ */
+MF_API int mf_put(mf_file *mf, const char *name, const char *class_name,
+                  const void *obj);
+
+/**
+ * Publish raw, already-encoded bytes as a record of @p class_name at
+ * @p class_version. Used by tools and bridges; no codec is needed.
+ * @return as mf_put()
+ */
+MF_API int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
+                      uint32_t class_version, const void *data, size_t size);
+
+/**
+ * Remove a record and forget its added object. Its space goes back to the
+ * heap at once.
+ * @return 0, #MF_EREADONLY, #MF_ENOTFOUND
+ */
+MF_API int mf_remove(mf_file *mf, const char *name);
+/** Remove every record and every added object. @return 0, #MF_EREADONLY */
+MF_API int mf_remove_all(mf_file *mf);
+
+/* ------------------------------------------------------------------------ */
+/* Consuming                                                                */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Get a new local object rebuilt from the record @p name by its codec.
+ * The copy is consistent: the payload is checked against its generation and
+ * checksum, and re-read if a writer changed it meanwhile.
+ * @param[out] obj  new object; free with mf_object_free(*cls, *obj)
+ * @param[out] cls  its codec (may be NULL if not wanted)
+ * @return 0, #MF_ENOTFOUND, #MF_ENOCODEC, #MF_ECLASSVERSION, #MF_ECODEC,
+ *         #MF_ECHECKSUM, #MF_ECORRUPT, #MF_EREPLACED, #MF_ENOMEM
+ */
+MF_API int mf_get(mf_file *mf, const char *name, void **obj,
+                  const mf_class **cls);
+
+/** What is known about one record. */
+typedef struct mf_record_info {
+    char name[MF_NAME_MAX + 1];
+    char class_name[MF_CLASS_NAME_MAX + 1];
+    uint32_t class_version; /**< version the payload was written with */
+    uint64_t size;          /**< payload bytes */
+    uint64_t checksum;      /**< XXH3-64 of the payload */
+    uint64_t generation;    /**< changes on every update of this record */
+    uint64_t update_count;  /**< updates since the record was created */
+    uint64_t update_time_ns;/**< CLOCK_REALTIME of the last update */
+    uint64_t batch;         /**< batch number of the last update */
+} mf_record_info;
+
+/**
+ * Copy a record's raw payload into @p buf. If @p cap is too small nothing is
+ * copied, `info->size` tells the size needed and #MF_ETOOSMALL is returned.
+ * Use mf_get_raw_alloc() to get a malloc'd copy instead.
+ * @return 0, #MF_ENOTFOUND, #MF_ETOOSMALL, #MF_ECHECKSUM, #MF_ECORRUPT,
+ *         #MF_EREPLACED
+ */
+MF_API int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
+                      mf_record_info *info);
+/** Like mf_get_raw() into a new malloc'd buffer (free() it). */
+MF_API int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
+                            mf_record_info *info);
+
+/**
+ * Describe one record without copying its payload.
+ * @return 0, #MF_ENOTFOUND, #MF_ECORRUPT
+ */
+MF_API int mf_stat(mf_file *mf, const char *name, mf_record_info *info);
+
+/** Iterator over records in insertion order; fields are private. */
+typedef struct mf_iter {
+    mf_file *mf;
+    char prefix[MF_NAME_MAX + 1];
+    uint64_t next_off;
+    uint64_t next_stamp;
+    uint64_t last_order;
+    uint64_t steps;
+} mf_iter;
+
+/**
+ * Start iterating over the records whose name starts with @p prefix (NULL
+ * or "" for all). A prefix ending in '/' lists one folder of path-like
+ * names. Records added during iteration may or may not be seen; removed
+ * ones are skipped; no record is seen twice.
+ */
+MF_API void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix);
+/**
+ * Next record.
+ * @return 1 with @p info filled, 0 at the end, or a negative error
+ *         (#MF_ECORRUPT)
+ */
+MF_API int mf_iter_next(mf_iter *it, mf_record_info *info);
+
+/** Writer lock state, for tools. */
+typedef enum mf_writer_state {
+    MF_WRITER_FREE = 0,
+    MF_WRITER_HELD = 1,
+    MF_WRITER_DEAD = 2   /**< held by a process that died; next writer repairs */
+} mf_writer_state;
+
+/** What is known about the whole file (TMapFile::Print). */
+typedef struct mf_file_info {
+    const char *path;       /**< valid while the handle is open */
+    char title[128];
+    uint32_t format_version;
+    uint64_t capacity;      /**< current file size in bytes */
+    uint64_t max_size;      /**< growth limit in bytes */
+    uint64_t heap_size;     /**< bytes managed by the heap */
+    uint64_t heap_used;     /**< bytes in allocated heap blocks */
+    uint64_t heap_free;     /**< bytes in free heap blocks */
+    uint64_t records;       /**< number of records */
+    uint64_t generation;    /**< file-wide change counter */
+    uint64_t batch;         /**< last batch published */
+    uint64_t recoveries;    /**< crashed writers repaired so far */
+    int writer_state;       /**< #mf_writer_state */
+    int writable;           /**< opened for writing */
+    int retired;            /**< replaced by a RECREATE */
+    uint64_t best_buffer;   /**< mean + 1 sigma of payload sizes written */
+} mf_file_info;
+
+/** Describe the file. @return 0 */
+MF_API int mf_file_stat(mf_file *mf, mf_file_info *info);
+
+/** Print the file's info, like TMapFile::Print. */
+MF_API void mf_print(mf_file *mf, FILE *out);
+/** List the records (name, class, size), like TMapFile::ls. */
+MF_API void mf_ls(mf_file *mf, FILE *out);
+
+/**
+ * Block until the file's generation differs from @p *seen, then store the
+ * new generation in @p *seen. Returns at once if it already differs. Uses a
+ * futex on the file header: no polling. Start with *seen = 0 to get the
+ * current generation immediately.
+ * @param timeout_ms  -1 waits forever
+ * @return 0, #MF_ETIMEDOUT, #MF_EREPLACED (only with
+ *         #MF_OPEN_NO_FOLLOW_REPLACE; otherwise the handle reopens the new
+ *         file and returns 0)
+ */
+MF_API int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Consistent snapshots                                                     */
+/* ------------------------------------------------------------------------ */
+
+/**
+ * Get several objects as one consistent snapshot: all of them as of the
+ * same batch, never a mix of two mf_update(mf, NULL) calls (or of single
+ * updates). Retries internally while writers publish, up to a bound.
+ * On failure nothing is returned and nothing needs freeing.
+ * @param names  @p n record names
+ * @param objs   out: @p n new objects (free each with mf_object_free())
+ * @param classes out: their codecs
+ * @param[out] retries  how many times the snapshot was retried (may be NULL)
+ * @return 0, #MF_EBUSY (no quiet moment after many retries), or any
+ *         mf_get() error
+ */
+MF_API int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n,
+                           void **objs, const mf_class **classes,
+                           unsigned *retries);
+
+/* ------------------------------------------------------------------------ */
+/* Checking                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Called by mf_check() for each problem found. */
+typedef void (*mf_check_report_fn)(void *ud, const char *problem);
+
+/**
+ * Verify everything the file holds: the header; the heap (blocks tile it,
+ * no overlap, free lists agree, every allocated block belongs to something);
+ * the directory and hash index; every record's checksum.
+ * @param report  called once per problem (may be NULL)
+ * @param[out] problems  number of problems found
+ * @return 0 if the check ran (even if it found problems), or an error if it
+ *         could not run
+ */
+MF_API int mf_check(mf_file *mf, mf_check_report_fn report, void *ud,
+                    unsigned *problems);
+
+/* ------------------------------------------------------------------------ */
+/* Calling methods (libffi)                                                 */
+/* ------------------------------------------------------------------------ */
+
+/** Type letters of a method signature (see mapfile/codec.h). */
+typedef enum mf_type {
+    MF_T_VOID = 'v',
+    MF_T_I64 = 'i',
+    MF_T_U64 = 'u',
+    MF_T_F64 = 'd',
+    MF_T_STR = 's',
+    MF_T_OBJ = 'o'
+} mf_type;
+
+/** A typed value passed to or returned from mf_call(). */
+typedef struct mf_value {
+    mf_type type;
+    union {
+        int64_t i;
+        uint64_t u;
+        double d;
+        const char *s; /**< returned strings are owned by the object */
+    } v;
+} mf_value;
+
+/**
+ * Call method @p method of @p obj (an object of @p cls) with @p nargs
+ * arguments (not counting the object). Argument types must match the
+ * signature exactly; nothing is called otherwise.
+ * @return 0, #MF_ENOMETHOD, #MF_EARGS (count or type; mf_errdetail() says
+ *         which), #MF_EINVAL
+ */
+MF_API int mf_call(const mf_class *cls, void *obj, const char *method,
+                   const mf_value *args, size_t nargs, mf_value *ret);
+
+/** One method as listed by mf_class_methods(). */
+typedef struct mf_method_info {
+    const char *name;
+    const char *signature;
+} mf_method_info;
+
+/**
+ * List the methods of a class (already validated by the registry).
+ * @param[out] out  array valid for the registry's lifetime
+ * @return number of methods (0 if none), or #MF_ENOCODEC if @p cls was not
+ *         obtained from a registry
+ */
+MF_API int mf_class_methods(const mf_class *cls, const mf_method_info **out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MAPFILE_MAPFILE_H */

@@ -1,0 +1,50 @@
+/* errors.c - error codes, messages and the thread-local detail message. */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const char *mf_strerror(int err)
+{
+    switch (err) {
+    case MF_OK:
+        return "success";
+#define MF__ERR_MSG(name, val, msg) \
+    case MF_##name:                 \
+        return msg;
+        MF_ERRNO_MAP(MF__ERR_MSG)
+#undef MF__ERR_MSG
+    }
+    return "unknown error";
+}
+
+const char *mf_err_name(int err)
+{
+    switch (err) {
+    case MF_OK:
+        return "MF_OK";
+#define MF__ERR_NAME(name, val, msg) \
+    case MF_##name:                  \
+        return "MF_" #name;
+        MF_ERRNO_MAP(MF__ERR_NAME)
+#undef MF__ERR_NAME
+    }
+    return "MF_EUNKNOWN";
+}
+
+static _Thread_local char detail[1024];
+
+const char *mf_errdetail(void) { return detail; }
+
+const char *mf__detail(void) { return detail; }
+
+void mf__clear_detail(void) { detail[0] = '\0'; }
+
+int mf__fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return err;
+}

@@ -1,0 +1,46 @@
+/*
+ * internal.h - what the core's subsystems share. Public names are mf_,
+ * internal non-static names are mf__.
+ */
+#ifndef MF_INTERNAL_H
+#define MF_INTERNAL_H
+
+#include <mapfile/mapfile.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#define MF__UNUSED(x) ((void)(x))
+
+/* Record a detail message for mf_errdetail() and return err, so a failing
+ * path reads: return mf__fail(MF_ENOTFOUND, "no record '%s'", name); */
+int mf__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Clear the detail message (called on entry by public functions that may
+ * set one, so a stale message never describes a later success). */
+void mf__clear_detail(void);
+/* The current detail buffer, for callers that add context. */
+const char *mf__detail(void);
+
+/* registry.c: the search path as one printable string ("a:b:c"), for
+ * "no codec" messages. Valid until the registry changes. */
+const char *mf__registry_path_string(mf_registry *reg);
+
+/* registry.c: where a class came from: a plugin's file path, or
+ * "in-process". Valid for the registry's lifetime. */
+const char *mf__registry_class_origin(mf_registry *reg, const mf_class *cls);
+
+/* call.c / registry.c: method tables prepared when a class is registered.
+ * mf__methods_prepare validates every signature of cls and prepares its
+ * libffi cifs; it returns MF_ESIGNATURE (detail names the method) on a bad
+ * signature. */
+int mf__methods_prepare(const mf_class *cls);
+void mf__methods_forget(const mf_class *cls);
+
+/* builtin.c: the built-in "text" and "blob" classes, always in-process. */
+extern const mf_class mf__text_class;
+extern const mf_class mf__blob_class;
+
+/* Class names: 1..127 bytes of [A-Za-z0-9_.:-]. Returns 0 or MF_ENAME. */
+int mf__check_class_name(const char *name);
+
+#endif
