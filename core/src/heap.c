@@ -163,15 +163,19 @@ static int load_listed(const struct mf__heap *h, uint64_t off, unsigned fl,
 /* Free lists                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Takes free block b off its list. With dry set only validates, so callers
- * can check every step of an operation before writing anything. */
-static int unlink_blk(struct mf__heap *h, const struct blk *b, int dry)
+/* Takes free block `off` off its list. With dry set only validates, so
+ * callers can check every step of an operation before writing anything.
+ * The links are read afresh: an earlier unlink may have changed them. */
+static int unlink_blk(struct mf__heap *h, uint64_t off, int dry)
 {
     struct mf__heap_ctl *c = h->ctl;
-    struct blk pb, nb;
+    struct blk self, pb, nb;
+    const struct blk *b = &self;
     unsigned fl, sl;
-    uint64_t nf = b->next_free, pf = b->prev_free;
 
+    if (hload(h, off, &self) || !bfree(&self))
+        return MF_ECORRUPT;
+    uint64_t nf = b->next_free, pf = b->prev_free;
     mapping(bsize(b), &fl, &sl);
     if (nf == b->off || pf == b->off || (nf && nf == pf))
         return MF_ECORRUPT;
@@ -252,6 +256,16 @@ static int find_block(const struct mf__heap *h, uint64_t need, struct blk *b)
     unsigned fl, sl;
     uint64_t r = need + (UINT64_C(1) << (fls64(need) - MF__TLSF_SL_LOG2)) - 1u;
 
+    /* The head of the request's own list is checked first: a cheap better
+     * fit that spares a big block when an exact one is at hand. */
+    mapping(need, &fl, &sl);
+    if ((c->sl_bitmap[fl] >> sl) & 1u) {
+        int rc = list_head(h, fl, sl, b);
+        if (rc)
+            return rc;
+        if (bsize(b) >= need)
+            return 0;
+    }
     if (r <= MAX_BLOCK) {
         mapping(r, &fl, &sl);
         uint32_t slm = c->sl_bitmap[fl] & SL_MASK & (~0u << sl);
@@ -270,16 +284,6 @@ static int find_block(const struct mf__heap *h, uint64_t need, struct blk *b)
                 return rc;
             return bsize(b) >= need ? 0 : MF_ECORRUPT;
         }
-    }
-    /* Rounding skipped the request's own list; its head may still fit, which
-     * saves a needless grow when the heap is nearly full. */
-    mapping(need, &fl, &sl);
-    if ((c->sl_bitmap[fl] >> sl) & 1u) {
-        int rc = list_head(h, fl, sl, b);
-        if (rc)
-            return rc;
-        if (bsize(b) >= need)
-            return 0;
     }
     return MF_EFULL;
 }
@@ -340,10 +344,10 @@ int mf__heap_alloc(struct mf__heap *h, uint64_t size, uint64_t *user_off)
     uint64_t rest = bs - need;
     int split = rest >= MF__BLOCK_MIN;
     uint64_t r = b.off + need;
-    if (unlink_blk(h, &b, 1) || (split && insert_blk(h, r, rest, 1)))
+    if (unlink_blk(h, b.off, 1) || (split && insert_blk(h, r, rest, 1)))
         return MF_ECORRUPT;
 
-    if ((rc = unlink_blk(h, &b, 0)))
+    if ((rc = unlink_blk(h, b.off, 0)))
         return rc;
     uint64_t taken = split ? need : bs;
     wr64(h->base, b.off + HDR_SIZE, taken);
@@ -410,14 +414,14 @@ int mf__heap_free(struct mf__heap *h, uint64_t user_off)
     } else if (have_next) {
         a = n;
     }
-    if ((merge_prev && unlink_blk(h, &p, 1)) || (merge_next && unlink_blk(h, &n, 1)) ||
+    if ((merge_prev && unlink_blk(h, p.off, 1)) || (merge_next && unlink_blk(h, n.off, 1)) ||
         insert_blk(h, mstart, msize, 1))
         return MF_ECORRUPT;
 
     int rc;
-    if (merge_prev && (rc = unlink_blk(h, &p, 0)))
+    if (merge_prev && (rc = unlink_blk(h, p.off, 0)))
         return rc;
-    if (merge_next && (rc = unlink_blk(h, &n, 0)))
+    if (merge_next && (rc = unlink_blk(h, n.off, 0)))
         return rc;
     /* Only mstart's header is written: b's own header and user area stay as
      * they were when b is absorbed into its predecessor. */
@@ -506,9 +510,9 @@ int mf__heap_grow(struct mf__heap *h, uint64_t new_end)
     uint64_t ls = bsize(&last);
 
     if (bfree(&last)) {
-        if (unlink_blk(h, &last, 1) || insert_blk(h, last.off, ls + delta, 1))
+        if (unlink_blk(h, last.off, 1) || insert_blk(h, last.off, ls + delta, 1))
             return MF_ECORRUPT;
-        if ((rc = unlink_blk(h, &last, 0)))
+        if ((rc = unlink_blk(h, last.off, 0)))
             return rc;
         __atomic_store_n(&c->heap_end, new_end, __ATOMIC_RELEASE);
         wr64(h->base, last.off + HDR_SIZE, (ls + delta) | (last.sf & KNOWN_FLAGS));
@@ -713,7 +717,10 @@ struct walk {
 static void check_live_entry(struct checker *k, uint64_t u, uint64_t in_block,
                              uint64_t in_size, int in_free)
 {
-    if (in_block && u > in_block && u < in_block + in_size)
+    if (in_block && in_free && u == in_block + MF__BLOCK_HEADER)
+        problem(k, "heap: offset 0x%" PRIx64 " referenced by a record is a free "
+                   "block (dangling)", u);
+    else if (in_block && u > in_block && u < in_block + in_size)
         problem(k, "heap: offset 0x%" PRIx64 " referenced by a record lies inside the "
                    "%s block at 0x%" PRIx64 " (%" PRIu64 " bytes): blocks overlap",
                 u, in_free ? "free" : "allocated", in_block, in_size);
