@@ -91,9 +91,10 @@ mapfile_pc_path(MAPFILE_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
 mapfile_pc_path(MAPFILE_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
 mapfile_pc_path(MAPFILE_PC_PLUGINDIR "${MAPFILE_PLUGIN_INSTALL_RELDIR}")
 
-# What libmapfile.a needs besides libxxhash and libffi (Requires.private).
+# What libmapfile.a needs besides libxxhash and libffi (Requires.private):
+# threads, dlopen and libm.
 set(MAPFILE_PC_LIBS_PRIVATE "${CMAKE_THREAD_LIBS_INIT}")
-foreach(lib IN LISTS CMAKE_DL_LIBS)
+foreach(lib IN LISTS CMAKE_DL_LIBS ITEMS m)
   string(APPEND MAPFILE_PC_LIBS_PRIVATE " -l${lib}")
 endforeach()
 string(STRIP "${MAPFILE_PC_LIBS_PRIVATE}" MAPFILE_PC_LIBS_PRIVATE)

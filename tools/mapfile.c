@@ -82,6 +82,33 @@ static size_t text_width(const char *s)
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Format a message and print it sanitized: its arguments are names,
+ * prefixes and options from the command line or a file. */
+static void vfprintf_safe(FILE *out, const char *fmt, va_list ap)
+{
+    char small[1024];
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n < sizeof small) {
+        fput_safe(small, out);
+    } else {
+        char *big = malloc((size_t)n + 1);
+        if (big) {
+            vsnprintf(big, (size_t)n + 1, fmt, ap2);
+            fput_safe(big, out);
+            free(big);
+        } else {
+            fput_safe(small, out);
+        }
+    }
+    va_end(ap2);
+}
+
 /* "mapfile: WHAT: message" where WHAT is a file or a subcommand. */
 static void errorf(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -94,7 +121,7 @@ static void errorf(const char *what, const char *fmt, ...)
         fputs(": ", stderr);
     }
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf_safe(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -348,6 +375,8 @@ static void fmt_percent(char *buf, size_t cap, uint64_t part, uint64_t whole)
 {
     if (whole == 0)
         snprintf(buf, cap, "-");
+    else if (part && 1000.0 * (double)part < (double)whole)
+        snprintf(buf, cap, "<0.1%%"); /* not "0.0%" when something is used */
     else
         snprintf(buf, cap, "%.1f%%", 100.0 * (double)part / (double)whole);
 }
@@ -552,7 +581,7 @@ static int usage_error(const command *c, const char *fmt, ...)
     va_list ap;
     fprintf(stderr, "mapfile: %s: ", c->name);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vfprintf_safe(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     print_usage_line(c, stderr);
@@ -989,6 +1018,12 @@ static int read_blob(const char *file, unsigned char **out, size_t *len)
         errorf(file, "cannot open: %s", strerror(errno));
         return EXIT_USAGE;
     }
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size > BLOB_MAX) {
+        errorf(file, "larger than %" PRIu64 " bytes", BLOB_MAX);
+        goto fail;
+    }
     for (;;) {
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 65536;
@@ -1291,6 +1326,20 @@ static int watch_draw(mf_file *mf, const char *path, const char *prefix,
     return ferror(stdout) ? finish_stdout(EXIT_USAGE) : 0;
 }
 
+/* On a terminal, redraw at most this often: a producer updating at kHz
+ * rates would otherwise make the screen flicker and burn a core. Changes
+ * made meanwhile are merged into the next redraw, never lost. */
+#define WATCH_TTY_MIN_INTERVAL_S 0.05
+
+static void sleep_until(double t_mono)
+{
+    double d = t_mono - now_monotonic_s();
+    if (d <= 0)
+        return;
+    struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+    nanosleep(&ts, NULL); /* a signal cuts it short: fine, we check after */
+}
+
 static int parse_count(const command *c, const char *s, unsigned long *out)
 {
     char *end;
@@ -1334,7 +1383,12 @@ static int cmd_watch(const args *a)
     int status = watch_draw(mf, path, prefix, tty, seen, &ws, &l, 1);
     if (!status)
         redraws++;
+    double last_draw = now_monotonic_s();
     while (!status && !stop_requested && (count == 0 || redraws < count)) {
+        if (tty)
+            sleep_until(last_draw + WATCH_TTY_MIN_INTERVAL_S);
+        if (stop_requested)
+            break;
         int rc = mf_wait(mf, &seen, 1000);
         if (stop_requested)
             break;
@@ -1349,6 +1403,7 @@ static int cmd_watch(const args *a)
             break;
         }
         status = watch_draw(mf, path, prefix, tty, seen, &ws, &l, 1);
+        last_draw = now_monotonic_s();
         if (!status)
             redraws++;
     }
@@ -1446,8 +1501,11 @@ static void plugins_text(const mf_registry_plugin *pl, size_t n,
         fput_safe(p->path, stdout);
         if (p->loaded) {
             printf("  [");
-            fput_safe(p->name ? p->name : "?", stdout);
-            printf(", ABI %u.%u]\n", p->abi_major, p->abi_minor);
+            if (p->name) {
+                fput_safe(p->name, stdout);
+                printf(", ");
+            }
+            printf("ABI %u.%u]\n", p->abi_major, p->abi_minor);
         } else {
             printf("  FAILED: %s", mf_strerror(p->error));
             if (p->error_msg) {
@@ -1739,9 +1797,9 @@ static const command commands[] = {
      "Show a live table (name, class, size, updates, updates per second and\n"
      "age since the last update) redrawn on every change. Waits for FILE to\n"
      "appear and follows it when the producer recreates it. On a terminal\n"
-     "the screen is redrawn in place; otherwise one table is printed per\n"
-     "change after a header line with the time and generation. Stops on\n"
-     "Ctrl-C.\n"
+     "the screen is redrawn in place (at most 20 times a second, and every\n"
+     "second to refresh ages); otherwise one table is printed per change\n"
+     "after a header line with the time and generation. Stops on Ctrl-C.\n"
      "\n"
      "  --count N  stop after N tables\n"},
     {"plugins", cmd_plugins, OPT_LONG | OPT_JSON, 0, 0, 0, "[-l] [--json]",

@@ -371,8 +371,10 @@ int mf_call(const mf_class *cls, void *obj, const char *method,
         return mf__fail(MF_EINVAL, "mf_call: the class was not obtained from "
                         "a registry");
     pmethod *m = NULL;
+    /* The first-byte test skips most strcmp calls: this loop is on the
+     * hot path. */
     for (size_t i = 0; i < e->n; i++)
-        if (strcmp(e->m[i].name, method) == 0) {
+        if (e->m[i].name[0] == method[0] && strcmp(e->m[i].name, method) == 0) {
             m = &e->m[i];
             break;
         }
@@ -404,7 +406,7 @@ int mf_call(const mf_class *cls, void *obj, const char *method,
         double d;
         const char *s;
     } rv;
-    memset(&rv, 0, sizeof rv);
+    rv.u = 0;
     ffi_call(&m->cif, m->fn, &rv, av);
     if (ret) {
         ret->type = (mf_type)m->ret;

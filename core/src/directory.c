@@ -105,6 +105,8 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
         uint64_t idx_off = MF__LOAD_ACQ(&c->hdr->index_off);
         struct mf__index *ix = mf__index_at(c->m, idx_off);
         if (!ix) {
+            if (MF__LOAD_ACQ(&c->hdr->index_off) != idx_off)
+                continue; /* replaced by a rehash while we looked */
             int rc = mf__refresh(c);
             if (rc < 0)
                 return rc;
@@ -228,7 +230,9 @@ static int rehash(struct mf__ctx *c, uint64_t nslots)
         if (r != MF__SLOT_EMPTY && r != MF__SLOT_TOMB)
             slot_put(nix, ix->slots[i].hash, r);
     }
+    MF__CRASH_POINT();
     mf__index_install(c, off);
+    MF__CRASH_POINT();
     return 0;
 }
 
@@ -248,6 +252,7 @@ int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off)
     }
     struct mf__record *r = (struct mf__record *)(c->m->base + rec_off);
     slot_put(ix, r->hash, rec_off);
+    MF__CRASH_POINT();
 
     uint64_t last = c->hdr->last_rec;
     r->prev = last;
@@ -258,6 +263,7 @@ int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off)
             return mf__fail(MF_ECORRUPT, "%s: the last record link is invalid",
                             c->mf->path);
         MF__STORE_REL(&l->next, rec_off);
+        MF__CRASH_POINT();
     } else {
         MF__STORE_REL(&c->hdr->first_rec, rec_off);
     }
@@ -285,6 +291,7 @@ int mf__dir_unlink(struct mf__ctx *c, uint64_t rec_off)
             break;
         }
     }
+    MF__CRASH_POINT();
     uint64_t prev = r->prev, next = MF__LOAD(&r->next);
     struct mf__record *p = prev ? mf__record_at(c->m, prev) : NULL;
     struct mf__record *n = next ? mf__record_at(c->m, next) : NULL;
@@ -295,6 +302,7 @@ int mf__dir_unlink(struct mf__ctx *c, uint64_t rec_off)
         MF__STORE_REL(&p->next, next);
     else
         MF__STORE_REL(&c->hdr->first_rec, next);
+    MF__CRASH_POINT();
     if (n)
         n->prev = prev;
     else

@@ -338,6 +338,7 @@ int mf__grow(struct mf__ctx *c, uint64_t need)
         return mf__fail(errno_to_mf(e) == MF_EFULL ? MF_EFULL : MF_ESYS,
                         "%s: cannot grow to %llu bytes: %s", c->mf->path,
                         (unsigned long long)new_cap, strerror(e));
+    MF__CRASH_POINT();
     struct mf__map *m;
     int rc = map_file(c->inc->fd, new_cap, true, &m, c->mf->path);
     if (rc)
@@ -352,6 +353,7 @@ int mf__grow(struct mf__ctx *c, uint64_t need)
     if (rc)
         return mf__fail(rc, "%s: heap growth failed: %s", c->mf->path,
                         mf_strerror(rc));
+    MF__CRASH_POINT();
     /* heap_end first (readers map up to it), capacity last. */
     MF__STORE_REL(&h->capacity, new_cap);
     return 0;

@@ -37,6 +37,9 @@
 #define CTL_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define CTL_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 
+/* The ctl lives in the 4 KiB file header beside other fields. */
+_Static_assert(sizeof(struct mf__heap_ctl) < 3000, "heap ctl must stay small");
+
 struct blk {
     uint64_t off;
     uint64_t prev_phys;

@@ -43,4 +43,14 @@ extern const mf_class mf__blob_class;
 /* Class names: 1..127 bytes of [A-Za-z0-9_.:-]. Returns 0 or MF_ENAME. */
 int mf__check_class_name(const char *name);
 
+/* Crash points for the tests: when set, called at every step of a change
+ * where a writer could die, so a test can kill itself at each one. NULL in
+ * production; costs one predictable branch. */
+extern void (*mf__crash_point)(void);
+#define MF__CRASH_POINT()                                  \
+    do {                                                   \
+        if (__builtin_expect(mf__crash_point != NULL, 0))  \
+            mf__crash_point();                             \
+    } while (0)
+
 #endif

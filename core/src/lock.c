@@ -19,6 +19,8 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 
+void (*mf__crash_point)(void);
+
 int mf__writer_lock(mf_file *mf)
 {
     struct mf__inc *inc = atomic_load(&mf->inc);

@@ -163,6 +163,7 @@ static int new_payload(struct mf__ctx *c, const struct mf__pending *p,
      * previous life must see it change. */
     MF__STORE(&pl->stamp, stamp | 1);
     __atomic_thread_fence(__ATOMIC_RELEASE);
+    MF__CRASH_POINT();
     pl->record = rec;
     pl->size = p->size;
     pl->checksum = p->checksum;
@@ -173,6 +174,7 @@ static int new_payload(struct mf__ctx *c, const struct mf__pending *p,
     pl->reserved = 0;
     if (p->size)
         memcpy(pl->data, p->data, p->size);
+    MF__CRASH_POINT();
     MF__STORE_REL(&pl->stamp, stamp);
     *out = off;
     return 0;
@@ -208,9 +210,12 @@ static int publish_one(struct mf__ctx *c, const struct mf__pending *p,
         if (rc)
             return rc;
         r = (struct mf__record *)(c->m->base + rec); /* may have remapped */
+        MF__CRASH_POINT();
         MF__STORE_REL(&r->payload, pay);
+        MF__CRASH_POINT();
         if (old)
             drop_payload(c, old);
+        MF__CRASH_POINT();
         return 0;
     }
     if (rc != MF_ENOTFOUND)
@@ -233,7 +238,9 @@ static int publish_one(struct mf__ctx *c, const struct mf__pending *p,
     c->hdr->intent_rec = rec;
     MF__STORE(&c->hdr->intent_op, MF__INTENT_ADD);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    MF__CRASH_POINT();
     rc = mf__dir_insert(c, rec);
+    MF__CRASH_POINT();
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     MF__STORE(&c->hdr->intent_op, MF__INTENT_NONE);
     return rc;
@@ -428,15 +435,19 @@ static int remove_record(struct mf__ctx *c, uint64_t rec)
     c->hdr->intent_rec = rec;
     MF__STORE(&c->hdr->intent_op, MF__INTENT_REMOVE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    MF__CRASH_POINT();
     int rc = mf__dir_unlink(c, rec);
     if (rc)
         return rc;
+    MF__CRASH_POINT();
     struct mf__record *r = (struct mf__record *)(c->m->base + rec);
     MF__STORE_REL(&r->stamp, MF__LOAD(&r->stamp) | 1);
     uint64_t pay = MF__LOAD(&r->payload);
     if (pay)
         drop_payload(c, pay);
+    MF__CRASH_POINT();
     mf__free(c, rec);
+    MF__CRASH_POINT();
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     MF__STORE(&c->hdr->intent_op, MF__INTENT_NONE);
     return 0;

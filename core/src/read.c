@@ -56,6 +56,10 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
         v->payload_stamp = MF__LOAD_ACQ(&p->stamp);
         if (v->payload_stamp & 1)
             return MF__RETRY; /* retired: a newer payload is published */
+        /* The stamp only vouches for this block if the record still points
+         * at it: otherwise the block may already serve another record. */
+        if (MF__LOAD_ACQ(&r->payload) != pay)
+            return MF__RETRY;
         v->size = MF__LOAD(&p->size);
         uint64_t usable = mf__heap_usable(c->m->base, c->m->len,
                                           c->hdr->heap.heap_start, hend, pay);

@@ -162,6 +162,7 @@ int mf__recover(mf_file *mf)
     size_t nlive = 0;
     uint64_t count = 0;
     relink(&c, live, &nlive, &count);
+    MF__CRASH_POINT();
 
     uint64_t idx = h->index_off;
     bool idx_live = mf__index_at(c.m, idx) != NULL &&
@@ -181,9 +182,11 @@ int mf__recover(mf_file *mf)
     if (rc)
         return mf__fail(rc, "%s: cannot repair the heap: %s", mf->path,
                         mf_strerror(rc));
+    MF__CRASH_POINT();
     rc = reindex(&c, count, idx_live);
     if (rc)
         return rc;
+    MF__CRASH_POINT();
 
     MF__STORE(&h->intent_op, MF__INTENT_NONE);
     if (MF__LOAD(&h->pub_seq) & 1)

@@ -401,7 +401,8 @@ static void plugin_load(rplugin *p)
         return;
     }
     mf_plugin_entry_fn entry;
-    /* POSIX guarantees dlsym's object pointer converts to a function. */
+    /* ISO C has no object-to-function pointer cast; POSIX guarantees the
+     * bits of dlsym's result are the function's address. */
     memcpy(&entry, &sym, sizeof entry);
     const mf_plugin *d = entry();
     if (!d) {
@@ -532,7 +533,8 @@ static int dir_scan(mf_registry *reg, rdir *d)
     }
     closedir(dp);
     if (rc == 0) {
-        qsort(names, n, sizeof *names, cmp_names);
+        if (n > 1)
+            qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n && rc == 0; i++)
             rc = dir_add_plugin(reg, d, names[i]);
     }
@@ -823,17 +825,22 @@ static int fail_no_codec(const mf_registry *reg, const char *name)
         if (i + 1 == reg->ndirs || reg->dirs[i + 1].kind != d->kind)
             sb_add(&b, " (%s)", kind_label(d->kind));
     }
+    sb_add(&b, "; put a plugin providing it in one of these directories or "
+           "add its directory to MAPFILE_PLUGIN_PATH");
     size_t nfail = 0;
+    for (size_t i = 0; i < reg->ndirs; i++)
+        for (size_t j = 0; j < reg->dirs[i].nplugins; j++)
+            nfail += reg->dirs[i].plugins[j]->state == PL_FAILED;
+    if (nfail)
+        sb_add(&b, "; %zu plugin%s failed to load ('mapfile plugins' says why):",
+               nfail, nfail == 1 ? "" : "s");
     for (size_t i = 0; i < reg->ndirs; i++)
         for (size_t j = 0; j < reg->dirs[i].nplugins; j++) {
             const rplugin *p = reg->dirs[i].plugins[j];
-            if (p->state != PL_FAILED)
-                continue;
-            sb_add(&b, "%s%s (%s)", nfail++ ? ", " : "; failed to load: ",
-                   p->path, mf_err_name(p->error));
+            if (p->state == PL_FAILED)
+                sb_add(&b, " %s (%s)", strrchr(p->path, '/') + 1,
+                       mf_err_name(p->error));
         }
-    sb_add(&b, "; put a plugin providing it in one of these directories or "
-           "add its directory to MAPFILE_PLUGIN_PATH");
     return mf__fail(MF_ENOCODEC, "%s", msg);
 }
 

@@ -26,6 +26,7 @@ static void *obj_in(mf_reader *r, uint32_t version)
 
 static void obj_destroy(void *obj) { (void)obj; }
 
+#if defined(TP_BAD_SIG)
 static double m_fine(void *obj)
 {
     (void)obj;
@@ -37,6 +38,7 @@ static const mf_method sig_methods[] = {
     MF_METHOD("broken", "d(o,x)", m_fine),
     {0, NULL, NULL, NULL},
 };
+#endif
 
 /* A valid class listed before the bad one: the whole plugin must still be
  * refused, this one included. */
@@ -133,6 +135,7 @@ const mf_plugin *MF_PLUGIN_ENTRY(void)
 {
     count_entry_call();
 #if defined(TP_ENTRY_NULL)
+    (void)&desc;
     return NULL;
 #else
     return &desc;

@@ -17,14 +17,14 @@ char *mf__hist_strdup(const char *s)
     return d;
 }
 
-int mf__axis_ok(long long nbins, double min, double max)
+int mf__hist_axis_ok(long long nbins, double min, double max)
 {
     /* max - min must also be finite, or bin arithmetic yields inf/NaN. */
     return nbins >= 1 && nbins <= MF_HIST_MAX_CELLS - 2 && isfinite(min) &&
            isfinite(max) && min < max && isfinite(max - min);
 }
 
-int mf__axis_find(const mf_axis *a, double x)
+int mf__hist_axis_find(const mf_axis *a, double x)
 {
     /* Compare before converting: casting an out-of-range double to int is
      * undefined behaviour. NaN fails the first test and lands in bin 0. */
@@ -37,17 +37,17 @@ int mf__axis_find(const mf_axis *a, double x)
     return bin > a->nbins ? a->nbins : bin;
 }
 
-double mf__axis_low_edge(const mf_axis *a, int bin)
+double mf__hist_axis_low_edge(const mf_axis *a, int bin)
 {
     return a->min + (double)(bin - 1) * (a->max - a->min) / (double)a->nbins;
 }
 
-double mf__stat_mean(double sumw, double sumwx)
+double mf__hist_stat_mean(double sumw, double sumwx)
 {
     return sumw != 0.0 ? sumwx / sumw : 0.0;
 }
 
-double mf__stat_rms(double sumw, double sumwx, double sumwx2)
+double mf__hist_stat_rms(double sumw, double sumwx, double sumwx2)
 {
     if (sumw == 0.0)
         return 0.0;
@@ -56,14 +56,14 @@ double mf__stat_rms(double sumw, double sumwx, double sumwx2)
     return sqrt(fabs(sumwx2 / sumw - m * m));
 }
 
-double *mf__zalloc_doubles(size_t n)
+double *mf__hist_zalloc_doubles(size_t n)
 {
     if (n == 0 || n > SIZE_MAX / sizeof(double))
         return NULL;
     return calloc(n, sizeof(double));
 }
 
-int mf__version_ok(mf_reader *r, uint32_t version)
+int mf__hist_version_ok(mf_reader *r, uint32_t version)
 {
     if (version < MF_HIST_MIN_VERSION || version > MF_HIST_VERSION) {
         mf_r_fail(r, MF_WIRE_CODEC);
@@ -72,15 +72,15 @@ int mf__version_ok(mf_reader *r, uint32_t version)
     return 1;
 }
 
-void mf__read_range(mf_reader *r, double *min, double *max)
+void mf__hist_read_range(mf_reader *r, double *min, double *max)
 {
     *min = mf_r_f64(r);
     *max = mf_r_f64(r);
-    if (!r->err && !mf__axis_ok(1, *min, *max))
+    if (!r->err && !mf__hist_axis_ok(1, *min, *max))
         mf_r_fail(r, MF_WIRE_CODEC);
 }
 
-int mf__read_nbins(mf_reader *r, size_t per_bin)
+int mf__hist_read_nbins(mf_reader *r, size_t per_bin)
 {
     size_t n = mf_r_count(r, per_bin);
     if (r->err)
@@ -96,13 +96,13 @@ int mf__read_nbins(mf_reader *r, size_t per_bin)
     return (int)n;
 }
 
-void mf__read_end(mf_reader *r)
+void mf__hist_read_end(mf_reader *r)
 {
     if (!r->err && r->pos != r->len)
         mf_r_fail(r, MF_WIRE_MALFORMED);
 }
 
-double mf__read_entries(mf_reader *r)
+double mf__hist_read_entries(mf_reader *r)
 {
     double e = mf_r_f64(r);
     if (!r->err && !(isfinite(e) && e >= 0.0))
@@ -110,7 +110,7 @@ double mf__read_entries(mf_reader *r)
     return e;
 }
 
-void mf__json_head(mf_writer *w, const char *cls, const char *title)
+void mf__hist_json_head(mf_writer *w, const char *cls, const char *title)
 {
     mf_w_printf(w, "{\"class\":");
     mf_w_json_str(w, cls);
@@ -118,13 +118,13 @@ void mf__json_head(mf_writer *w, const char *cls, const char *title)
     mf_w_json_str(w, title);
 }
 
-void mf__json_num_field(mf_writer *w, const char *key, double v)
+void mf__hist_json_num_field(mf_writer *w, const char *key, double v)
 {
     mf_w_printf(w, ",\"%s\":", key);
     mf_w_json_num(w, v);
 }
 
-void mf__json_axis(mf_writer *w, const char *key, const mf_axis *a)
+void mf__hist_json_axis(mf_writer *w, const char *key, const mf_axis *a)
 {
     mf_w_printf(w, ",\"%s\":{\"nbins\":%d,\"min\":", key, a->nbins);
     mf_w_json_num(w, a->min);
@@ -133,7 +133,7 @@ void mf__json_axis(mf_writer *w, const char *key, const mf_axis *a)
     mf_w_u8(w, '}');
 }
 
-void mf__json_array(mf_writer *w, const char *key, const double *v, size_t n)
+void mf__hist_json_array(mf_writer *w, const char *key, const double *v, size_t n)
 {
     mf_w_printf(w, ",\"%s\":[", key);
     for (size_t i = 0; i < n && !w->err; i++) {
@@ -144,7 +144,7 @@ void mf__json_array(mf_writer *w, const char *key, const double *v, size_t n)
     mf_w_u8(w, ']');
 }
 
-void mf__print_bar(FILE *out, double value, double maxval)
+void mf__hist_print_bar(FILE *out, double value, double maxval)
 {
     int len = 0;
     /* Negative, NaN and empty rows draw no bar. */
@@ -157,7 +157,7 @@ void mf__print_bar(FILE *out, double value, double maxval)
         fputc(i < len ? '#' : ' ', out);
 }
 
-void mf__print_title(FILE *out, const char *kind, const char *title)
+void mf__hist_print_title(FILE *out, const char *kind, const char *title)
 {
     fprintf(out, "%s \"", kind);
     for (const unsigned char *p = (const unsigned char *)title; *p; p++)

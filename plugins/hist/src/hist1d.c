@@ -7,13 +7,13 @@
 
 mf_hist1d *mf_hist1d_new(const char *title, int nbins, double min, double max)
 {
-    if (!mf__axis_ok(nbins, min, max))
+    if (!mf__hist_axis_ok(nbins, min, max))
         return NULL;
     mf_hist1d *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->title = mf__hist_strdup(title);
-    h->bins = mf__zalloc_doubles((size_t)nbins + 2);
+    h->bins = mf__hist_zalloc_doubles((size_t)nbins + 2);
     if (!h->title || !h->bins) {
         mf_hist1d_free(h);
         return NULL;
@@ -35,7 +35,7 @@ void mf_hist1d_free(mf_hist1d *h)
 
 int mf_hist1d_fill_w(mf_hist1d *h, double x, double w)
 {
-    int bin = mf__axis_find(&h->xaxis, x);
+    int bin = mf__hist_axis_find(&h->xaxis, x);
     h->bins[bin] += w;
     h->entries += 1.0;
     if (bin >= 1 && bin <= h->xaxis.nbins) {
@@ -57,7 +57,7 @@ void mf_hist1d_reset(mf_hist1d *h)
 
 int mf_hist1d_find_bin(const mf_hist1d *h, double x)
 {
-    return mf__axis_find(&h->xaxis, x);
+    return mf__hist_axis_find(&h->xaxis, x);
 }
 
 double mf_hist1d_bin_content(const mf_hist1d *h, int bin)
@@ -69,12 +69,12 @@ double mf_hist1d_bin_content(const mf_hist1d *h, int bin)
 
 double mf_hist1d_bin_low_edge(const mf_hist1d *h, int bin)
 {
-    return mf__axis_low_edge(&h->xaxis, bin);
+    return mf__hist_axis_low_edge(&h->xaxis, bin);
 }
 
 double mf_hist1d_bin_center(const mf_hist1d *h, int bin)
 {
-    return mf__axis_low_edge(&h->xaxis, bin) +
+    return mf__hist_axis_low_edge(&h->xaxis, bin) +
            0.5 * (h->xaxis.max - h->xaxis.min) / (double)h->xaxis.nbins;
 }
 
@@ -82,12 +82,12 @@ double mf_hist1d_entries(const mf_hist1d *h) { return h->entries; }
 
 double mf_hist1d_mean(const mf_hist1d *h)
 {
-    return mf__stat_mean(h->sumw, h->sumwx);
+    return mf__hist_stat_mean(h->sumw, h->sumwx);
 }
 
 double mf_hist1d_rms(const mf_hist1d *h)
 {
-    return mf__stat_rms(h->sumw, h->sumwx, h->sumwx2);
+    return mf__hist_stat_rms(h->sumw, h->sumwx, h->sumwx2);
 }
 
 double mf_hist1d_integral(const mf_hist1d *h)
@@ -127,7 +127,7 @@ static int hist1d_stream_out(const void *obj, mf_writer *w)
 
 static void *hist1d_stream_in(mf_reader *r, uint32_t version)
 {
-    if (!mf__version_ok(r, version))
+    if (!mf__hist_version_ok(r, version))
         return NULL;
     mf_hist1d *h = calloc(1, sizeof *h);
     if (!h) {
@@ -135,22 +135,22 @@ static void *hist1d_stream_in(mf_reader *r, uint32_t version)
         return NULL;
     }
     h->title = mf_r_str_dup(r);
-    mf__read_range(r, &h->xaxis.min, &h->xaxis.max);
-    h->entries = mf__read_entries(r);
+    mf__hist_read_range(r, &h->xaxis.min, &h->xaxis.max);
+    h->entries = mf__hist_read_entries(r);
     h->sumw = mf_r_f64(r);
     h->sumw2 = mf_r_f64(r);
     h->sumwx = mf_r_f64(r);
     h->sumwx2 = mf_r_f64(r);
-    h->xaxis.nbins = mf__read_nbins(r, sizeof(double));
+    h->xaxis.nbins = mf__hist_read_nbins(r, sizeof(double));
     if (!r->err) {
-        /* Bounded: mf__read_nbins checked nbins * 8 <= bytes left. */
-        h->bins = mf__zalloc_doubles((size_t)h->xaxis.nbins + 2);
+        /* Bounded: mf__hist_read_nbins checked nbins * 8 <= bytes left. */
+        h->bins = mf__hist_zalloc_doubles((size_t)h->xaxis.nbins + 2);
         if (!h->bins)
             mf_r_fail(r, MF_WIRE_NOMEM);
         else
             mf_r_f64_array(r, h->bins, (size_t)h->xaxis.nbins + 2);
     }
-    mf__read_end(r);
+    mf__hist_read_end(r);
     if (r->err) {
         mf_hist1d_free(h);
         return NULL;
@@ -166,7 +166,7 @@ static void hist1d_print(const void *obj, FILE *out)
     const mf_axis *a = &h->xaxis;
     int group = (a->nbins + MF__HIST_MAX_ROWS - 1) / MF__HIST_MAX_ROWS;
 
-    mf__print_title(out, "hist1d", h->title);
+    mf__hist_print_title(out, "hist1d", h->title);
     fprintf(out, "  entries %.15g  mean %.6g  rms %.6g  integral %.15g\n",
             h->entries, mf_hist1d_mean(h), mf_hist1d_rms(h),
             mf_hist1d_integral(h));
@@ -188,8 +188,8 @@ static void hist1d_print(const void *obj, FILE *out)
         double s = 0.0;
         for (int i = b; i < b + group && i <= a->nbins; i++)
             s += h->bins[i];
-        fprintf(out, "  %10.4g |", mf__axis_low_edge(a, b));
-        mf__print_bar(out, s, maxval);
+        fprintf(out, "  %10.4g |", mf__hist_axis_low_edge(a, b));
+        mf__hist_print_bar(out, s, maxval);
         fprintf(out, "| %g\n", s);
     }
 }
@@ -197,17 +197,17 @@ static void hist1d_print(const void *obj, FILE *out)
 static int hist1d_to_json(const void *obj, mf_writer *w)
 {
     const mf_hist1d *h = obj;
-    mf__json_head(w, "hist1d", h->title);
-    mf__json_num_field(w, "entries", h->entries);
-    mf__json_num_field(w, "mean", mf_hist1d_mean(h));
-    mf__json_num_field(w, "rms", mf_hist1d_rms(h));
-    mf__json_num_field(w, "integral", mf_hist1d_integral(h));
-    mf__json_num_field(w, "sumw", h->sumw);
-    mf__json_num_field(w, "sumw2", h->sumw2);
-    mf__json_num_field(w, "sumwx", h->sumwx);
-    mf__json_num_field(w, "sumwx2", h->sumwx2);
-    mf__json_axis(w, "xaxis", &h->xaxis);
-    mf__json_array(w, "bins", h->bins, (size_t)h->xaxis.nbins + 2);
+    mf__hist_json_head(w, "hist1d", h->title);
+    mf__hist_json_num_field(w, "entries", h->entries);
+    mf__hist_json_num_field(w, "mean", mf_hist1d_mean(h));
+    mf__hist_json_num_field(w, "rms", mf_hist1d_rms(h));
+    mf__hist_json_num_field(w, "integral", mf_hist1d_integral(h));
+    mf__hist_json_num_field(w, "sumw", h->sumw);
+    mf__hist_json_num_field(w, "sumw2", h->sumw2);
+    mf__hist_json_num_field(w, "sumwx", h->sumwx);
+    mf__hist_json_num_field(w, "sumwx2", h->sumwx2);
+    mf__hist_json_axis(w, "xaxis", &h->xaxis);
+    mf__hist_json_array(w, "bins", h->bins, (size_t)h->xaxis.nbins + 2);
     mf_w_u8(w, '}');
     return w->err ? -1 : 0;
 }

@@ -25,14 +25,14 @@ static size_t hist2d_cells(const mf_hist2d *h)
 mf_hist2d *mf_hist2d_new(const char *title, int nx, double xmin, double xmax,
                          int ny, double ymin, double ymax)
 {
-    if (!mf__axis_ok(nx, xmin, xmax) || !mf__axis_ok(ny, ymin, ymax) ||
+    if (!mf__hist_axis_ok(nx, xmin, xmax) || !mf__hist_axis_ok(ny, ymin, ymax) ||
         !cells_of(nx, ny))
         return NULL;
     mf_hist2d *h = calloc(1, sizeof *h);
     if (!h)
         return NULL;
     h->title = mf__hist_strdup(title);
-    h->bins = mf__zalloc_doubles(cells_of(nx, ny));
+    h->bins = mf__hist_zalloc_doubles(cells_of(nx, ny));
     if (!h->title || !h->bins) {
         mf_hist2d_free(h);
         return NULL;
@@ -60,14 +60,14 @@ int mf_hist2d_bin(const mf_hist2d *h, int bx, int by)
 
 int mf_hist2d_find_bin(const mf_hist2d *h, double x, double y)
 {
-    return mf_hist2d_bin(h, mf__axis_find(&h->xaxis, x),
-                         mf__axis_find(&h->yaxis, y));
+    return mf_hist2d_bin(h, mf__hist_axis_find(&h->xaxis, x),
+                         mf__hist_axis_find(&h->yaxis, y));
 }
 
 int mf_hist2d_fill_w(mf_hist2d *h, double x, double y, double w)
 {
-    int bx = mf__axis_find(&h->xaxis, x);
-    int by = mf__axis_find(&h->yaxis, y);
+    int bx = mf__hist_axis_find(&h->xaxis, x);
+    int by = mf__hist_axis_find(&h->yaxis, y);
     int g = mf_hist2d_bin(h, bx, by);
     h->bins[g] += w;
     h->entries += 1.0;
@@ -109,17 +109,25 @@ double mf_hist2d_global_bin_content(const mf_hist2d *h, int gbin)
 }
 
 double mf_hist2d_entries(const mf_hist2d *h) { return h->entries; }
-double mf_hist2d_mean_x(const mf_hist2d *h) { return mf__stat_mean(h->sumw, h->sumwx); }
-double mf_hist2d_mean_y(const mf_hist2d *h) { return mf__stat_mean(h->sumw, h->sumwy); }
+
+double mf_hist2d_mean_x(const mf_hist2d *h)
+{
+    return mf__hist_stat_mean(h->sumw, h->sumwx);
+}
+
+double mf_hist2d_mean_y(const mf_hist2d *h)
+{
+    return mf__hist_stat_mean(h->sumw, h->sumwy);
+}
 
 double mf_hist2d_rms_x(const mf_hist2d *h)
 {
-    return mf__stat_rms(h->sumw, h->sumwx, h->sumwx2);
+    return mf__hist_stat_rms(h->sumw, h->sumwx, h->sumwx2);
 }
 
 double mf_hist2d_rms_y(const mf_hist2d *h)
 {
-    return mf__stat_rms(h->sumw, h->sumwy, h->sumwy2);
+    return mf__hist_stat_rms(h->sumw, h->sumwy, h->sumwy2);
 }
 
 double mf_hist2d_integral(const mf_hist2d *h)
@@ -169,7 +177,7 @@ static int hist2d_stream_out(const void *obj, mf_writer *w)
 
 static void *hist2d_stream_in(mf_reader *r, uint32_t version)
 {
-    if (!mf__version_ok(r, version))
+    if (!mf__hist_version_ok(r, version))
         return NULL;
     mf_hist2d *h = calloc(1, sizeof *h);
     if (!h) {
@@ -177,9 +185,9 @@ static void *hist2d_stream_in(mf_reader *r, uint32_t version)
         return NULL;
     }
     h->title = mf_r_str_dup(r);
-    mf__read_range(r, &h->xaxis.min, &h->xaxis.max);
-    mf__read_range(r, &h->yaxis.min, &h->yaxis.max);
-    h->entries = mf__read_entries(r);
+    mf__hist_read_range(r, &h->xaxis.min, &h->xaxis.max);
+    mf__hist_read_range(r, &h->yaxis.min, &h->yaxis.max);
+    h->entries = mf__hist_read_entries(r);
     h->sumw = mf_r_f64(r);
     h->sumw2 = mf_r_f64(r);
     h->sumwx = mf_r_f64(r);
@@ -187,21 +195,21 @@ static void *hist2d_stream_in(mf_reader *r, uint32_t version)
     h->sumwy = mf_r_f64(r);
     h->sumwy2 = mf_r_f64(r);
     h->sumwxy = mf_r_f64(r);
-    h->xaxis.nbins = mf__read_nbins(r, sizeof(double));
-    h->yaxis.nbins = mf__read_nbins(r, sizeof(double));
+    h->xaxis.nbins = mf__hist_read_nbins(r, sizeof(double));
+    h->yaxis.nbins = mf__hist_read_nbins(r, sizeof(double));
     if (!r->err) {
         size_t cells = cells_of(h->xaxis.nbins, h->yaxis.nbins);
         /* Each axis fits the payload alone; the product must too, before
          * anything is allocated for it. */
         if (!cells || cells > mf_r_left(r) / sizeof(double)) {
             mf_r_fail(r, MF_WIRE_TOO_LARGE);
-        } else if (!(h->bins = mf__zalloc_doubles(cells))) {
+        } else if (!(h->bins = mf__hist_zalloc_doubles(cells))) {
             mf_r_fail(r, MF_WIRE_NOMEM);
         } else {
             mf_r_f64_array(r, h->bins, cells);
         }
     }
-    mf__read_end(r);
+    mf__hist_read_end(r);
     if (r->err) {
         mf_hist2d_free(h);
         return NULL;
@@ -231,7 +239,7 @@ static void hist2d_print(const void *obj, FILE *out)
     int maxg = mf_hist2d_maximum_bin(h);
     int nx2 = xa->nbins + 2;
 
-    mf__print_title(out, "hist2d", h->title);
+    mf__hist_print_title(out, "hist2d", h->title);
     fprintf(out, "  entries %.15g  integral %.15g\n", h->entries,
             mf_hist2d_integral(h));
     fprintf(out, "  mean x %.6g  rms x %.6g  mean y %.6g  rms y %.6g\n",
@@ -252,7 +260,7 @@ static void hist2d_print(const void *obj, FILE *out)
     /* Highest y on top, as on a plot. */
     int top = 1 + ((ya->nbins - 1) / gy) * gy;
     for (int by = top; by >= 1; by -= gy) {
-        fprintf(out, "  %10.4g |", mf__axis_low_edge(ya, by));
+        fprintf(out, "  %10.4g |", mf__hist_axis_low_edge(ya, by));
         for (int bx = 1; bx <= xa->nbins; bx += gx) {
             double s = block_sum(h, bx, bx + gx, by, by + gy);
             int level = 0;
@@ -269,24 +277,24 @@ static void hist2d_print(const void *obj, FILE *out)
 static int hist2d_to_json(const void *obj, mf_writer *w)
 {
     const mf_hist2d *h = obj;
-    mf__json_head(w, "hist2d", h->title);
-    mf__json_num_field(w, "entries", h->entries);
-    mf__json_num_field(w, "mean", mf_hist2d_mean_x(h));
-    mf__json_num_field(w, "rms", mf_hist2d_rms_x(h));
-    mf__json_num_field(w, "mean_y", mf_hist2d_mean_y(h));
-    mf__json_num_field(w, "rms_y", mf_hist2d_rms_y(h));
-    mf__json_num_field(w, "integral", mf_hist2d_integral(h));
-    mf__json_num_field(w, "sumw", h->sumw);
-    mf__json_num_field(w, "sumw2", h->sumw2);
-    mf__json_num_field(w, "sumwx", h->sumwx);
-    mf__json_num_field(w, "sumwx2", h->sumwx2);
-    mf__json_num_field(w, "sumwy", h->sumwy);
-    mf__json_num_field(w, "sumwy2", h->sumwy2);
-    mf__json_num_field(w, "sumwxy", h->sumwxy);
-    mf__json_axis(w, "xaxis", &h->xaxis);
-    mf__json_axis(w, "yaxis", &h->yaxis);
+    mf__hist_json_head(w, "hist2d", h->title);
+    mf__hist_json_num_field(w, "entries", h->entries);
+    mf__hist_json_num_field(w, "mean", mf_hist2d_mean_x(h));
+    mf__hist_json_num_field(w, "rms", mf_hist2d_rms_x(h));
+    mf__hist_json_num_field(w, "mean_y", mf_hist2d_mean_y(h));
+    mf__hist_json_num_field(w, "rms_y", mf_hist2d_rms_y(h));
+    mf__hist_json_num_field(w, "integral", mf_hist2d_integral(h));
+    mf__hist_json_num_field(w, "sumw", h->sumw);
+    mf__hist_json_num_field(w, "sumw2", h->sumw2);
+    mf__hist_json_num_field(w, "sumwx", h->sumwx);
+    mf__hist_json_num_field(w, "sumwx2", h->sumwx2);
+    mf__hist_json_num_field(w, "sumwy", h->sumwy);
+    mf__hist_json_num_field(w, "sumwy2", h->sumwy2);
+    mf__hist_json_num_field(w, "sumwxy", h->sumwxy);
+    mf__hist_json_axis(w, "xaxis", &h->xaxis);
+    mf__hist_json_axis(w, "yaxis", &h->yaxis);
     /* Flat, in global-bin order bx + (nx+2)*by, like bin_content. */
-    mf__json_array(w, "bins", h->bins, hist2d_cells(h));
+    mf__hist_json_array(w, "bins", h->bins, hist2d_cells(h));
     mf_w_u8(w, '}');
     return w->err ? -1 : 0;
 }

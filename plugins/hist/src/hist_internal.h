@@ -15,36 +15,36 @@
 
 char *mf__hist_strdup(const char *s);
 /* Non-zero if an axis of nbins in [min, max) is acceptable. */
-int mf__axis_ok(long long nbins, double min, double max);
-int mf__axis_find(const mf_axis *a, double x);
-double mf__axis_low_edge(const mf_axis *a, int bin);
-double mf__stat_mean(double sumw, double sumwx);
-double mf__stat_rms(double sumw, double sumwx, double sumwx2);
+int mf__hist_axis_ok(long long nbins, double min, double max);
+int mf__hist_axis_find(const mf_axis *a, double x);
+double mf__hist_axis_low_edge(const mf_axis *a, int bin);
+double mf__hist_stat_mean(double sumw, double sumwx);
+double mf__hist_stat_rms(double sumw, double sumwx, double sumwx2);
 /* Allocates n zeroed doubles; NULL on failure or overflow. */
-double *mf__zalloc_doubles(size_t n);
+double *mf__hist_zalloc_doubles(size_t n);
 
 /* Wire helpers. Failures are recorded on the reader (sticky). */
-int mf__version_ok(mf_reader *r, uint32_t version);
+int mf__hist_version_ok(mf_reader *r, uint32_t version);
 /* Reads min, max and checks them; the axis's nbins comes later. */
-void mf__read_range(mf_reader *r, double *min, double *max);
+void mf__hist_read_range(mf_reader *r, double *min, double *max);
 /* Reads a bin count whose bins each need at least per_bin payload bytes,
  * so a hostile count never reaches malloc. Returns 0 on failure. */
-int mf__read_nbins(mf_reader *r, size_t per_bin);
+int mf__hist_read_nbins(mf_reader *r, size_t per_bin);
 /* Fails the reader if there are bytes after the object. */
-void mf__read_end(mf_reader *r);
+void mf__hist_read_end(mf_reader *r);
 /* Reads a finite, non-negative entries count. */
-double mf__read_entries(mf_reader *r);
+double mf__hist_read_entries(mf_reader *r);
 
 /* JSON helpers: `"key":` then the value, no separators. */
-void mf__json_axis(mf_writer *w, const char *key, const mf_axis *a);
-void mf__json_array(mf_writer *w, const char *key, const double *v, size_t n);
-void mf__json_head(mf_writer *w, const char *cls, const char *title);
-void mf__json_num_field(mf_writer *w, const char *key, double v);
+void mf__hist_json_axis(mf_writer *w, const char *key, const mf_axis *a);
+void mf__hist_json_array(mf_writer *w, const char *key, const double *v, size_t n);
+void mf__hist_json_head(mf_writer *w, const char *cls, const char *title);
+void mf__hist_json_num_field(mf_writer *w, const char *key, double v);
 
 /* Prints `kind "title"` and a newline; control characters in the title
  * become '?' so a hostile payload cannot drive the terminal. */
-void mf__print_title(FILE *out, const char *kind, const char *title);
+void mf__hist_print_title(FILE *out, const char *kind, const char *title);
 /* A horizontal bar of len columns out of MF__HIST_BAR_COLS. */
-void mf__print_bar(FILE *out, double value, double maxval);
+void mf__hist_print_bar(FILE *out, double value, double maxval);
 
 #endif

@@ -23,16 +23,16 @@ static size_t nbins2(const mf_profile *p) { return (size_t)p->xaxis.nbins + 2; }
 static int alloc_bins(mf_profile *p)
 {
     size_t n = nbins2(p);
-    p->bin_sumwy = mf__zalloc_doubles(n);
-    p->bin_sumwy2 = mf__zalloc_doubles(n);
-    p->bin_sumw = mf__zalloc_doubles(n);
-    p->bin_sumw2 = mf__zalloc_doubles(n);
+    p->bin_sumwy = mf__hist_zalloc_doubles(n);
+    p->bin_sumwy2 = mf__hist_zalloc_doubles(n);
+    p->bin_sumw = mf__hist_zalloc_doubles(n);
+    p->bin_sumw2 = mf__hist_zalloc_doubles(n);
     return p->bin_sumwy && p->bin_sumwy2 && p->bin_sumw && p->bin_sumw2 ? 0 : -1;
 }
 
 mf_profile *mf_profile_new(const char *title, int nbins, double min, double max)
 {
-    if (!mf__axis_ok(nbins, min, max))
+    if (!mf__hist_axis_ok(nbins, min, max))
         return NULL;
     mf_profile *p = calloc(1, sizeof *p);
     if (!p)
@@ -60,7 +60,7 @@ void mf_profile_free(mf_profile *p)
 
 int mf_profile_fill_w(mf_profile *p, double x, double y, double w)
 {
-    int bin = mf__axis_find(&p->xaxis, x);
+    int bin = mf__hist_axis_find(&p->xaxis, x);
     p->bin_sumwy[bin] += w * y;
     p->bin_sumwy2[bin] += w * y * y;
     p->bin_sumw[bin] += w;
@@ -94,7 +94,7 @@ void mf_profile_reset(mf_profile *p)
 
 int mf_profile_find_bin(const mf_profile *p, double x)
 {
-    return mf__axis_find(&p->xaxis, x);
+    return mf__hist_axis_find(&p->xaxis, x);
 }
 
 static int in_range(const mf_profile *p, int bin)
@@ -139,17 +139,25 @@ double mf_profile_bin_error(const mf_profile *p, int bin)
 }
 
 double mf_profile_entries(const mf_profile *p) { return p->entries; }
-double mf_profile_mean(const mf_profile *p) { return mf__stat_mean(p->sumw, p->sumwx); }
-double mf_profile_mean_y(const mf_profile *p) { return mf__stat_mean(p->sumw, p->sumwy); }
+
+double mf_profile_mean(const mf_profile *p)
+{
+    return mf__hist_stat_mean(p->sumw, p->sumwx);
+}
+
+double mf_profile_mean_y(const mf_profile *p)
+{
+    return mf__hist_stat_mean(p->sumw, p->sumwy);
+}
 
 double mf_profile_rms(const mf_profile *p)
 {
-    return mf__stat_rms(p->sumw, p->sumwx, p->sumwx2);
+    return mf__hist_stat_rms(p->sumw, p->sumwx, p->sumwx2);
 }
 
 double mf_profile_rms_y(const mf_profile *p)
 {
-    return mf__stat_rms(p->sumw, p->sumwy, p->sumwy2);
+    return mf__hist_stat_rms(p->sumw, p->sumwy, p->sumwy2);
 }
 
 /* ---- codec ------------------------------------------------------------ */
@@ -177,7 +185,7 @@ static int profile_stream_out(const void *obj, mf_writer *w)
 
 static void *profile_stream_in(mf_reader *r, uint32_t version)
 {
-    if (!mf__version_ok(r, version))
+    if (!mf__hist_version_ok(r, version))
         return NULL;
     mf_profile *p = calloc(1, sizeof *p);
     if (!p) {
@@ -185,8 +193,8 @@ static void *profile_stream_in(mf_reader *r, uint32_t version)
         return NULL;
     }
     p->title = mf_r_str_dup(r);
-    mf__read_range(r, &p->xaxis.min, &p->xaxis.max);
-    p->entries = mf__read_entries(r);
+    mf__hist_read_range(r, &p->xaxis.min, &p->xaxis.max);
+    p->entries = mf__hist_read_entries(r);
     p->sumw = mf_r_f64(r);
     p->sumw2 = mf_r_f64(r);
     p->sumwx = mf_r_f64(r);
@@ -194,7 +202,7 @@ static void *profile_stream_in(mf_reader *r, uint32_t version)
     p->sumwy = mf_r_f64(r);
     p->sumwy2 = mf_r_f64(r);
     /* Each bin costs NARRAYS doubles on the wire. */
-    p->xaxis.nbins = mf__read_nbins(r, NARRAYS * sizeof(double));
+    p->xaxis.nbins = mf__hist_read_nbins(r, NARRAYS * sizeof(double));
     if (!r->err) {
         if (alloc_bins(p) != 0) {
             mf_r_fail(r, MF_WIRE_NOMEM);
@@ -205,7 +213,7 @@ static void *profile_stream_in(mf_reader *r, uint32_t version)
                 mf_r_f64_array(r, a[i], nbins2(p));
         }
     }
-    mf__read_end(r);
+    mf__hist_read_end(r);
     if (r->err) {
         mf_profile_free(p);
         return NULL;
@@ -233,7 +241,7 @@ static void profile_print(const void *obj, FILE *out)
     const mf_axis *a = &p->xaxis;
     int group = (a->nbins + MF__HIST_MAX_ROWS - 1) / MF__HIST_MAX_ROWS;
 
-    mf__print_title(out, "profile", p->title);
+    mf__hist_print_title(out, "profile", p->title);
     fprintf(out, "  entries %.15g  mean x %.6g  rms x %.6g  mean y %.6g  "
                  "rms y %.6g\n",
             p->entries, mf_profile_mean(p), mf_profile_rms(p),
@@ -256,13 +264,13 @@ static void profile_print(const void *obj, FILE *out)
             " mean of y", "mean y", "error", "entries");
     for (int b = 1; b <= a->nbins; b += group) {
         group_sums(p, b, group, s);
-        fprintf(out, "  %10.4g |", mf__axis_low_edge(a, b));
+        fprintf(out, "  %10.4g |", mf__hist_axis_low_edge(a, b));
         if (s[2] == 0.0) {
             fprintf(out, "%*s|\n", MF__HIST_BAR_COLS, "");
             continue;
         }
         double m = sums_mean(s[2], s[0]);
-        mf__print_bar(out, m, maxmean);
+        mf__hist_print_bar(out, m, maxmean);
         fprintf(out, "| %12.6g %12.6g %10g\n", m,
                 sums_error(s[2], s[3], s[0], s[1]), s[2]);
     }
@@ -272,19 +280,19 @@ static int profile_to_json(const void *obj, mf_writer *w)
 {
     const mf_profile *p = obj;
     size_t n = nbins2(p);
-    mf__json_head(w, "profile", p->title);
-    mf__json_num_field(w, "entries", p->entries);
-    mf__json_num_field(w, "mean", mf_profile_mean(p));
-    mf__json_num_field(w, "rms", mf_profile_rms(p));
-    mf__json_num_field(w, "mean_y", mf_profile_mean_y(p));
-    mf__json_num_field(w, "rms_y", mf_profile_rms_y(p));
-    mf__json_num_field(w, "sumw", p->sumw);
-    mf__json_num_field(w, "sumw2", p->sumw2);
-    mf__json_num_field(w, "sumwx", p->sumwx);
-    mf__json_num_field(w, "sumwx2", p->sumwx2);
-    mf__json_num_field(w, "sumwy", p->sumwy);
-    mf__json_num_field(w, "sumwy2", p->sumwy2);
-    mf__json_axis(w, "xaxis", &p->xaxis);
+    mf__hist_json_head(w, "profile", p->title);
+    mf__hist_json_num_field(w, "entries", p->entries);
+    mf__hist_json_num_field(w, "mean", mf_profile_mean(p));
+    mf__hist_json_num_field(w, "rms", mf_profile_rms(p));
+    mf__hist_json_num_field(w, "mean_y", mf_profile_mean_y(p));
+    mf__hist_json_num_field(w, "rms_y", mf_profile_rms_y(p));
+    mf__hist_json_num_field(w, "sumw", p->sumw);
+    mf__hist_json_num_field(w, "sumw2", p->sumw2);
+    mf__hist_json_num_field(w, "sumwx", p->sumwx);
+    mf__hist_json_num_field(w, "sumwx2", p->sumwx2);
+    mf__hist_json_num_field(w, "sumwy", p->sumwy);
+    mf__hist_json_num_field(w, "sumwy2", p->sumwy2);
+    mf__hist_json_axis(w, "xaxis", &p->xaxis);
     /* "bins" are the bin means, like bin_content; the raw sums follow. */
     mf_w_printf(w, ",\"bins\":[");
     for (size_t i = 0; i < n && !w->err; i++) {
@@ -293,10 +301,10 @@ static int profile_to_json(const void *obj, mf_writer *w)
         mf_w_json_num(w, sums_mean(p->bin_sumw[i], p->bin_sumwy[i]));
     }
     mf_w_u8(w, ']');
-    mf__json_array(w, "bin_entries", p->bin_sumw, n);
-    mf__json_array(w, "bin_sumwy", p->bin_sumwy, n);
-    mf__json_array(w, "bin_sumwy2", p->bin_sumwy2, n);
-    mf__json_array(w, "bin_sumw2", p->bin_sumw2, n);
+    mf__hist_json_array(w, "bin_entries", p->bin_sumw, n);
+    mf__hist_json_array(w, "bin_sumwy", p->bin_sumwy, n);
+    mf__hist_json_array(w, "bin_sumwy2", p->bin_sumwy2, n);
+    mf__hist_json_array(w, "bin_sumw2", p->bin_sumw2, n);
     mf_w_u8(w, '}');
     return w->err ? -1 : 0;
 }

@@ -45,6 +45,16 @@
  *   sumwx2, sumwy, sumwy2; varint nbins; then four f64[nbins+2] arrays:
  *   bin_sumwy, bin_sumwy2, bin_sumw, bin_sumw2.
  * A payload with bytes left over after the object is rejected.
+ *
+ * ## JSON (to_json)
+ * One object with "class", "version", "title", "entries", "mean", "rms",
+ * "integral" (not for profile), the raw sums ("sumw", "sumw2", "sumwx",
+ * ...), "xaxis": {"nbins", "min", "max"} and "bins". "bins" has every cell
+ * including under/overflow, indexed like bin_content: nbins+2 values for a
+ * hist1d; (nx+2)*(ny+2) values in global-bin order for a hist2d, which also
+ * has "mean_y", "rms_y" and "yaxis" ("mean"/"rms" are those of x); the bin
+ * means for a profile, which adds "mean_y", "rms_y", "bin_entries",
+ * "bin_sumwy", "bin_sumwy2" and "bin_sumw2". Non-finite numbers are null.
  */
 #ifndef MAPFILE_HIST_H
 #define MAPFILE_HIST_H
