@@ -208,7 +208,7 @@ static void check_index(struct mf__ctx *c, struct findings *f)
              (unsigned long long)tombs);
 }
 
-int mf_check(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problems)
+static int mf_check_unguarded(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problems)
 {
     mf__clear_detail();
     if (!mf)
@@ -248,5 +248,12 @@ int mf_check(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problem
     free(f.msgs);
     free(f.live);
     free(f.recs);
+    return rc;
+}
+
+int mf_check(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problems)
+{
+    int rc;
+    MF__GUARDED(rc, mf_check_unguarded(mf, report, ud, problems));
     return rc;
 }

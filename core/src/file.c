@@ -724,7 +724,7 @@ static int writer_state(const struct mf__header *h, bool writable)
     return MF_WRITER_HELD;
 }
 
-int mf_file_stat(mf_file *mf, mf_file_info *info)
+static int mf_file_stat_unguarded(mf_file *mf, mf_file_info *info)
 {
     mf__clear_detail();
     if (!mf || !info)
@@ -814,4 +814,11 @@ void mf_print(mf_file *mf, FILE *out)
         fprintf(out, "Retired:              yes, replaced by a newer file\n");
     fprintf(out, "Best buffer:          %llu bytes\n",
             (unsigned long long)fi.best_buffer);
+}
+
+int mf_file_stat(mf_file *mf, mf_file_info *info)
+{
+    int rc;
+    MF__GUARDED(rc, mf_file_stat_unguarded(mf, info));
+    return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <mapfile/mapfile.h>
 
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -42,6 +43,27 @@ extern const mf_class mf__blob_class;
 
 /* Class names: 1..127 bytes of [A-Za-z0-9_.:-]. Returns 0 or MF_ENAME. */
 int mf__check_class_name(const char *name);
+
+/* guard.c: run `call` (an int expression) so that a SIGBUS from a map file
+ * truncated under us makes rc MF_ECORRUPT instead of killing the process.
+ * Guards nest. */
+extern _Thread_local sigjmp_buf *mf__guard_env;
+void mf__guard_init(void);
+int mf__guard_tripped(void);
+#define MF__GUARDED(rc, call)                                   \
+    do {                                                        \
+        sigjmp_buf env_;                                        \
+        sigjmp_buf *volatile saved_ = mf__guard_env;            \
+        mf__guard_init();                                       \
+        if (sigsetjmp(env_, 0)) {                               \
+            mf__guard_env = saved_;                             \
+            (rc) = mf__guard_tripped();                         \
+        } else {                                                \
+            mf__guard_env = &env_;                              \
+            (rc) = (call);                                      \
+            mf__guard_env = saved_;                             \
+        }                                                       \
+    } while (0)
 
 /* Crash points for the tests: when set, called at every step of a change
  * where a writer could die, so a test can kill itself at each one. NULL in

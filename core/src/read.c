@@ -133,7 +133,7 @@ static int begin_read(mf_file *mf, const char *name, struct mf__ctx *c)
     return rc ? rc : mf__enter(mf, c);
 }
 
-int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+static int mf_stat_unguarded(mf_file *mf, const char *name, mf_record_info *info)
 {
     struct mf__ctx c;
     int rc = begin_read(mf, name, &c);
@@ -180,7 +180,7 @@ static const char *wire_error_name(int e)
     }
 }
 
-int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
+static int mf_get_unguarded(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
 {
     struct mf__ctx c;
     int rc = begin_read(mf, name, &c);
@@ -243,7 +243,7 @@ int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
                     mf->path, name);
 }
 
-int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
+static int mf_get_raw_unguarded(mf_file *mf, const char *name, void *buf, size_t cap,
                mf_record_info *info)
 {
     struct mf__ctx c;
@@ -322,7 +322,7 @@ void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix)
         snprintf(it->prefix, sizeof it->prefix, "%s", prefix);
 }
 
-int mf_iter_next(mf_iter *it, mf_record_info *info)
+static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
 {
     mf__clear_detail();
     if (!it || !it->mf || !info)
@@ -413,7 +413,7 @@ void mf_ls(mf_file *mf, FILE *out)
 /* Snapshots                                                                 */
 /* ------------------------------------------------------------------------ */
 
-int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n, void **objs,
+static int mf_get_snapshot_unguarded(mf_file *mf, const char *const *names, size_t n, void **objs,
                     const mf_class **classes, unsigned *retries)
 {
     mf__clear_detail();
@@ -451,4 +451,41 @@ int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n, void **objs
     }
     return mf__fail(MF_EBUSY, "%s: no quiet moment for a snapshot after 10000 "
                     "tries", mf->path);
+}
+
+int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+{
+    int rc;
+    MF__GUARDED(rc, mf_stat_unguarded(mf, name, info));
+    return rc;
+}
+
+int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
+{
+    int rc;
+    MF__GUARDED(rc, mf_get_unguarded(mf, name, obj, cls_out));
+    return rc;
+}
+
+int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
+               mf_record_info *info)
+{
+    int rc;
+    MF__GUARDED(rc, mf_get_raw_unguarded(mf, name, buf, cap, info));
+    return rc;
+}
+
+int mf_iter_next(mf_iter *it, mf_record_info *info)
+{
+    int rc;
+    MF__GUARDED(rc, mf_iter_next_unguarded(it, info));
+    return rc;
+}
+
+int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n, void **objs,
+                    const mf_class **classes, unsigned *retries)
+{
+    int rc;
+    MF__GUARDED(rc, mf_get_snapshot_unguarded(mf, names, n, objs, classes, retries));
+    return rc;
 }

@@ -32,7 +32,7 @@ static bool path_moved(const mf_file *mf, const struct mf__inc *inc)
     return st.st_ino != inc->ino || st.st_dev != inc->dev;
 }
 
-int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms)
+static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
 {
     mf__clear_detail();
     if (!mf || !seen)
@@ -73,4 +73,11 @@ int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms)
         }
         syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, tsp, NULL, 0);
     }
+}
+
+int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms)
+{
+    int rc;
+    MF__GUARDED(rc, mf_wait_unguarded(mf, seen, timeout_ms));
+    return rc;
 }

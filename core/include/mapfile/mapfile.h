@@ -19,6 +19,16 @@
  * - Readers never lock and never write: a consumer needs only read
  *   permission on the file.
  *
+ * ## Hostile files
+ * Every offset, size, count and link read from a file is checked before
+ * use; loops over lists and chains are bounded. A file truncated while a
+ * reader has it mapped would raise SIGBUS: the read functions (mf_get,
+ * mf_get_raw, mf_stat, mf_iter_next, mf_check, mf_wait, mf_file_stat,
+ * mf_get_snapshot) catch it with a process-wide SIGBUS handler, installed
+ * on first use and chaining to any earlier handler, and return
+ * #MF_ECORRUPT. If that happens inside a codec's stream_in, the partial
+ * object it allocated is leaked. Writers are not protected this way.
+ *
  * ## Threads
  * One #mf_file may be used by many threads at once: gets, stats, iteration
  * and waits are lock-free; adds, updates and removes are serialized by the
@@ -168,7 +178,8 @@ MF_API int mf_registry_add_path(mf_registry *reg, const char *dir);
  * Register a class in-process (search step 1). @p cls must stay valid for
  * the registry's lifetime.
  * @return 0, #MF_EINVAL (NULL class or missing stream functions),
- *         #MF_ENAME (bad class name), #MF_EDUPLICATE (already in-process)
+ *         #MF_ENAME (bad class name), #MF_EDUPLICATE (already in-process),
+ *         #MF_ESIGNATURE (a method signature is malformed)
  */
 MF_API int mf_registry_add_class(mf_registry *reg, const mf_class *cls);
 /**
