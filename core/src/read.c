@@ -43,6 +43,7 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
     v->rec_stamp = rs;
     v->r = r;
     v->payload = pay;
+    v->p = NULL;
     const char *why = NULL;
     uint64_t hend = MF__LOAD(&c->hdr->heap.heap_end);
     if (hend > c->m->len)
