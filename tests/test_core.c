@@ -518,3 +518,41 @@ Test(buffer, steady_state_update_does_not_reallocate)
     cr_assert_eq(mf->enc_grows, grows, "the encode buffer was reallocated");
     mf_close(mf);
 }
+
+Test(records, a_batch_that_does_not_fit_publishes_nothing)
+{
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.initial_size = 64 * 1024;
+    o.max_size = 256 * 1024;
+    mf_file *mf = NULL;
+    cr_assert_eq(mf_open(&mf, mf_test_path("batchfull.map"), MF_NEW, &o), 0);
+    static char texts[8][40001];
+    char name[16];
+    for (int i = 0; i < 8; i++) {
+        memset(texts[i], 'a' + i, 100);
+        snprintf(name, sizeof name, "t%d", i);
+        cr_assert_eq(mf_add(mf, name, "text", texts[i]), 0);
+    }
+    cr_assert_eq(mf_update(mf, NULL), 0);
+    mf_file_info before;
+    mf_file_stat(mf, &before);
+    /* Now every object wants 40 KB: 320 KB cannot fit in 256 KB. */
+    for (int i = 0; i < 8; i++)
+        memset(texts[i], 'A' + i, 40000);
+    cr_assert_eq(mf_update(mf, NULL), MF_EFULL);
+    mf_file_info after;
+    mf_file_stat(mf, &after);
+    cr_assert_eq(after.batch, before.batch, "no batch was published");
+    cr_assert_eq(after.heap_used, before.heap_used, "staged blocks were freed");
+    for (int i = 0; i < 8; i++) {
+        snprintf(name, sizeof name, "t%d", i);
+        char *s = get_text(mf, name);
+        cr_assert_eq(strlen(s), 100, "%s still holds the earlier batch", name);
+        cr_assert_eq(s[0], 'a' + i);
+        free(s);
+    }
+    unsigned problems = 1;
+    cr_assert_eq(mf_check(mf, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
+    mf_close(mf);
+}

@@ -236,20 +236,27 @@ static int rehash(struct mf__ctx *c, uint64_t nslots)
     return 0;
 }
 
-int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off)
+int mf__dir_reserve(struct mf__ctx *c, uint64_t extra)
 {
     struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
     if (!ix)
         return mf__fail(MF_ECORRUPT, "%s: the hash index is invalid", c->mf->path);
-    if ((ix->used + ix->tombstones + 1) * 4 > ix->nslots * 3) {
-        uint64_t n = ix->nslots;
-        if ((ix->used + 1) * 8 > n * 3)
-            n *= 2; /* otherwise the same size, just without tombstones */
-        int rc = rehash(c, n);
-        if (rc)
-            return rc;
-        ix = mf__index_at(c->m, c->hdr->index_off);
-    }
+    if ((ix->used + ix->tombstones + extra) * 4 <= ix->nslots * 3)
+        return 0;
+    /* Keep the table at most 3/8 full after a rehash; if tombstones were
+     * the problem, the same size without them will do. */
+    uint64_t n = ix->nslots;
+    while ((ix->used + extra) * 8 > n * 3)
+        n *= 2;
+    return rehash(c, n);
+}
+
+int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off)
+{
+    int rc = mf__dir_reserve(c, 1);
+    if (rc)
+        return rc;
+    struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
     struct mf__record *r = (struct mf__record *)(c->m->base + rec_off);
     slot_put(ix, r->hash, rec_off);
     MF__CRASH_POINT();

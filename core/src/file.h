@@ -45,6 +45,9 @@ struct mf__pending {
     const void *data;     /* the bytes; NULL until encoding is finished */
     size_t off, size;     /* where they sit in the encode buffer */
     uint64_t checksum;
+    /* Staged by the writer before the commit: */
+    uint64_t rec, pay, old;
+    bool is_new;
 };
 
 /* One incarnation of the file at `path`: the descriptor, the header page and
@@ -136,6 +139,8 @@ struct mf__record *mf__record_at(const struct mf__map *m, uint64_t off);
 struct mf__index *mf__index_at(const struct mf__map *m, uint64_t off);
 /* Writer: index and list maintenance. Lock held. */
 int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off);
+/* Make the index big enough for `extra` more names (rehash now). */
+int mf__dir_reserve(struct mf__ctx *c, uint64_t extra);
 int mf__dir_unlink(struct mf__ctx *c, uint64_t rec_off);
 uint64_t mf__next_stamp(struct mf__ctx *c);
 int mf__index_create(struct mf__ctx *c, uint64_t nslots, uint64_t *out);

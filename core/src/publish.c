@@ -188,58 +188,74 @@ static void drop_payload(struct mf__ctx *c, uint64_t off)
     mf__free(c, off);
 }
 
-static int publish_one(struct mf__ctx *c, const struct mf__pending *p,
-                       uint64_t batch)
+/* Phase 1 for one object: find its record (or make a new, unlinked one) and
+ * write its sealed payload. Nothing is reachable by readers yet. */
+static int stage_one(struct mf__ctx *c, struct mf__pending *p, uint64_t batch)
 {
     size_t nl = strlen(p->name);
     uint64_t hash = mf__hash_name(p->name, nl);
-    uint64_t rec, rs, pay;
-    int rc = mf__lookup(c, p->name, nl, hash, &rec, &rs);
+    uint64_t rs, count = 1;
+    p->is_new = false;
+    p->old = 0;
+    int rc = mf__lookup(c, p->name, nl, hash, &p->rec, &rs);
     if (rc == 0) {
-        struct mf__record *r = mf__record_at(c->m, rec);
+        struct mf__record *r = mf__record_at(c->m, p->rec);
         const char *cls = r->strings + r->name_len + 1;
         if (strcmp(cls, p->class_name) != 0)
             return mf__fail(MF_ECLASS, "%s: record '%s' holds class '%s', not "
                             "'%s'; remove it first", c->mf->path, p->name, cls,
                             p->class_name);
-        uint64_t old = MF__LOAD(&r->payload);
-        uint64_t count = 1;
-        if (old && mf__in_map(c->m->len, old, sizeof(struct mf__payload)))
-            count = ((struct mf__payload *)(c->m->base + old))->update_count + 1;
-        rc = new_payload(c, p, rec, count, batch, &pay);
-        if (rc)
+        p->old = MF__LOAD(&r->payload);
+        if (p->old && mf__in_map(c->m->len, p->old, sizeof(struct mf__payload)))
+            count = ((struct mf__payload *)(c->m->base + p->old))->update_count + 1;
+    } else if (rc == MF_ENOTFOUND) {
+        mf__clear_detail();
+        if ((rc = new_record(c, p, hash, &p->rec)))
             return rc;
-        r = (struct mf__record *)(c->m->base + rec); /* may have remapped */
+        p->is_new = true;
+    } else {
+        return rc;
+    }
+    rc = new_payload(c, p, p->rec, count, batch, &p->pay);
+    if (rc && p->is_new)
+        mf__free(c, p->rec);
+    return rc;
+}
+
+/* Undo phase 1: free what was staged but never made reachable. */
+static void unstage(struct mf__ctx *c, struct mf__pending *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mf__free(c, p[i].pay);
+        if (p[i].is_new)
+            mf__free(c, p[i].rec);
+    }
+}
+
+/* Phase 2 for one object: make the staged payload (and record) visible.
+ * Allocates nothing, so it cannot fail for want of space. */
+static int commit_one(struct mf__ctx *c, const struct mf__pending *p)
+{
+    struct mf__record *r = (struct mf__record *)(c->m->base + p->rec);
+    if (!p->is_new) {
         MF__CRASH_POINT();
-        MF__STORE_REL(&r->payload, pay);
+        MF__STORE_REL(&r->payload, p->pay);
         MF__CRASH_POINT();
-        if (old)
-            drop_payload(c, old);
+        if (p->old)
+            drop_payload(c, p->old);
         MF__CRASH_POINT();
         return 0;
     }
-    if (rc != MF_ENOTFOUND)
-        return rc;
-    mf__clear_detail();
-    rc = new_record(c, p, hash, &rec);
-    if (rc)
-        return rc;
-    rc = new_payload(c, p, rec, 1, batch, &pay);
-    if (rc) {
-        mf__free(c, rec);
-        return rc;
-    }
-    struct mf__record *r = (struct mf__record *)(c->m->base + rec);
-    r->payload = pay;
+    r->payload = p->pay;
     r->order_seq = ++c->hdr->order_counter;
     MF__STORE_REL(&r->stamp, mf__next_stamp(c));
     /* Journal first: a writer killed while linking leaves a record that
      * recovery unlinks and reclaims, as if the add never happened. */
-    c->hdr->intent_rec = rec;
+    c->hdr->intent_rec = p->rec;
     MF__STORE(&c->hdr->intent_op, MF__INTENT_ADD);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     MF__CRASH_POINT();
-    rc = mf__dir_insert(c, rec);
+    int rc = mf__dir_insert(c, p->rec);
     MF__CRASH_POINT();
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     MF__STORE(&c->hdr->intent_op, MF__INTENT_NONE);
@@ -255,9 +271,13 @@ static void account(struct mf__header *h, const struct mf__pending *p, size_t n)
     MF__STORE(&h->written, h->written + n);
 }
 
-/* Publish n encoded objects as one batch under the writer lock. */
+/* Publish n encoded objects as one batch under the writer lock. Everything
+ * is allocated and written first (a failure there publishes nothing); only
+ * the pointer swings and links happen with the publish sequence odd, so a
+ * snapshot reader is disturbed for microseconds, not for the copy. */
 static int publish(mf_file *mf, struct mf__pending *p, size_t n)
 {
+    size_t added = 0;
     for (size_t i = 0; i < n; i++) {
         p[i].data = p[i].data ? p[i].data : mf->enc + p[i].off;
         p[i].checksum = XXH3_64bits(p[i].data, p[i].size);
@@ -266,19 +286,30 @@ static int publish(mf_file *mf, struct mf__pending *p, size_t n)
     if (rc)
         return rc;
     struct mf__ctx c;
-    rc = mf__enter(mf, &c);
-    if (rc == 0) {
-        struct mf__header *h = c.hdr;
-        __atomic_add_fetch(&h->pub_seq, 1, __ATOMIC_SEQ_CST); /* odd */
-        uint64_t batch = h->batch + 1;
-        MF__STORE(&h->batch, batch);
-        size_t done = 0;
-        for (; done < n && rc == 0; done++)
-            rc = publish_one(&c, &p[done], batch);
-        __atomic_add_fetch(&h->pub_seq, 1, __ATOMIC_RELEASE); /* even */
-        account(h, p, rc ? done - 1 : n);
-        mf__announce(mf);
+    if ((rc = mf__enter(mf, &c)))
+        goto out;
+    uint64_t batch = c.hdr->batch + 1;
+    size_t staged = 0;
+    while (staged < n && rc == 0) {
+        rc = stage_one(&c, &p[staged], batch);
+        if (rc == 0)
+            added += p[staged++].is_new;
     }
+    /* Room in the index for the new names now, while failing is harmless. */
+    if (rc == 0)
+        rc = mf__dir_reserve(&c, added);
+    if (rc) {
+        unstage(&c, p, staged);
+        goto out;
+    }
+    __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_SEQ_CST); /* odd */
+    MF__STORE(&c.hdr->batch, batch);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = commit_one(&c, &p[i]);
+    __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_RELEASE); /* even */
+    account(c.hdr, p, n);
+    mf__announce(mf);
+out:
     mf__writer_unlock(mf);
     return rc;
 }

@@ -318,9 +318,11 @@ MF_API int mf_add(mf_file *mf, const char *name, const char *class_name,
  * Stream a fresh copy of one added object into the file, or of every added
  * object when @p name is NULL. Updating all objects publishes them as one
  * batch: a snapshot reader sees all of them from this batch or all from an
- * earlier one. Encoding happens outside the writer lock, into a reusable
- * buffer sized by the best-buffer estimate; in steady state no memory is
- * allocated.
+ * earlier one, and a batch that fails (#MF_EFULL, say) publishes nothing.
+ * Encoding happens outside the writer lock, into a reusable buffer sized by
+ * the best-buffer estimate; in steady state no memory is allocated. Under
+ * the lock every payload is written first; only the pointer swings make
+ * the batch visible, so readers are disturbed for microseconds.
  * @return 0, #MF_EREADONLY, #MF_ENOTFOUND (name was never added),
  *         #MF_ECODEC, #MF_EFULL (the file reached its maximum size; what was
  *         stored before is intact), #MF_ECORRUPT, #MF_ENOMEM
