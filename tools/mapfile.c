@@ -570,6 +570,7 @@ static void print_usage_line(const command *c, FILE *out)
 static void print_command_help(const command *c)
 {
     print_usage_line(c, stdout);
+    putchar('\n');
     fputs(c->help, stdout);
 }
 

@@ -168,7 +168,8 @@ static void check_index(struct mf__ctx *c, struct findings *f)
         return;
     }
     push(&f->live, &f->nlive, &f->cap_live, idx);
-    qsort(f->recs, f->nrecs, sizeof *f->recs, cmp_u64);
+    if (f->nrecs)
+        qsort(f->recs, f->nrecs, sizeof *f->recs, cmp_u64);
     uint64_t used = 0, tombs = 0;
     unsigned char *seen = calloc(f->nrecs ? f->nrecs : 1, 1);
     for (uint64_t i = 0; i < ix->nslots; i++) {
@@ -180,7 +181,9 @@ static void check_index(struct mf__ctx *c, struct findings *f)
             continue;
         }
         used++;
-        uint64_t *hit = bsearch(&r, f->recs, f->nrecs, sizeof *f->recs, cmp_u64);
+        uint64_t *hit = f->nrecs ? bsearch(&r, f->recs, f->nrecs, sizeof *f->recs,
+                                           cmp_u64)
+                                 : NULL;
         if (!hit) {
             note(f, "index: slot %llu points at %llu, which is not a listed record",
                  (unsigned long long)i, (unsigned long long)r);
@@ -224,7 +227,8 @@ static int mf_check_unguarded(mf_file *mf, mf_check_report_fn report, void *ud, 
         check_header(&c, &f);
         check_records(&c, &f);
         check_index(&c, &f);
-        qsort(f.live, f.nlive, sizeof *f.live, cmp_u64);
+        if (f.nlive)
+            qsort(f.live, f.nlive, sizeof *f.live, cmp_u64);
         struct mf__heap hv = mf__heap_view(&c);
         mf__heap_check(&hv, f.live, f.nlive, heap_note, &f);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -24,9 +24,11 @@
 
 #include "calib.h"
 
-static int fail(const char *what, int rc)
+static int fail(mf_file *mf, const char *what, int rc)
 {
     printf("error %s %s: %s\n", mf_err_name(rc), what, mf_errdetail());
+    fflush(stdout);
+    mf_close(mf);
     return 1;
 }
 
@@ -44,27 +46,29 @@ int main(int argc, char **argv)
     mf_file *mf;
     int rc = mf_open(&mf, path, MF_READ, &o);
     if (rc)
-        return fail("open", rc);
+        return fail(NULL, "open", rc);
     uint64_t seen = 0;
     void *obj = NULL;
     const mf_class *cls = NULL;
     mf_record_info info;
     for (;;) {
         if (until && (rc = mf_wait(mf, &seen, -1)))
-            return fail("wait", rc);
+            return fail(mf, "wait", rc);
         rc = mf_get(mf, name, &obj, &cls);
         if (rc == MF_ENOTFOUND && until)
             continue;
         if (rc)
-            return fail("get", rc);
+            return fail(mf, "get", rc);
         if (!until || ((calib *)obj)->run == want)
             break;
         mf_object_free(cls, obj);
     }
     /* The stored version of what we just read: the producer may move on,
      * but it writes one version only. */
-    if ((rc = mf_stat(mf, name, &info)))
-        return fail("stat", rc);
+    if ((rc = mf_stat(mf, name, &info))) {
+        mf_object_free(cls, obj);
+        return fail(mf, "stat", rc);
+    }
     const calib *c = obj;
     printf("class_version %u\n", (unsigned)info.class_version);
     printf("codec_version %u\n", (unsigned)cls->version);

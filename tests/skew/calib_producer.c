@@ -57,6 +57,7 @@ static int write_payload(mf_file *mf, const char *name, const char *out)
     free(data);
     if (!ok) {
         printf("error writing %s\n", out);
+        fflush(stdout);
         return 1;
     }
     printf("payload %s %llu bytes class_version %u\n", out,
@@ -91,6 +92,7 @@ int main(int argc, char **argv)
     if (cls->version != CALIB_VERSION) {
         printf("error codec writes version %u, this producer was built for %u\n",
                (unsigned)cls->version, CALIB_VERSION);
+        fflush(stdout);
         return 3;
     }
     mf_file *mf;
@@ -105,5 +107,6 @@ int main(int argc, char **argv)
             rc = put_run(mf, name, (uint32_t)strtoul(line, NULL, 10));
     }
     mf_close(mf);
+    fflush(stdout);
     return rc;
 }

@@ -30,6 +30,8 @@ typedef struct bench_cfg {
     char redis_note[128]; /* why there is no Redis peer, or its version */
     mf_registry *reg;     /* in-process hist codecs + built-ins */
     uint64_t max_size;    /* mf_open_options.max_size for every map file */
+    char load_start[64];  /* /proc/loadavg when the run started and ended: */
+    char load_end[64];    /* other processes on the machine skew figures */
 } bench_cfg;
 
 extern bench_cfg B;
@@ -50,8 +52,15 @@ _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* die() with mf_strerror and mf_errdetail when rc is an error. */
 void mfok(int rc, const char *what);
 
+/* snprintf where cutting a long string short is fine (a message). */
+void strfmt(char *dst, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The first three fields of /proc/loadavg ("" if unreadable). */
+void read_loadavg(char *dst, size_t cap);
 /* Path of a file in the private directory (static rotating buffers). */
 const char *bpath(const char *name);
+/* Remove a file or a directory tree. */
+void rm_tree(const char *path);
 /* Open map files with the benchmark's options. */
 mf_file *open_writer(const char *name, uint64_t initial_size);
 mf_file *open_reader(const char *name);

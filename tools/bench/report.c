@@ -113,7 +113,12 @@ static void fmt_value(char *b, size_t cap, unit u, double v)
         fmt_si(b, cap, v, "/s");
         break;
     case U_BPS:
-        snprintf(b, cap, "%.3g GB/s", v / 1e9);
+        if (v >= 1e9)
+            snprintf(b, cap, "%.3g GB/s", v / 1e9);
+        else if (v >= 1e6)
+            snprintf(b, cap, "%.3g MB/s", v / 1e6);
+        else
+            snprintf(b, cap, "%.3g kB/s", v / 1e3);
         break;
     case U_NS:
         if (v >= 1e9)
@@ -151,7 +156,7 @@ static void fmt_pair(char *b, size_t cap, unit u, double v, unit u2, double v2)
         return;
     }
     fmt_value(y, sizeof y, u2, v2);
-    snprintf(b, cap, "%s, %s", x, y);
+    strfmt(b, cap, "%s, %s", x, y);
 }
 
 static void fmt_ratio(char *b, size_t cap, const result *r)
@@ -165,7 +170,7 @@ static void fmt_ratio(char *b, size_t cap, const result *r)
         snprintf(b, cap, "%.3gx", r->ratio);
         break;
     case RK_LIMIT:
-        snprintf(b, cap, "%.0f%% of limit", r->ratio * 100);
+        snprintf(b, cap, "%.2g%% of limit", r->ratio * 100);
         break;
     case RK_BASE:
         snprintf(b, cap, "%.3gx base", r->ratio);
@@ -173,7 +178,7 @@ static void fmt_ratio(char *b, size_t cap, const result *r)
     case RK_DIFF: {
         char v[48];
         fmt_value(v, sizeof v, r->u, fabs(r->ratio));
-        snprintf(b, cap, "%s%s", r->ratio < 0 ? "-" : "+", v);
+        strfmt(b, cap, "%s%s", r->ratio < 0 ? "-" : "+", v);
         break;
     }
     case RK_SMALLER:
@@ -190,7 +195,7 @@ void report_section(const char *title, const char *how)
     printf("\n%s\n", title);
     if (how && how[0])
         printf("  (%s)\n", how);
-    printf("  %-44s %-24s %-40s %-16s %s\n", "figure", "mapfile",
+    printf("  %-46s %-24s %-46s %-15s %s\n", "figure", "mapfile",
            "limit or peer", "ratio", "goal");
     const char *last_fig = NULL;
     for (size_t i = printed; i < nresults; i++) {
@@ -211,10 +216,10 @@ void report_section(const char *title, const char *how)
                      r->goal_met ? "met" : "MISSED");
         else
             goal[0] = '\0';
-        printf("  %-44s %-24s %-40s %-16s %s\n", same ? "" : r->figure,
+        printf("  %-46s %-24s %-46s %-15s %s\n", same ? "" : r->figure,
                same ? "" : val, peer, ratio, goal);
         if (r->note[0])
-            printf("  %-44s   %s\n", "", r->note);
+            printf("  %-46s   %s\n", "", r->note);
         last_fig = r->figure;
     }
     printed = nresults;
@@ -297,7 +302,11 @@ int report_json(const char *path, double total_s)
                "  \"repeat_seconds\": %g,\n  \"total_seconds\": %.1f,\n",
             sysconf(_SC_NPROCESSORS_ONLN), B.quick ? "true" : "false", B.repeats,
             B.target_s, total_s);
-    fprintf(f, "  \"lmdb_flags\": \"MDB_NOSYNC|MDB_WRITEMAP|MDB_NOMETASYNC\",\n"
+    fprintf(f, "  \"loadavg_start\": ");
+    json_str(f, B.load_start);
+    fprintf(f, ",\n  \"loadavg_end\": ");
+    json_str(f, B.load_end);
+    fprintf(f, ",\n  \"lmdb_flags\": \"MDB_NOSYNC|MDB_WRITEMAP|MDB_NOMETASYNC\",\n"
                "  \"redis\": ");
     json_str(f, B.redis_note);
     fprintf(f, ",\n  \"results\": [\n");

@@ -76,6 +76,11 @@ static int rm_entry(const char *path, const struct stat *sb, int flag,
     return 0;
 }
 
+void rm_tree(const char *path)
+{
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 void cleanup_all(void)
 {
     if (in_child)
@@ -115,6 +120,26 @@ void mfok(int rc, const char *what)
     if (rc)
         die("%s failed: %s (%s): %s", what, mf_err_name(rc), mf_strerror(rc),
             mf_errdetail());
+}
+
+void strfmt(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+void read_loadavg(char *dst, size_t cap)
+{
+    dst[0] = '\0';
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (!f)
+        return;
+    double a, b, c;
+    if (fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+        snprintf(dst, cap, "%.2f %.2f %.2f", a, b, c);
+    fclose(f);
 }
 
 const char *bpath(const char *name)

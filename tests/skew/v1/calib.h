@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calib_sample.h"
+#include "../calib_sample.h"
 
 #define CALIB_CLASS "calib"
 #define CALIB_VERSION 1

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "calib_sample.h"
+#include "../calib_sample.h"
 
 #define CALIB_CLASS "calib"
 #define CALIB_VERSION 2

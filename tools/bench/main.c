@@ -1,0 +1,169 @@
+/*
+ * mapfile-bench - measure mapfile against the limits of the machine and
+ * against its peers (LMDB, Redis, write+rename), all in the same run, with
+ * the same payloads and the same codec. Prints a table on stdout and writes
+ * every figure to a JSON file. Asserts nothing about speed: it exits 0
+ * unless something actually failed.
+ */
+#include "bench.h"
+
+#include <mapfile/hist.h>
+
+#include <lmdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct scenario {
+    const char *name;
+    const char *aliases; /* space-separated, also accepted by --only */
+    void (*fn)(void);
+    const char *desc;
+} scenario;
+
+static const scenario scenarios[] = {
+    {"update", "1 2 get", sc_update_get,
+     "1+2: update and get of 64 B..1 MiB blobs and a hist1d vs memcpy, LMDB, "
+     "Redis, tmp+rename"},
+    {"lookup", "3", sc_lookup, "3: lookup latency with 10 .. 1,000,000 records"},
+    {"wake", "4", sc_wake, "4: mf_update -> waiting consumer wakes, vs raw futex"},
+    {"readers", "5", sc_readers, "5: 1, 2, 4 reader processes under write load"},
+    {"memory", "6", sc_memory, "6: bytes per record; heap use after churn"},
+    {"testbeam", "A a", sc_testbeam, "A: test beam, 50 histograms at 10 Hz"},
+    {"dqm", "B b", sc_dqm, "B: DQM, 3,050 histograms, snapshots"},
+    {"stress", "C c", sc_stress, "C: one huge hist2d updated while read"},
+    {"call", "mf_call 6i", sc_call, "issue 6: mf_call vs a direct call"},
+};
+enum { NSCENARIOS = sizeof scenarios / sizeof scenarios[0] };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: mapfile-bench [--quick] [--json FILE] [--only SCENARIO] [--help]\n"
+            "\n"
+            "Measures mapfile and its peers in the same run and prints a table:\n"
+            "figure | mapfile | limit or peer | ratio | goal. Every figure is\n"
+            "the median of several repeats (or a percentile of many samples).\n"
+            "\n"
+            "  --quick          small scale, a few seconds per scenario (for CI)\n"
+            "  --json FILE      write all results here (default bench-results.json)\n"
+            "  --only SCENARIO  run one scenario (name or number):\n");
+    for (int i = 0; i < NSCENARIOS; i++)
+        fprintf(f, "      %-9s (%s) %s\n", scenarios[i].name, scenarios[i].aliases,
+                scenarios[i].desc);
+    fprintf(f,
+            "  --help           this text\n"
+            "\n"
+            "Files go to a private directory under $TMPDIR (or /tmp), removed at\n"
+            "the end. Redis: MAPFILE_BENCH_REDIS_SOCKET names a running server's\n"
+            "unix socket; otherwise a private redis-server is started and stopped.\n"
+            "Exit status: 0, or 1 if an operation failed, 2 for bad arguments.\n");
+}
+
+static bool selected(const scenario *s, const char *only)
+{
+    if (!only)
+        return true;
+    if (strcmp(s->name, only) == 0)
+        return true;
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", s->aliases);
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " "))
+        if (strcmp(tok, only) == 0)
+            return true;
+    return false;
+}
+
+static void on_signal(int sig)
+{
+    /* Best effort: stop children and Redis and remove our files. */
+    cleanup_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void setup(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || !tmp[0])
+        tmp = "/tmp";
+    snprintf(B.dir, sizeof B.dir, "%s/mapfile-bench.XXXXXX", tmp);
+    if (!mkdtemp(B.dir)) {
+        B.dir[0] = '\0';
+        die("mkdtemp under %s failed", tmp);
+    }
+    mfok(mf_registry_new(&B.reg), "mf_registry_new");
+    mfok(mf_registry_add_class(B.reg, &mf_hist1d_class), "register hist1d");
+    mfok(mf_registry_add_class(B.reg, &mf_hist2d_class), "register hist2d");
+    mfok(mf_registry_add_class(B.reg, &mf_profile_class), "register profile");
+}
+
+int main(int argc, char **argv)
+{
+    B.json_path = "bench-results.json";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            B.quick = true;
+        } else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc) {
+            B.json_path = argv[++i];
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            B.only = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "mapfile-bench: unknown or incomplete argument '%s'\n",
+                    argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    bool any = false;
+    for (int i = 0; i < NSCENARIOS; i++)
+        any |= selected(&scenarios[i], B.only);
+    if (!any) {
+        fprintf(stderr, "mapfile-bench: no scenario '%s'\n", B.only);
+        usage(stderr);
+        return 2;
+    }
+    B.repeats = B.quick ? 3 : 5;
+    B.target_s = B.quick ? 0.02 : 0.2;
+    B.max_size = B.quick ? 1ull << 30 : 4ull << 30;
+
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    setup();
+    redis_start();
+
+    int64_t t0 = now_ns();
+    read_loadavg(B.load_start, sizeof B.load_start);
+    printf("mapfile-bench %d.%d.%d%s: %ld CPUs, repeats %d x %.2g s, files in %s\n",
+           MF_VERSION_MAJOR, MF_VERSION_MINOR, MF_VERSION_PATCH,
+           B.quick ? " --quick" : "", sysconf(_SC_NPROCESSORS_ONLN), B.repeats,
+           B.target_s, B.dir);
+    printf("peers: LMDB %d.%d.%d (MDB_NOSYNC|MDB_WRITEMAP|MDB_NOMETASYNC), %s, "
+           "tmp+rename (no fsync)\n",
+           MDB_VERSION_MAJOR, MDB_VERSION_MINOR, MDB_VERSION_PATCH, B.redis_note);
+    printf("load average at start: %s (with more runnable tasks than CPUs, "
+           "figures that hand work between processes suffer most)\n",
+           B.load_start[0] ? B.load_start : "unknown");
+    fflush(stdout);
+    for (int i = 0; i < NSCENARIOS; i++)
+        if (selected(&scenarios[i], B.only))
+            scenarios[i].fn();
+    double total = (double)(now_ns() - t0) / 1e9;
+    read_loadavg(B.load_end, sizeof B.load_end);
+    report_legend();
+    printf("total time %.1f s; load average at the end: %s\n", total,
+           B.load_end[0] ? B.load_end : "unknown");
+    int rc = report_json(B.json_path, total) ? 1 : 0;
+    if (rc == 0)
+        printf("results written to %s\n", B.json_path);
+    cleanup_all();
+    mf_registry_free(B.reg);
+    progress_done();
+    return rc;
+}
