@@ -32,7 +32,9 @@ extern "C" {
 typedef const char mf_text;
 
 /**
- * A "blob" object (version 1): @p size bytes at @p data.
+ * A "blob" object (version 1): @p size bytes at @p data. Its payload is
+ * exactly those bytes, so mf_put_raw(mf, name, "blob", 1, data, size)
+ * stores the same record as mf_put() of an mf_blob.
  *
  * A producer fills one of its own (data may be NULL when size is 0) and
  * keeps ownership. A blob returned by mf_get() is a single allocation with
