@@ -124,7 +124,9 @@ CMAKE_PLUGIN=$(find "$WORK/tpl-cmake" -maxdepth 1 -name '*calib_codec*.so' | hea
 [ -n "$CMAKE_PLUGIN" ] || fail "the CMake build made no calib_codec module"
 PRODUCER="$WORK/tpl-cmake/calib_producer"
 CONSUMER="$WORK/tpl-cmake/calib_consumer"
-[ -x "$PRODUCER" ] && [ -x "$CONSUMER" ] || fail "the CMake build made no calib_producer/calib_consumer"
+if [ ! -x "$PRODUCER" ] || [ ! -x "$CONSUMER" ]; then
+    fail "the CMake build made no calib_producer/calib_consumer"
+fi
 
 # The static library and its dependencies through the same package.
 step "link the consumer against mapfile::mapfile_static"
@@ -157,9 +159,10 @@ run_logged "$WORK/tpl-cc.log" "$CC" -shared -fPIC $WARN_FLAGS $SAN_FLAGS $sdk_cf
     -o "$CC_PLUGIN" "$TEMPLATE/calib_codec.c"
 step "build a consumer with cc \$(pkg-config --cflags --libs mapfile)"
 CONSUMER_PC="$WORK/tpl-cc/calib_consumer"
+cflags=$(pkg-config --cflags mapfile) || fail "pkg-config --cflags mapfile failed"
 # shellcheck disable=SC2086
 run_logged "$WORK/tpl-cc-consumer.log" "$CC" $WARN_FLAGS $SAN_FLAGS \
-    $(pkg-config --cflags mapfile) -o "$CONSUMER_PC" "$TEMPLATE/consumer.c" $libs
+    $cflags -o "$CONSUMER_PC" "$TEMPLATE/consumer.c" $libs
 
 # A plugin includes only the SDK: it must not link libmapfile, and it must
 # export its entry symbol.

@@ -131,8 +131,13 @@ static void errorf(const char *what, const char *fmt, ...)
  * first because any later library call may replace it. */
 static void report_mf(const char *file, const char *name, int err)
 {
-    char detail[1024];
-    sanitize(detail, sizeof detail, mf_errdetail());
+    char raw[1024];
+    sanitize(raw, sizeof raw, mf_errdetail());
+    /* The library's detail starts with the path; we print it once. */
+    const char *detail = raw;
+    size_t flen = strlen(file);
+    if (strncmp(detail, file, flen) == 0 && strncmp(detail + flen, ": ", 2) == 0)
+        detail += flen + 2;
     fputs("mapfile: ", stderr);
     fput_safe(file, stderr);
     if (name) {
