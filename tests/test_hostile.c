@@ -176,6 +176,31 @@ static void in_child(void (*fn)(void *arg, struct verdict *v), void *arg,
     munmap(shared, sizeof *shared);
 }
 
+static int json_reserve(mf_writer *w, size_t need)
+{
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap - w->len < need)
+        cap *= 2;
+    unsigned char *nb = realloc(w->buf, cap);
+    if (!nb)
+        return -1;
+    w->buf = nb;
+    w->cap = cap;
+    return 0;
+}
+
+/* A decoded object must be usable: print it and write its JSON. */
+static void use_object(const mf_class *cls, const void *obj, FILE *sink)
+{
+    if (cls->print)
+        cls->print(obj, sink);
+    if (cls->to_json) {
+        mf_writer w = {NULL, 0, 0, 0, json_reserve, NULL};
+        cls->to_json(obj, &w);
+        free(w.buf);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* Golden corrupt files                                                     */
 /* ------------------------------------------------------------------------ */
@@ -245,7 +270,7 @@ static void run_expectation(void *arg, struct verdict *v)
         complain(v, "open failed with %s: %s", mf_err_name(rc), mf_errdetail());
         return;
     }
-    if (strcmp(e->op, "get") == 0) {
+    if (strcmp(e->op, "get") == 0 || strcmp(e->op, "print") == 0) {
         void *obj = NULL;
         const mf_class *cls = NULL;
         rc = mf_get(mf, e->arg, &obj, &cls);
@@ -254,6 +279,13 @@ static void run_expectation(void *arg, struct verdict *v)
             complain(v, "succeeded without an object");
         if (rc != 0 && obj)
             complain(v, "failed but left an object behind");
+        if (rc == 0 && obj && cls && strcmp(e->op, "print") == 0) {
+            FILE *sink = fopen("/dev/null", "w");
+            if (sink) {
+                use_object(cls, obj, sink);
+                fclose(sink);
+            }
+        }
         if (rc == 0)
             mf_object_free(cls, obj);
     } else if (strcmp(e->op, "raw") == 0) {
@@ -727,31 +759,6 @@ static void mutate(const struct base *b, unsigned char *img, uint64_t seed,
         break;
     case MUT_NKINDS:
         break;
-    }
-}
-
-static int json_reserve(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need)
-        cap *= 2;
-    unsigned char *nb = realloc(w->buf, cap);
-    if (!nb)
-        return -1;
-    w->buf = nb;
-    w->cap = cap;
-    return 0;
-}
-
-/* A decoded object must be usable: print it and write its JSON. */
-static void use_object(const mf_class *cls, const void *obj, FILE *sink)
-{
-    if (cls->print)
-        cls->print(obj, sink);
-    if (cls->to_json) {
-        mf_writer w = {NULL, 0, 0, 0, json_reserve, NULL};
-        cls->to_json(obj, &w);
-        free(w.buf);
     }
 }
 

@@ -354,9 +354,9 @@ static void fmt_time(char *buf, size_t cap, uint64_t t_ns)
         snprintf(buf, cap, "%" PRIu64 " ns since the epoch", t_ns);
         return;
     }
-    char date[64];
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, cap, "%s.%06uZ", date, usec);
+    char date[32];
+    size_t n = strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf, cap, "%.*s.%06uZ", (int)n, date, usec % 1000000u);
 }
 
 /* "512.0 KiB", "3 B". */
@@ -1366,7 +1366,7 @@ static int cmd_watch(const args *a)
     const command *c = find_command("watch");
     const char *path = a->pos[0];
     const char *prefix = a->npos > 1 ? a->pos[1] : NULL;
-    unsigned long count, redraws = 0;
+    unsigned long count = 0, redraws = 0;
     mf_file *mf;
     mf_file_info fi;
     record_list l = {0};

@@ -496,7 +496,7 @@ static void retire_existing(const char *path)
 static int create_file(mf_file *mf, bool exclusive)
 {
     char tmp[PATH_MAX + 32];
-    int fd;
+    int fd = -1;
     int rc = create_temp(mf->path, mf->file_mode, mf->initial_size,
                          mf->max_size, mf->title, tmp, sizeof tmp, &fd);
     if (rc)

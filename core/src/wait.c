@@ -32,6 +32,10 @@ static bool path_moved(const mf_file *mf, const struct mf__inc *inc)
     return st.st_ino != inc->ino || st.st_dev != inc->dev;
 }
 
+/* A sleep never lasts longer than this, so a file deleted and created anew
+ * (not RECREATEd, so nobody retired ours) is still noticed. */
+#define MF__PATH_CHECK_NS 1000000000
+
 static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
 {
     mf__clear_detail();
@@ -39,6 +43,7 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
         return mf__fail(MF_EINVAL, "mf_wait: NULL argument");
     int64_t deadline = timeout_ms < 0 ? INT64_MAX
                                       : mono_ns() + (int64_t)timeout_ms * 1000000;
+    struct mf__inc *start = atomic_load(&mf->inc);
     for (;;) {
         struct mf__ctx c;
         int rc = mf__enter(mf, &c);
@@ -46,32 +51,31 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
             return rc;
         uint32_t word = __atomic_load_n(&c.hdr->change_futex, __ATOMIC_ACQUIRE);
         uint64_t g = MF__LOAD_ACQ(&c.hdr->generation);
-        if (g != *seen) {
+        /* A followed replacement is a change even if the new file's counter
+         * happens to equal the old one's. */
+        if (g != *seen || c.inc != start) {
             *seen = g;
             return 0;
         }
         if (MF__LOAD_ACQ(&c.hdr->flags) & MF__HF_RETIRED)
             continue; /* mf__enter follows it or reports it */
-        struct timespec ts, *tsp = NULL;
-        if (deadline != INT64_MAX) {
-            int64_t left = deadline - mono_ns();
-            if (left <= 0) {
-                if (!mf->writable && path_moved(mf, c.inc)) {
-                    if (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE)
-                        return mf__fail(MF_EREPLACED, "%s: the file was replaced",
-                                        mf->path);
-                    rc = mf__follow(mf, c.inc);
-                    if (rc == 0)
-                        continue;
-                }
-                return mf__fail(MF_ETIMEDOUT, "%s: no change within %d ms",
-                                mf->path, timeout_ms);
+        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
+        if (left <= 0 || left == INT64_MAX || left > MF__PATH_CHECK_NS) {
+            if (!mf->writable && path_moved(mf, c.inc)) {
+                if (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE)
+                    return mf__fail(MF_EREPLACED, "%s: the file was replaced",
+                                    mf->path);
+                if (mf__follow(mf, c.inc) == 0)
+                    continue;
             }
-            ts.tv_sec = left / 1000000000;
-            ts.tv_nsec = left % 1000000000;
-            tsp = &ts;
         }
-        syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, tsp, NULL, 0);
+        if (left <= 0)
+            return mf__fail(MF_ETIMEDOUT, "%s: no change within %d ms", mf->path,
+                            timeout_ms);
+        if (left > MF__PATH_CHECK_NS)
+            left = MF__PATH_CHECK_NS;
+        struct timespec ts = {left / 1000000000, left % 1000000000};
+        syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, &ts, NULL, 0);
     }
 }
 

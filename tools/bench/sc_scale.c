@@ -14,6 +14,7 @@
 
 typedef struct lctx {
     mf_file *mf;
+    store *st;
     char (*names)[32];
     unsigned next;
     unsigned char buf[64];
@@ -25,6 +26,19 @@ static int op_lookup(void *v)
     mf_record_info info;
     return mf_get_raw(c->mf, c->names[c->next++ % NNAMES], c->buf, sizeof c->buf,
                       &info);
+}
+
+static int op_lookup_lmdb(void *v)
+{
+    lctx *c = v;
+    const void *d;
+    size_t n;
+    bool priv;
+    if (c->st->get(c->st, c->names[c->next++ % NNAMES], &d, &n, &priv))
+        die("%s: %s", c->st->name, c->st->err);
+    memcpy(c->buf, d, n < sizeof c->buf ? n : sizeof c->buf);
+    c->st->get_done(c->st);
+    return 0;
 }
 
 void sc_lookup(void)
@@ -39,14 +53,16 @@ void sc_lookup(void)
     mf_file *mfr = open_reader("lookup.map");
     unsigned char data[64];
     fill_random(data, sizeof data, 7);
-    lctx c = {mfr, malloc(NNAMES * sizeof *c.names), 0, {0}};
+    store *lm = lmdb_open_store(bpath("lmdb-lookup"), B.quick ? 1ull << 30 : 4ull << 30);
+    lctx c = {mfr, lm, malloc(NNAMES * sizeof *c.names), 0, {0}};
     if (!c.names)
         die("out of memory");
     uint64_t seed = 12345;
     size_t have = 0;
     double base = NAN;
     double *reps = calloc((size_t)B.repeats, sizeof *reps);
-    if (!reps)
+    double *lreps = calloc((size_t)B.repeats, sizeof *lreps);
+    if (!reps || !lreps)
         die("out of memory");
     for (size_t l = 0; l < nlevels; l++) {
         size_t n = levels[l];
@@ -57,31 +73,44 @@ void sc_lookup(void)
             snprintf(key, sizeof key, "k%07zu", have);
             mfok(mf_put_raw(mfw, key, RAW_CLASS, 1, data, sizeof data), "mf_put_raw");
         }
+        progress_step("filling LMDB: %zu records", n);
+        if (lm->put_many(lm, "k", n, data, sizeof data))
+            die("%s: %s", lm->name, lm->err);
         for (unsigned i = 0; i < NNAMES; i++)
             snprintf(c.names[i], sizeof c.names[i], "k%07zu",
                      (size_t)(rng_next(&seed) % n));
         measure_rate(op_lookup, &c, B.target_s / 4, "mf_get_raw");
+        measure_rate(op_lookup_lmdb, &c, B.target_s / 4, "LMDB get");
         for (int r = 0; r < B.repeats; r++) {
             progress_step("%zu records: repeat %d/%d", n, r + 1, B.repeats);
             reps[r] = 1e9 / measure_rate(op_lookup, &c, B.target_s, "mf_get_raw");
+            lreps[r] = 1e9 / measure_rate(op_lookup_lmdb, &c, B.target_s, "LMDB get");
         }
         double ns = stat_median(reps, (size_t)B.repeats);
+        double lns = stat_median(lreps, (size_t)B.repeats);
         char fig[80];
         snprintf(fig, sizeof fig, "mf_get_raw 64 B, %zu records", n);
         result r = result_make("3 lookup", fig, U_NS, ns, B.repeats);
-        if (l == 0)
+        if (l == 0) {
             base = ns;
-        else
+        } else {
             result_peer(&r, "10 records", base, RK_BASE);
+            add_result(&r);
+        }
+        result_peer(&r, "LMDB get + copy, same names", lns, RK_FASTER);
         add_result(&r);
     }
-    char how[200];
+    char how[256];
     snprintf(how, sizeof how, "latency per lookup of a random name among all "
-             "records, median of %d repeats of %.2g s; ratio to the 10-record figure",
+             "records, median of %d repeats of %.2g s; ratio to the 10-record figure "
+             "and to LMDB holding the same records",
              B.repeats, B.target_s);
     report_section("3. Lookup scaling", how);
     free(reps);
+    free(lreps);
     free(c.names);
+    lm->close(lm);
+    rm_tree(bpath("lmdb-lookup"));
     mfok(mf_close(mfr), "mf_close");
     mfok(mf_close(mfw), "mf_close");
     rm_tree(bpath("lookup.map"));
