@@ -465,6 +465,10 @@ MF_API void mf_ls(mf_file *mf, FILE *out);
  * new generation in @p *seen. Returns at once if it already differs. Uses a
  * futex on the file header: no polling. Start with *seen = 0 to get the
  * current generation immediately.
+ *
+ * A reader whose file was replaced (a producer's RECREATE, or the path
+ * deleted and created anew, noticed within a second) moves to the new file
+ * and returns 0: the data it reads next is new.
  * @param timeout_ms  -1 waits forever
  * @return 0, #MF_ETIMEDOUT, #MF_EREPLACED (only with
  *         #MF_OPEN_NO_FOLLOW_REPLACE; otherwise the handle reopens the new
