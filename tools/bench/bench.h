@@ -98,6 +98,13 @@ typedef int (*bench_op)(void *ctx);
 /* Run op in growing batches for about `seconds`; ops per second. */
 double measure_rate(bench_op op, void *ctx, double seconds, const char *what);
 
+/* Share of a CPU the measuring thread got during the loops since the last
+ * call (-1 if none ran): below 1, other processes took the CPU from it
+ * (or it waited for a peer's server or the kernel). Resets the count. */
+double loop_cpu_share(void);
+/* Leave loops that wait for another process (Redis) out of the share. */
+void loop_cpu_count(bool on);
+
 /* Progress on stderr: a line per scenario, and \r steps on a tty. */
 void progress_scenario(const char *name);
 void progress_step(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -195,6 +195,10 @@ void report_section(const char *title, const char *how)
     printf("\n%s\n", title);
     if (how && how[0])
         printf("  (%s)\n", how);
+    double share = loop_cpu_share();
+    if (share >= 0)
+        printf("  (the measuring thread was on a CPU %.0f%% of the wall time of its "
+               "in-process loops: the rest went to other processes)\n", share * 100);
     printf("  %-46s %-24s %-46s %-15s %s\n", "figure", "mapfile",
            "limit or peer", "ratio", "goal");
     const char *last_fig = NULL;

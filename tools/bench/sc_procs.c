@@ -184,6 +184,7 @@ void sc_wake(void)
 typedef struct rw_slot {
     uint64_t ops, busy;
     int64_t t0, t1;
+    int64_t cpu; /* CPU time the process used while running */
 } rw_slot;
 
 typedef struct rw_shm {
@@ -220,7 +221,7 @@ static void rw_child(void *v)
     team_child_ready(a->t);
     team_child_wait_go(a->t);
     uint64_t ops = 0, busy = 0;
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), c0 = cpu_ns();
     while (!LOAD(&a->shm->stop)) {
         const char *name = names[rng_next(&seed) % RW_RECORDS];
         int rc;
@@ -239,6 +240,7 @@ static void rw_child(void *v)
             ops++;
     }
     s->t1 = now_ns();
+    s->cpu = cpu_ns() - c0;
     s->t0 = t0;
     s->ops = ops;
     s->busy = busy;
@@ -247,7 +249,7 @@ static void rw_child(void *v)
 
 /* One run: rates of the writer (slot 0) and the readers together. */
 static void rw_run(int nreaders, bool writer, double *wrate, double *rrate,
-                   uint64_t *busy)
+                   uint64_t *busy, double *wcpu)
 {
     rw_shm *shm = shm_alloc(sizeof *shm);
     memset(shm, 0, sizeof *shm);
@@ -275,8 +277,10 @@ static void rw_run(int nreaders, bool writer, double *wrate, double *rrate,
     for (int i = 0; i < n; i++) {
         rw_slot *s = &shm->slot[i];
         double rate = (double)s->ops * 1e9 / (double)(s->t1 - s->t0);
-        if (writer && i == 0)
+        if (writer && i == 0) {
             *wrate = rate;
+            *wcpu = (double)s->cpu / (double)(s->t1 - s->t0);
+        }
         else
             *rrate += rate;
         *busy += s->busy;
@@ -302,7 +306,8 @@ void sc_readers(void)
     enum { NCFG = sizeof cfg / sizeof cfg[0] };
     double *w = calloc((size_t)NCFG * (size_t)B.repeats, sizeof *w);
     double *r = calloc((size_t)NCFG * (size_t)B.repeats, sizeof *r);
-    if (!w || !r)
+    double *wc = calloc((size_t)NCFG * (size_t)B.repeats, sizeof *wc);
+    if (!w || !r || !wc)
         die("out of memory");
     uint64_t busy = 0;
     for (int rep = 0; rep < B.repeats; rep++)
@@ -310,15 +315,17 @@ void sc_readers(void)
             progress_step("%d reader(s)%s: repeat %d/%d", cfg[c][0],
                           cfg[c][1] ? " + writer" : "", rep + 1, B.repeats);
             rw_run(cfg[c][0], cfg[c][1], &w[c * B.repeats + rep],
-                   &r[c * B.repeats + rep], &busy);
+                   &r[c * B.repeats + rep], &busy, &wc[c * B.repeats + rep]);
         }
-    double wm[NCFG], rm[NCFG];
+    double wm[NCFG], rm[NCFG], wcm[NCFG];
     for (int c = 0; c < NCFG; c++) {
+        wcm[c] = stat_median(&wc[c * B.repeats], (size_t)B.repeats);
         wm[c] = stat_median(&w[c * B.repeats], (size_t)B.repeats);
         rm[c] = stat_median(&r[c * B.repeats], (size_t)B.repeats);
     }
     result res = result_make("5 readers", "writer updates/s, no readers", U_RATE,
                              wm[0], B.repeats);
+    snprintf(res.note, sizeof res.note, "the writer used %.2f of a CPU", wcm[0]);
     add_result(&res);
     for (int c = 1; c <= 3; c++) {
         char fig[80];
@@ -326,6 +333,9 @@ void sc_readers(void)
                  cfg[c][0] > 1 ? "s" : "");
         res = result_make("5 readers", fig, U_RATE, wm[c], B.repeats);
         result_peer(&res, "no readers", wm[0], RK_BASE);
+        snprintf(res.note, sizeof res.note, "the writer used %.2f of a CPU; "
+                 "%.3g updates per CPU-second (alone: %.3g)", wcm[c], wm[c] / wcm[c],
+                 wm[0] / wcm[0]);
         add_result(&res);
     }
     for (int c = 1; c <= 3; c++) {
@@ -348,5 +358,6 @@ void sc_readers(void)
     report_section("5. Readers under write load (separate processes)", how);
     free(w);
     free(r);
+    free(wc);
     rm_tree(bpath("rw.map"));
 }

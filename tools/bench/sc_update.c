@@ -148,7 +148,9 @@ static void run_loops(const char *verb, bench_op op, payload *pl, int np,
         for (int s = 0; s < NSYS; s++)
             if (have[s]) {
                 ctx[s].p = &pl[i];
+                loop_cpu_count(false);
                 measure_rate(op, &ctx[s], B.target_s / 4, sys_name[s]);
+                loop_cpu_count(true);
             }
     for (int rep = 0; rep < B.repeats; rep++)
         for (int i = 0; i < np; i++)
@@ -161,8 +163,10 @@ static void run_loops(const char *verb, bench_op op, payload *pl, int np,
                 char what[128];
                 snprintf(what, sizeof what, "%s %s with %s", verb, pl[i].label,
                          sys_name[s]);
+                loop_cpu_count(s != SYS_REDIS && s != SYS_FILE);
                 reps[((size_t)i * NSYS + (size_t)s) * (size_t)B.repeats + (size_t)rep] =
                     measure_rate(op, &ctx[s], B.target_s, what);
+                loop_cpu_count(true);
             }
     for (int i = 0; i < np; i++)
         for (int s = 0; s < NSYS; s++)

@@ -240,10 +240,31 @@ double stat_median(double *v, size_t n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* CPU and wall time of the loops since the last report section. */
+static int64_t loop_cpu, loop_wall;
+static bool loop_count = true;
+
+void loop_cpu_count(bool on) { loop_count = on; }
+
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+double loop_cpu_share(void)
+{
+    double share = loop_wall > 0 ? (double)loop_cpu / (double)loop_wall : -1;
+    loop_cpu = loop_wall = 0;
+    return share;
+}
+
 double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
 {
     int64_t limit = (int64_t)(seconds * 1e9);
     uint64_t done = 0, batch = 1;
+    int64_t c0 = thread_cpu_ns();
     int64_t t0 = now_ns(), t;
     for (;;) {
         for (uint64_t i = 0; i < batch; i++) {
@@ -260,6 +281,10 @@ double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
         double per = (double)(t - t0) / (double)done;
         double left = (double)(limit - (t - t0)) / per;
         batch = left < 1 ? 1 : left > (double)(batch * 2) ? batch * 2 : (uint64_t)left;
+    }
+    if (loop_count) {
+        loop_cpu += thread_cpu_ns() - c0;
+        loop_wall += t - t0;
     }
     return (double)done * 1e9 / (double)(t - t0);
 }
