@@ -8,21 +8,32 @@ set -u
 BUILD=${1:?usage: cli.sh BUILD_DIR SOURCE_DIR}
 : "${2:?usage: cli.sh BUILD_DIR SOURCE_DIR}" # ctest passes the source dir; unused
 BUILD=$(cd "$BUILD" && pwd)
-MF=$BUILD/tools/mapfile
-DEMO=$BUILD/tools/mapfile-demo
-PLUGDIR=$BUILD/plugins
-export MAPFILE_PLUGIN_PATH=$PLUGDIR
-
-if [ ! -x "$MF" ]; then
-    echo "cli.sh: $MF not built" >&2
-    exit 1
-fi
 if ! command -v python3 >/dev/null; then
     echo "cli.sh: python3 is needed to check JSON and patch files" >&2
     exit 1
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-cli.XXXXXX")
+
+# Test what users run: the installed tool, libraries and plugins.
+PREFIX=$T/prefix
+if ! cmake --install "$BUILD" --prefix "$PREFIX" >"$T/install.log" 2>&1; then
+    echo "cli.sh: cmake --install $BUILD failed:" >&2
+    cat "$T/install.log" >&2
+    rm -rf "$T"
+    exit 1
+fi
+MF=$PREFIX/bin/mapfile
+DEMO=$PREFIX/bin/mapfile-demo
+LIBDIR=$(dirname "$(find "$PREFIX" -name 'libmapfile.so*' | head -n 1)")
+PLUGDIR=$LIBDIR/mapfile/plugins
+export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export MAPFILE_PLUGIN_PATH=$PLUGDIR
+if [ ! -x "$MF" ] || [ ! -d "$PLUGDIR" ]; then
+    echo "cli.sh: the install has no $MF or $PLUGDIR" >&2
+    rm -rf "$T"
+    exit 1
+fi
 BG_PIDS=()
 cleanup() {
     for p in "${BG_PIDS[@]}"; do

@@ -97,6 +97,10 @@ double stat_percentile(double *v, size_t n, double p);
 typedef int (*bench_op)(void *ctx);
 /* Run op in growing batches for about `seconds`; ops per second. */
 double measure_rate(bench_op op, void *ctx, double seconds, const char *what);
+/* The same, also giving ops per second of the thread's own CPU time, which
+ * does not count the time other processes took the CPU away. */
+double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what,
+                        double *cpu_rate);
 
 /* Share of a CPU the measuring thread got during the loops since the last
  * call (-1 if none ran): below 1, other processes took the CPU from it

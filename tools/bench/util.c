@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -262,6 +263,12 @@ double loop_cpu_share(void)
 
 double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
 {
+    return measure_rate_cpu(op, ctx, seconds, what, NULL);
+}
+
+double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what,
+                        double *cpu_rate)
+{
     int64_t limit = (int64_t)(seconds * 1e9);
     uint64_t done = 0, batch = 1;
     int64_t c0 = thread_cpu_ns();
@@ -282,10 +289,13 @@ double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
         double left = (double)(limit - (t - t0)) / per;
         batch = left < 1 ? 1 : left > (double)(batch * 2) ? batch * 2 : (uint64_t)left;
     }
+    int64_t cpu = thread_cpu_ns() - c0;
     if (loop_count) {
-        loop_cpu += thread_cpu_ns() - c0;
+        loop_cpu += cpu;
         loop_wall += t - t0;
     }
+    if (cpu_rate)
+        *cpu_rate = cpu > 0 ? (double)done * 1e9 / (double)cpu : NAN;
     return (double)done * 1e9 / (double)(t - t0);
 }
 
