@@ -6,7 +6,7 @@
 # As root, a map file made by root (mode 0644) is read by a second,
 # unprivileged user (uid/gid 65534 through setpriv, or a user run through
 # runuser), with the built `mapfile` CLI and a small C reader compiled here:
-# - info/ls/get/dump/check/watch all work;
+# - info/ls/get/dump/check/call/watch all work;
 # - put, rm and opening for UPDATE fail cleanly: non-zero exit (no signal),
 #   a message saying why, and the file byte-for-byte unchanged;
 # - a file created under umask 077 is unreadable to that user, cleanly;
@@ -146,6 +146,9 @@ expect_ok "other user: dump"
 expect_stdout "other user: dump" "hello from"
 other "$MF" check "$F"
 expect_ok "other user: check"
+other "$MF" call "$F" greeting length
+expect_ok "other user: call"
+expect_stdout "other user: call" "^15$"
 other timeout 60 "$MF" watch "$F" --count 1
 expect_ok "other user: watch --count 1"
 expect_stdout "other user: watch" "greeting"

@@ -266,7 +266,7 @@ Test(concurrency, crash_loop_writers_killed_mid_update_lose_nothing_published,
     register_hist();
     const char *path = mf_test_path("crash.map");
     mf_hist1d *h[NHIST];
-    make_hists(path, h, NHIST, 100);
+    make_hists(path, h, NHIST, 600); /* > 4 KiB: previous payloads are kept */
     for (int i = 0; i < NHIST; i++)
         mf_hist1d_free(h[i]);
     int stop[2];

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 struct findings {
     char **msgs;
@@ -134,11 +133,23 @@ static void check_records(struct mf__ctx *c, struct findings *f)
         push(&f->recs, &f->nrecs, &f->cap_recs, off);
         struct mf__view v;
         int vr = mf__view_record(c, off, rs, &v);
+        uint64_t prev_pay = MF__LOAD(&r->prev_payload);
+        if (prev_pay) {
+            const struct mf__payload *pp =
+                mf__in_map(c->m->len, prev_pay, sizeof *pp) && prev_pay % 16 == 0
+                    ? (const struct mf__payload *)(c->m->base + prev_pay)
+                    : NULL;
+            if (!pp || MF__LOAD(&pp->record) != off)
+                note(f, "record '%s': previous payload link %llu is invalid", name,
+                     (unsigned long long)prev_pay);
+            else
+                push(&f->live, &f->nlive, &f->cap_live, prev_pay);
+        }
         if (vr < 0) {
             note(f, "%s", mf_errdetail());
         } else if (vr == 0) {
             push(&f->live, &f->nlive, &f->cap_live, v.payload);
-            uint64_t ck = XXH3_64bits(v.data, v.size);
+            uint64_t ck = mf__checksum(v.data, v.size);
             if (ck != MF__LOAD(&v.p->checksum))
                 note(f, "record '%s': checksum mismatch (stored %016llx, "
                      "computed %016llx)", name,

@@ -11,11 +11,10 @@
 #include "file.h"
 
 #include <string.h>
-#include <xxhash.h>
 
 uint64_t mf__hash_name(const char *name, size_t len)
 {
-    return XXH3_64bits(name, len);
+    return mf__checksum(name, len);
 }
 
 struct mf__heap mf__heap_view(struct mf__ctx *c)

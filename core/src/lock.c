@@ -21,6 +21,22 @@
 
 void (*mf__crash_point)(void);
 
+/* glibc no longer caches getpid(); a writer lock must not cost two system
+ * calls. Reset in a forked child. */
+static uint32_t cached_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+
+static void forget_pid(void) { cached_pid = 0; }
+static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_pid); }
+
+uint32_t mf__pid(void)
+{
+    pthread_once(&pid_once, watch_forks);
+    if (!cached_pid)
+        cached_pid = (uint32_t)getpid();
+    return cached_pid;
+}
+
 int mf__writer_lock(mf_file *mf)
 {
     struct mf__inc *inc = atomic_load(&mf->inc);
@@ -38,7 +54,7 @@ int mf__writer_lock(mf_file *mf)
         return mf__fail(MF_ESYS, "%s: cannot take the writer lock: %s",
                         mf->path, strerror(e));
     }
-    MF__STORE(&h->writer_pid, (uint32_t)getpid());
+    MF__STORE(&h->writer_pid, mf__pid());
     if (MF__LOAD(&h->flags) & MF__HF_DIRTY) {
         int rc = mf__recover(mf);
         if (rc) {
@@ -47,7 +63,7 @@ int mf__writer_lock(mf_file *mf)
         }
         __atomic_fetch_and(&h->flags, ~MF__HF_DIRTY, __ATOMIC_RELEASE);
     }
-    MF__STORE(&h->writer_pid, (uint32_t)getpid());
+    MF__STORE(&h->writer_pid, mf__pid());
     return 0;
 }
 

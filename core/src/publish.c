@@ -10,7 +10,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 int mf__check_record_name(const char *name)
 {
@@ -141,7 +140,7 @@ static int new_record(struct mf__ctx *c, const struct mf__pending *p,
     r->hash = hash;
     r->name_len = (uint32_t)nl;
     r->class_len = (uint32_t)cl;
-    r->reserved = 0;
+    r->prev_payload = 0;
     memcpy(r->strings, p->name, nl + 1);
     memcpy(r->strings + nl + 1, p->class_name, cl + 1);
     *out = off;
@@ -178,6 +177,14 @@ static int new_payload(struct mf__ctx *c, const struct mf__pending *p,
     MF__STORE_REL(&pl->stamp, stamp);
     *out = off;
     return 0;
+}
+
+/* Payloads at least this big outlive their successor by one update. */
+#define MF__KEEP_PREVIOUS_BYTES 4096u
+
+static uint64_t payload_size(struct mf__ctx *c, uint64_t off)
+{
+    return ((const struct mf__payload *)(c->m->base + off))->size;
 }
 
 /* Retire and free a payload that is no longer reachable. */
@@ -241,7 +248,17 @@ static int commit_one(struct mf__ctx *c, const struct mf__pending *p)
         MF__CRASH_POINT();
         MF__STORE_REL(&r->payload, p->pay);
         MF__CRASH_POINT();
-        if (p->old)
+        /* A large payload stays sealed for one more update, so a reader
+         * still copying or decoding it finishes instead of starting over:
+         * without this, readers of big objects starve under a fast writer. */
+        uint64_t older = r->prev_payload;
+        r->prev_payload = 0;
+        if (older)
+            drop_payload(c, older);
+        MF__CRASH_POINT();
+        if (p->old && payload_size(c, p->old) >= MF__KEEP_PREVIOUS_BYTES)
+            r->prev_payload = p->old;
+        else if (p->old)
             drop_payload(c, p->old);
         MF__CRASH_POINT();
         return 0;
@@ -280,7 +297,7 @@ static int publish(mf_file *mf, struct mf__pending *p, size_t n)
     size_t added = 0;
     for (size_t i = 0; i < n; i++) {
         p[i].data = p[i].data ? p[i].data : mf->enc + p[i].off;
-        p[i].checksum = XXH3_64bits(p[i].data, p[i].size);
+        p[i].checksum = mf__checksum(p[i].data, p[i].size);
     }
     int rc = mf__writer_lock(mf);
     if (rc)
@@ -476,6 +493,8 @@ static int remove_record(struct mf__ctx *c, uint64_t rec)
     uint64_t pay = MF__LOAD(&r->payload);
     if (pay)
         drop_payload(c, pay);
+    if (r->prev_payload)
+        drop_payload(c, r->prev_payload);
     MF__CRASH_POINT();
     mf__free(c, rec);
     MF__CRASH_POINT();

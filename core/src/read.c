@@ -13,7 +13,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #define MF__RETRY 1
 #define MF__MAX_TRIES 100000
@@ -45,9 +44,7 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
     v->payload = pay;
     v->p = NULL;
     const char *why = NULL;
-    uint64_t hend = MF__LOAD(&c->hdr->heap.heap_end);
-    if (hend > c->m->len)
-        hend = c->m->len;
+    uint64_t hend = c->m->len;
     if (pay % MF__HEAP_ALIGN || pay < MF__HEADER_SIZE ||
         !mf__in_map(c->m->len, pay, sizeof(struct mf__payload))) {
         why = "payload offset is outside the heap";
@@ -196,7 +193,7 @@ static int mf_get_unguarded(mf_file *mf, const char *name, void **obj, const mf_
             return rc;
         mf_record_info info;
         mf__fill_info(&v, &info);
-        uint64_t ck = XXH3_64bits(v.data, v.size);
+        uint64_t ck = mf__checksum(v.data, v.size);
         if (!mf__view_still_valid(&v)) {
             backoff(tries);
             continue;
@@ -272,7 +269,7 @@ static int mf_get_raw_unguarded(mf_file *mf, const char *name, void *buf, size_t
             backoff(tries);
             continue;
         }
-        uint64_t ck = XXH3_64bits(buf, v.size);
+        uint64_t ck = mf__checksum(buf, v.size);
         if (ck != info->checksum)
             return checksum_error(&c, name, info->checksum, ck);
         return 0;
@@ -335,7 +332,7 @@ static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
     if (rc)
         return rc;
     size_t plen = strlen(it->prefix);
-    uint64_t bound = MF__LOAD(&c.hdr->heap.heap_end) / sizeof(struct mf__record) + 2;
+    uint64_t bound = c.m->len / sizeof(struct mf__record) + 2;
     unsigned restarts = 0;
     uint64_t seq = MF__LOAD_ACQ(&c.hdr->pub_seq);
     uint64_t off = it->steps ? it->next_off : MF__LOAD_ACQ(&c.hdr->first_rec);

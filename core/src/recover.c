@@ -87,6 +87,14 @@ static int relink(struct mf__ctx *c, uint64_t *live, size_t *nlive, uint64_t *co
         if (r->order_seq <= last_order && off != skip)
             break; /* going backwards means a cycle */
         if (keep) {
+            /* The kept-over previous payload may be half dropped: retire it
+             * (readers see the odd stamp) and let the rebuild free it. */
+            if (r->prev_payload && payload_ok(c, off, r->prev_payload)) {
+                struct mf__payload *pp =
+                    (struct mf__payload *)(c->m->base + r->prev_payload);
+                MF__STORE_REL(&pp->stamp, pp->stamp | 1);
+            }
+            r->prev_payload = 0;
             r->prev = prev;
             if (prev)
                 MF__STORE_REL(&((struct mf__record *)(c->m->base + prev))->next, off);

@@ -39,6 +39,7 @@ static const int stat_codes[] = {MF_ENOTFOUND, MF_ECORRUPT, MF_EREPLACED, MF_ENA
                                  MF_EBUSY, 0};
 static const int iter_codes[] = {MF_ECORRUPT, MF_EREPLACED, MF_EBUSY, 0};
 static const int check_codes[] = {MF_ECORRUPT, MF_EREPLACED, MF_ENOMEM, MF_EBUSY, 0};
+static const int wait_codes[] = {MF_ETIMEDOUT, MF_EREPLACED, 0};
 
 /* Names of the seed files' records, tried even when the list is broken. */
 static const char *const known_names[] = {"alpha", "victim", "blob", "hist",
@@ -152,6 +153,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc = mf_get_raw(mf, names[i], buf, sizeof buf, &ri);
         fz_expect("mf_get_raw", rc, raw_codes);
     }
+    static const char *snap[FZ_MAX_NAMES];
+    static void *objs[FZ_MAX_NAMES];
+    static const mf_class *classes[FZ_MAX_NAMES];
+    for (size_t i = 0; i < nnames; i++)
+        snap[i] = names[i];
+    rc = mf_get_snapshot(mf, snap, nnames, objs, classes, NULL);
+    fz_expect("mf_get_snapshot", rc, get_codes);
+    if (rc == 0)
+        for (size_t i = 0; i < nnames; i++)
+            mf_object_free(classes[i], objs[i]);
+    static FILE *sink;
+    if (!sink && !(sink = fopen("/dev/null", "w")))
+        abort();
+    mf_print(mf, sink);
+    mf_ls(mf, sink);
+    uint64_t seen = 0;
+    fz_expect("mf_wait", mf_wait(mf, &seen, 0), wait_codes);
+    fz_expect("mf_wait", mf_wait(mf, &seen, 0), wait_codes);
+
     unsigned problems = 0, reported = 0;
     rc = mf_check(mf, count_problem, &reported, &problems);
     fz_expect("mf_check", rc, check_codes);

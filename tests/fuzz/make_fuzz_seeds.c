@@ -70,7 +70,7 @@ static void codec_seed(unsigned selector, const char *cls_name, const char *name
     if (mf_registry_find(reg, cls_name, &cls))
         die(cls_name, mf_errdetail());
     mf_writer w = {NULL, 0, 0, 0, grow, NULL};
-    if (cls->stream_out(obj, &w) || w.err)
+    if (grow(&w, 64) || cls->stream_out(obj, &w) || w.err)
         die(name, "stream_out failed");
     write_seed("fuzz_codec", name, (unsigned char)selector, 1, 0, w.buf, w.len);
     free(w.buf);
