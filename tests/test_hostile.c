@@ -79,18 +79,19 @@ static int open_read(mf_file **mf, const char *path)
     return mf_open(mf, path, MF_READ, &o);
 }
 
-/* Error codes each function documents in mapfile.h, plus MF_ENAME where a
- * name read from a hostile file is passed back in as an argument. */
+/* Error codes each function documents in mapfile.h. (A name that is not a
+ * valid record name, as a hostile file may list, must give MF_ENAME and
+ * nothing else: see consume().) */
 static const int open_codes[] = {MF_EINVAL, MF_EEXIST, MF_ENOENT, MF_EACCES,
                                  MF_ENOTMAPFILE, MF_EVERSION, MF_ECORRUPT,
                                  MF_ETIMEDOUT, MF_ESYS, MF_ENOMEM, 0};
 static const int get_codes[] = {MF_ENOTFOUND, MF_ENOCODEC, MF_ECLASSVERSION,
                                 MF_ECODEC, MF_ECHECKSUM, MF_ECORRUPT,
-                                MF_EREPLACED, MF_ENOMEM, MF_ENAME, 0};
+                                MF_EREPLACED, MF_ENOMEM, 0};
 static const int raw_codes[] = {MF_ENOTFOUND, MF_ETOOSMALL, MF_ECHECKSUM,
-                                MF_ECORRUPT, MF_EREPLACED, MF_ENAME, 0};
-static const int stat_codes[] = {MF_ENOTFOUND, MF_ECORRUPT, MF_EREPLACED,
-                                 MF_ENAME, 0};
+                                MF_ECORRUPT, MF_EREPLACED, 0};
+static const int stat_codes[] = {MF_ENOTFOUND, MF_ECORRUPT, MF_EREPLACED, 0};
+static const int name_codes[] = {MF_ENAME, 0};
 static const int iter_codes[] = {MF_ECORRUPT, MF_EREPLACED, 0};
 static const int snapshot_codes[] = {MF_ENOTFOUND, MF_ENOCODEC, MF_ECLASSVERSION,
                                      MF_ECODEC, MF_ECHECKSUM, MF_ECORRUPT,
@@ -818,12 +819,16 @@ static void consume(const struct base *b, const char *path, const struct mutatio
 
     static unsigned char buf[MUT_SIZE];
     for (size_t i = 0; i < nnames; i++) {
+        bool bad_name = mf__check_record_name(names[i]) != 0;
         void *obj = NULL;
         const mf_class *cls = NULL;
         rc = mf_get(mf, names[i], &obj, &cls);
         char what[300];
         snprintf(what, sizeof what, "mf_get('%s')", names[i]);
-        if (rc_ok(v, what, rc, get_codes) && rc == 0) {
+        if (bad_name && rc != MF_ENAME)
+            complain(v, "%s of an invalid name returned %s, not MF_ENAME\n", what,
+                     mf_err_name(rc));
+        if (rc_ok(v, what, rc, bad_name ? name_codes : get_codes) && rc == 0) {
             if (!obj || !cls)
                 complain(v, "%s succeeded without an object\n", what);
             else {
@@ -839,7 +844,8 @@ static void consume(const struct base *b, const char *path, const struct mutatio
                      "MF_ECHECKSUM\n", what, mf_err_name(rc));
         snprintf(what, sizeof what, "mf_get_raw('%s')", names[i]);
         rc = mf_get_raw(mf, names[i], buf, sizeof buf, &ri);
-        if (rc_ok(v, what, rc, raw_codes) && rc == 0 && ri.size > sizeof buf)
+        if (rc_ok(v, what, rc, bad_name ? name_codes : raw_codes) && rc == 0 &&
+            ri.size > sizeof buf)
             complain(v, "%s copied %llu bytes into %zu\n", what,
                      (unsigned long long)ri.size, sizeof buf);
         if (m->victim >= 0 && strcmp(names[i], b->names[m->victim]) == 0 &&
@@ -847,7 +853,7 @@ static void consume(const struct base *b, const char *path, const struct mutatio
             complain(v, "%s of a record whose payload changed returned %s, not "
                      "MF_ECHECKSUM\n", what, mf_err_name(rc));
         snprintf(what, sizeof what, "mf_stat('%s')", names[i]);
-        rc_ok(v, what, mf_stat(mf, names[i], &ri), stat_codes);
+        rc_ok(v, what, mf_stat(mf, names[i], &ri), bad_name ? name_codes : stat_codes);
     }
 
     /* The whole-file calls: snapshot, stat, print, ls, wait. */

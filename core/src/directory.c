@@ -72,6 +72,10 @@ struct mf__record *mf__record_at(const struct mf__map *m, uint64_t off)
         return NULL;
     if (!mf__in_map(m->len, off + sizeof *r, (uint64_t)nl + 1 + cl + 1))
         return NULL;
+    /* Both strings end where their lengths say, so string functions on
+     * them never run past the record. */
+    if (r->strings[nl] != '\0' || r->strings[nl + 1 + cl] != '\0')
+        return NULL;
     return r;
 }
 
@@ -115,8 +119,15 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                             c->mf->path, (unsigned long long)idx_off);
         }
         uint64_t s1 = MF__LOAD_ACQ(&ix->stamp);
-        if (s1 & 1)
-            continue; /* retired by a rehash: read index_off again */
+        if (s1 & 1) {
+            /* Retired by a rehash, which swings index_off first: if it still
+             * points here, no writer did this and the file is corrupt. */
+            if (MF__LOAD_ACQ(&c->hdr->index_off) == idx_off)
+                return mf__fail(MF_ECORRUPT, "%s: the current hash index at "
+                                "%llu is marked retired", c->mf->path,
+                                (unsigned long long)idx_off);
+            continue;
+        }
         uint64_t n = MF__LOAD(&ix->nslots), mask = n - 1;
         bool remapped = false;
         for (uint64_t i = 0; i < n; i++) {

@@ -715,7 +715,7 @@ int mf_close(mf_file *mf)
 /* Describing the file                                                       */
 /* ------------------------------------------------------------------------ */
 
-static int writer_state(const struct mf__header *h, bool writable)
+int mf__writer_state(const struct mf__header *h, bool writable)
 {
     uint32_t pid = MF__LOAD(&h->writer_pid);
     if (pid == 0)
@@ -755,7 +755,7 @@ static int mf_file_stat_unguarded(mf_file *mf, mf_file_info *info)
     info->generation = MF__LOAD(&h->generation);
     info->batch = MF__LOAD(&h->batch);
     info->recoveries = MF__LOAD(&h->recoveries);
-    info->writer_state = writer_state(h, mf->writable);
+    info->writer_state = mf__writer_state(h, mf->writable);
     info->writable = mf->writable;
     info->retired = (MF__LOAD(&h->flags) & MF__HF_RETIRED) != 0;
     uint64_t n = MF__LOAD(&h->written);

@@ -117,6 +117,9 @@ static inline bool mf__in_map(uint64_t map_len, uint64_t off, uint64_t len)
 uint64_t mf__now_ns(void);
 uint64_t mf__hash_name(const char *name, size_t len);
 
+/* An #mf_writer_state: free, held, or held by a process that died. */
+int mf__writer_state(const struct mf__header *h, bool writable);
+
 /* lock.c */
 int mf__writer_lock(mf_file *mf);
 void mf__writer_unlock(mf_file *mf);

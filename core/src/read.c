@@ -52,8 +52,15 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
         const struct mf__payload *p = (const struct mf__payload *)(c->m->base + pay);
         v->p = p;
         v->payload_stamp = MF__LOAD_ACQ(&p->stamp);
-        if (v->payload_stamp & 1)
-            return MF__RETRY; /* retired: a newer payload is published */
+        if (v->payload_stamp & 1) {
+            /* Retired: a newer payload is published, which a writer does
+             * before retiring this one. If the record still points here,
+             * the file is corrupt. */
+            if (MF__LOAD_ACQ(&r->payload) == pay && MF__LOAD(&r->stamp) == rs)
+                return mf__fail(MF_ECORRUPT, "%s: record '%s': its payload is "
+                                "not sealed", c->mf->path, r->strings);
+            return MF__RETRY;
+        }
         /* The stamp only vouches for this block if the record still points
          * at it: otherwise the block may already serve another record. */
         if (MF__LOAD_ACQ(&r->payload) != pay)
@@ -204,6 +211,9 @@ static int mf_get_unguarded(mf_file *mf, const char *name, void **obj, const mf_
         if ((rc = mf_registry_find(mf->reg, info.class_name, &cls))) {
             char why[768];
             snprintf(why, sizeof why, "%s", mf_errdetail());
+            /* Writers only store valid class names: a bad one is damage. */
+            if (rc == MF_ENAME)
+                rc = MF_ECORRUPT;
             return mf__fail(rc, "%s: record '%s': %s", mf->path, name, why);
         }
         if (info.class_version > cls->version || info.class_version < cls->min_version)

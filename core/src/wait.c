@@ -53,7 +53,7 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
         uint64_t g = MF__LOAD_ACQ(&c.hdr->generation);
         /* A followed replacement is a change even if the new file's counter
          * happens to equal the old one's. */
-        if (g != *seen || c.inc != start) {
+        if (g != *seen || *seen == 0 || c.inc != start) {
             *seen = g;
             return 0;
         }
