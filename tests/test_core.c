@@ -556,3 +556,31 @@ Test(records, a_batch_that_does_not_fit_publishes_nothing)
     cr_assert_eq(problems, 0);
     mf_close(mf);
 }
+
+Test(errors, no_verify_skips_the_checksum_but_check_still_finds_the_damage)
+{
+    const char *p = mf_test_path("nv.map");
+    mf_file *mf = open_or_die(p, MF_NEW);
+    cr_assert_eq(mf_put(mf, "victim", "text", "A RATHER DISTINCTIVE PAYLOAD"), 0);
+    mf_close(mf);
+    int fd = open(p, O_RDWR);
+    struct stat st;
+    fstat(fd, &st);
+    char *buf = malloc((size_t)st.st_size);
+    cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
+    char *hit = memmem(buf, (size_t)st.st_size, "DISTINCTIVE", 11);
+    cr_assert(hit);
+    cr_assert_eq(pwrite(fd, "d", 1, hit - buf), 1);
+    close(fd);
+    free(buf);
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.flags = MF_OPEN_NO_VERIFY;
+    cr_assert_eq(mf_open(&mf, p, MF_READ, &o), 0);
+    char *s = get_text(mf, "victim");
+    cr_assert_str_eq(s, "A RATHER dISTINCTIVE PAYLOAD");
+    free(s);
+    unsigned problems = 0;
+    cr_assert_eq(mf_check(mf, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 1);
+    mf_close(mf);
+}

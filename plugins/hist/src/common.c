@@ -63,6 +63,13 @@ double *mf__hist_zalloc_doubles(size_t n)
     return calloc(n, sizeof(double));
 }
 
+double *mf__hist_alloc_doubles(size_t n)
+{
+    if (n == 0 || n > SIZE_MAX / sizeof(double))
+        return NULL;
+    return malloc(n * sizeof(double));
+}
+
 int mf__hist_version_ok(mf_reader *r, uint32_t version)
 {
     if (version < MF_HIST_MIN_VERSION || version > MF_HIST_VERSION) {

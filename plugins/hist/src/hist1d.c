@@ -144,7 +144,7 @@ static void *hist1d_stream_in(mf_reader *r, uint32_t version)
     h->xaxis.nbins = mf__hist_read_nbins(r, sizeof(double));
     if (!r->err) {
         /* Bounded: mf__hist_read_nbins checked nbins * 8 <= bytes left. */
-        h->bins = mf__hist_zalloc_doubles((size_t)h->xaxis.nbins + 2);
+        h->bins = mf__hist_alloc_doubles((size_t)h->xaxis.nbins + 2);
         if (!h->bins)
             mf_r_fail(r, MF_WIRE_NOMEM);
         else

@@ -203,7 +203,7 @@ static void *hist2d_stream_in(mf_reader *r, uint32_t version)
          * anything is allocated for it. */
         if (!cells || cells > mf_r_left(r) / sizeof(double)) {
             mf_r_fail(r, MF_WIRE_TOO_LARGE);
-        } else if (!(h->bins = mf__hist_zalloc_doubles(cells))) {
+        } else if (!(h->bins = mf__hist_alloc_doubles(cells))) {
             mf_r_fail(r, MF_WIRE_NOMEM);
         } else {
             mf_r_f64_array(r, h->bins, cells);

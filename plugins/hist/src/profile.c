@@ -1,5 +1,6 @@
 /* profile.c - the profile histogram (mean of y per x bin), its codec and
  * its methods. */
+#include <stdbool.h>
 #include "hist_internal.h"
 
 #include <math.h>
@@ -20,13 +21,14 @@ static void arrays(const mf_profile *p, double *a[NARRAYS])
 
 static size_t nbins2(const mf_profile *p) { return (size_t)p->xaxis.nbins + 2; }
 
-static int alloc_bins(mf_profile *p)
+static int alloc_bins(mf_profile *p, bool zero)
 {
     size_t n = nbins2(p);
-    p->bin_sumwy = mf__hist_zalloc_doubles(n);
-    p->bin_sumwy2 = mf__hist_zalloc_doubles(n);
-    p->bin_sumw = mf__hist_zalloc_doubles(n);
-    p->bin_sumw2 = mf__hist_zalloc_doubles(n);
+    double *(*alloc)(size_t) = zero ? mf__hist_zalloc_doubles : mf__hist_alloc_doubles;
+    p->bin_sumwy = alloc(n);
+    p->bin_sumwy2 = alloc(n);
+    p->bin_sumw = alloc(n);
+    p->bin_sumw2 = alloc(n);
     return p->bin_sumwy && p->bin_sumwy2 && p->bin_sumw && p->bin_sumw2 ? 0 : -1;
 }
 
@@ -39,7 +41,7 @@ mf_profile *mf_profile_new(const char *title, int nbins, double min, double max)
         return NULL;
     p->xaxis = (mf_axis){nbins, min, max};
     p->title = mf__hist_strdup(title);
-    if (!p->title || alloc_bins(p) != 0) {
+    if (!p->title || alloc_bins(p, true) != 0) {
         mf_profile_free(p);
         return NULL;
     }
@@ -204,7 +206,7 @@ static void *profile_stream_in(mf_reader *r, uint32_t version)
     /* Each bin costs NARRAYS doubles on the wire. */
     p->xaxis.nbins = mf__hist_read_nbins(r, NARRAYS * sizeof(double));
     if (!r->err) {
-        if (alloc_bins(p) != 0) {
+        if (alloc_bins(p, false) != 0) {
             mf_r_fail(r, MF_WIRE_NOMEM);
         } else {
             double *a[NARRAYS];
