@@ -64,6 +64,8 @@ void rm_tree(const char *path);
 /* Open map files with the benchmark's options. */
 mf_file *open_writer(const char *name, uint64_t initial_size);
 mf_file *open_reader(const char *name);
+/* The same with mf_open_options.flags (e.g. MF_OPEN_NO_VERIFY). */
+mf_file *open_reader_flags(const char *name, unsigned flags);
 
 /* Shared anonymous memory, inherited by children. */
 void *shm_alloc(size_t size);

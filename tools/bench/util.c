@@ -169,8 +169,14 @@ mf_file *open_writer(const char *name, uint64_t initial_size)
 
 mf_file *open_reader(const char *name)
 {
+    return open_reader_flags(name, 0);
+}
+
+mf_file *open_reader_flags(const char *name, unsigned flags)
+{
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.registry = B.reg;
+    o.flags = flags;
     mf_file *mf;
     int rc = mf_open(&mf, bpath(name), MF_READ, &o);
     if (rc)
