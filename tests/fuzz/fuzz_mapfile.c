@@ -1,14 +1,16 @@
 /* fuzz_mapfile.c - libFuzzer harness: the input is a map file.
  *
  * Input: one mode byte, then the file image. With mode bit 0 set, the image
- * is padded with zeros up to the heap end its header states (at most 4 MiB),
+ * is padded with zeros up to the capacity its header states (at most 4 MiB),
  * so seeds and mutants need not carry the empty tail of a 64 KiB file; with
  * it clear the image is the whole file, so truncation stays reachable.
  *
  * The file lives in a memfd, opened through /proc/self/fd like any path.
  * Each input is opened read-only, iterated, and every record found (by the
- * list, or by a few well-known names) is fetched with mf_get (decoded by
- * every shipped codec), mf_get_raw and mf_stat; then mf_check runs. */
+ * list, or by a few well-known names) is fetched with mf_stat, mf_get
+ * (decoded, printed and turned to JSON by every shipped codec) and
+ * mf_get_raw; then come a snapshot of them all, mf_print, mf_ls, mf_wait,
+ * mf_check and mf_file_stat. */
 #include "fuzz_common.h"
 
 #include "file.h"
@@ -97,13 +99,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     uint64_t len = size;
-    const size_t end_at = offsetof(struct mf__header, heap) +
-                          offsetof(struct mf__heap_ctl, heap_end);
-    if ((mode & 1) && size >= end_at + 8) {
-        uint64_t hend;
-        memcpy(&hend, data + end_at, 8);
-        if (hend > len && hend <= FZ_MAX_PAD)
-            len = hend;
+    const size_t cap_at = offsetof(struct mf__header, capacity);
+    if ((mode & 1) && size >= cap_at + 8) {
+        uint64_t cap;
+        memcpy(&cap, data + cap_at, 8);
+        if (cap > len && cap <= FZ_MAX_PAD)
+            len = cap;
     }
     if (ftruncate(fz_fd, 0) || (size && pwrite(fz_fd, data, size, 0) != (ssize_t)size) ||
         ftruncate(fz_fd, (off_t)len))

@@ -108,12 +108,12 @@ static void codec_seeds(void)
 }
 
 /* A map file image as a fuzz_mapfile seed: trailing zeros trimmed, with
- * mode bit 0 set when the header's heap end restores them (a truncated
+ * mode bit 0 set when the header's capacity restores them (a truncated
  * file stays truncated, only shorter). */
 static void file_seed(const char *name, unsigned char *img, size_t len)
 {
     const struct mf__header *h = (const struct mf__header *)img;
-    int pad = len >= sizeof *h && h->heap.heap_end == len;
+    int pad = len >= sizeof *h && h->capacity == len;
     size_t keep = len;
     while (keep && img[keep - 1] == 0)
         keep--;
