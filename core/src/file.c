@@ -231,7 +231,10 @@ static int inc_remap(mf_file *mf, struct mf__inc *inc, struct mf__map **out)
     struct mf__map *cur = atomic_load(&inc->map);
     uint64_t want = MF__LOAD_ACQ(&inc->hdr->capacity);
     int rc = 0;
-    if (want > cur->len) {
+    if (want > cur->len && inc->fd < 0) {
+        rc = mf__fail(MF_EREPLACED, "%s: the file was replaced while being read",
+                      mf->path);
+    } else if (want > cur->len) {
         struct stat st;
         if (fstat(inc->fd, &st) != 0) {
             rc = sys_fail(errno, "fstat", mf->path);
@@ -265,6 +268,13 @@ int mf__refresh(struct mf__ctx *c)
 
 /* A reader whose file was retired by a RECREATE, or unlinked and replaced,
  * moves to the new file at the same path. */
+/* Is something else than `inc` at the path now? */
+static bool path_is_newer(const char *path, const struct mf__inc *inc)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && (st.st_ino != inc->ino || st.st_dev != inc->dev);
+}
+
 int mf__follow(mf_file *mf, struct mf__inc *inc)
 {
     pthread_mutex_lock(&mf->map_lock);
@@ -272,7 +282,14 @@ int mf__follow(mf_file *mf, struct mf__inc *inc)
     if (atomic_load(&mf->inc) == inc) {
         struct mf__inc *fresh;
         rc = inc_open(mf->path, mf->writable, &fresh);
-        if (rc == 0) {
+        if (rc == 0 && fresh->ino == inc->ino && fresh->dev == inc->dev) {
+            inc_free(fresh); /* still the same file: nothing to follow */
+        } else if (rc == 0) {
+            /* Other threads may still read the old mappings, so they stay
+             * until mf_close; the descriptor is only used to remap and is
+             * closed now, so following many restarts keeps no descriptors. */
+            close(inc->fd);
+            inc->fd = -1;
             fresh->older = inc;
             atomic_store(&mf->inc, fresh);
         }
@@ -294,11 +311,18 @@ int mf__enter(mf_file *mf, struct mf__ctx *c)
         if (mf->writable || (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE))
             return mf__fail(MF_EREPLACED, "%s: the file was replaced by a "
                             "newer one (RECREATE); reopen it", mf->path);
-        int rc = mf__follow(mf, c->inc);
-        if (rc)
-            return mf__fail(MF_EREPLACED, "%s: the file was replaced and the "
-                            "new one cannot be opened: %s", mf->path,
-                            mf_errdetail());
+        /* Follow only once a new file is in place: a RECREATE retires the
+         * old file just before renaming the new one over it, and a file
+         * retired but left at its path is still readable as it is. */
+        if (path_is_newer(mf->path, c->inc)) {
+            char why[768];
+            int rc = mf__follow(mf, c->inc);
+            if (rc) {
+                snprintf(why, sizeof why, "%s", mf_errdetail());
+                return mf__fail(MF_EREPLACED, "%s: the file was replaced and the "
+                                "new one cannot be opened: %s", mf->path, why);
+            }
+        }
         c->inc = atomic_load(&mf->inc);
     }
     c->hdr = c->inc->hdr;

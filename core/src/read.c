@@ -373,7 +373,8 @@ static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
              * skip what was already returned (order_seq only grows along the
              * list). If no writer changed anything, the list is broken. */
             uint64_t now = MF__LOAD_ACQ(&c.hdr->pub_seq);
-            if (now == seq && !(now & 1))
+            if (now == seq && (!(now & 1) ||
+                               mf__writer_state(c.hdr, false) != MF_WRITER_HELD))
                 return mf__fail(MF_ECORRUPT, "%s: the record list is broken at "
                                 "offset %llu", it->mf->path,
                                 (unsigned long long)off);

@@ -57,8 +57,6 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
             *seen = g;
             return 0;
         }
-        if (MF__LOAD_ACQ(&c.hdr->flags) & MF__HF_RETIRED)
-            continue; /* mf__enter follows it or reports it */
         int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
         if (left <= 0 || left == INT64_MAX || left > MF__PATH_CHECK_NS) {
             if (!mf->writable && path_moved(mf, c.inc)) {
