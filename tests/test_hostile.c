@@ -521,7 +521,7 @@ struct range {
 };
 
 struct base {
-    unsigned char img[MUT_SIZE];
+    _Alignas(64) unsigned char img[MUT_SIZE]; /* the header wants 64 */
     char names[MUT_MAX_NAMES][MF_NAME_MAX + 1];
     size_t nnames;
     struct range meta[1024];   /* metadata byte ranges */
@@ -940,7 +940,7 @@ struct batch_state {
 static void run_batch(const struct base *b, uint64_t seed, uint64_t first,
                       uint64_t count, struct batch_state *st)
 {
-    static unsigned char img[MUT_SIZE + 4 * 4096];
+    static _Alignas(64) unsigned char img[MUT_SIZE + 4 * 4096];
     int fd = memfd_create("mutant", MFD_CLOEXEC);
     if (fd < 0)
         _exit(3);
@@ -1021,7 +1021,8 @@ Test(mutation, no_corruption_crashes_hangs_or_gives_an_undocumented_error,
                      strsignal(WTERMSIG(ws)),
                      WTERMSIG(ws) == SIGALRM ? ": an operation hangs" : "");
         else
-            snprintf(how, sizeof how, "failed (exit %d)", WEXITSTATUS(ws));
+            snprintf(how, sizeof how, "failed (exit %d)%s", WEXITSTATUS(ws),
+                     st->msg[0] ? "" : ", see the sanitizer report above");
         cr_assert_fail("mutations %llu..%llu of seed %#llx: mutation %llu %s: %s\n"
                        "reproduce with MF_MUTATION_SEED=%#llx MF_MUTATION_FIRST=%llu "
                        "MF_MUTATIONS=%llu", (unsigned long long)at,
@@ -1039,7 +1040,7 @@ Test(mutation, no_corruption_crashes_hangs_or_gives_an_undocumented_error,
 static void count_reach(void *arg, struct verdict *v)
 {
     const struct base *b = arg;
-    static unsigned char img[MUT_SIZE + 4 * 4096];
+    static _Alignas(64) unsigned char img[MUT_SIZE + 4 * 4096];
     int fd = memfd_create("mutant", MFD_CLOEXEC);
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct findings {
     char **msgs;
@@ -230,11 +231,15 @@ static int mf_check_unguarded(mf_file *mf, mf_check_report_fn report, void *ud, 
         return mf__fail(MF_EINVAL, "mf_check: NULL handle");
     struct findings f = {0};
     int rc = MF_EBUSY;
-    for (int attempt = 0; attempt < 50; attempt++) {
+    for (int attempt = 0; attempt < 500; attempt++) {
         struct mf__ctx c;
         if ((rc = mf__enter(mf, &c)))
             break;
         findings_clear(&f);
+        /* A writer between taking the lock and committing (staging) has
+         * allocated blocks nothing reaches yet: wait for a quiet moment. */
+        bool busy = mf__writer_state(c.hdr, mf->writable) == MF_WRITER_HELD &&
+                    MF__LOAD(&c.hdr->writer_pid) != 0;
         uint64_t seq = MF__LOAD_ACQ(&c.hdr->pub_seq);
         check_header(&c, &f);
         check_records(&c, &f);
@@ -247,8 +252,9 @@ static int mf_check_unguarded(mf_file *mf, mf_check_report_fn report, void *ud, 
         uint64_t now = MF__LOAD(&c.hdr->pub_seq);
         /* An odd sequence that stays odd is a writer mid-publish; if that
          * writer is dead, the file is what it is and the findings stand. */
-        if (now == seq && (!(seq & 1) || f.n == 0 ||
-                           mf__writer_state(c.hdr, false) != MF_WRITER_HELD)) {
+        busy = busy || (MF__LOAD(&c.hdr->writer_pid) != 0 &&
+                        mf__writer_state(c.hdr, false) == MF_WRITER_HELD);
+        if (now == seq && (f.n == 0 || !busy)) {
             rc = 0;
             break;
         }

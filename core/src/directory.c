@@ -107,6 +107,11 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
     for (unsigned tries = 0; tries < 10000; tries++) {
         uint64_t idx_off = MF__LOAD_ACQ(&c->hdr->index_off);
         struct mf__index *ix = mf__index_at(c->m, idx_off);
+        uint64_t ix_slots = ix ? MF__LOAD(&ix->nslots) : 0;
+        if (ix && (ix_slots < 8 || ix_slots > (1ull << 36) || (ix_slots & (ix_slots - 1)) ||
+                   !mf__in_map(c->m->len, idx_off + sizeof *ix,
+                               ix_slots * sizeof(struct mf__slot))))
+            ix = NULL; /* changed between the check and our read */
         if (!ix) {
             if (MF__LOAD_ACQ(&c->hdr->index_off) != idx_off)
                 continue; /* replaced by a rehash while we looked */
@@ -128,7 +133,9 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                                 (unsigned long long)idx_off);
             continue;
         }
-        uint64_t n = MF__LOAD(&ix->nslots), mask = n - 1;
+        /* Use the size index_at validated: a concurrent rehash may free and
+         * reuse this block, and a re-read could say anything. */
+        uint64_t n = ix_slots, mask = n - 1;
         bool remapped = false;
         for (uint64_t i = 0; i < n; i++) {
             struct mf__slot *s = &ix->slots[(hash + i) & mask];
@@ -148,8 +155,18 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                 }
             }
             struct mf__record *rec = mf__record_at(c->m, r);
-            if (!rec)
+            if (!rec) {
+                /* A record that straddles the end of our mapping: the file
+                 * grew since we mapped it. */
+                int rc = mf__refresh(c);
+                if (rc < 0)
+                    return rc;
+                if (rc == 1) {
+                    remapped = true;
+                    break;
+                }
                 continue;
+            }
             uint64_t rs = MF__LOAD_ACQ(&rec->stamp);
             if (rs == 0 || (rs & 1) || !record_is(rec, name, len, hash))
                 continue;
@@ -201,7 +218,8 @@ int mf__index_create(struct mf__ctx *c, uint64_t nslots, uint64_t *out)
     if (rc)
         return rc;
     struct mf__index *ix = (struct mf__index *)(c->m->base + off);
-    MF__STORE_REL(&ix->stamp, mf__next_stamp(c) | 1);
+    MF__STORE(&ix->stamp, mf__next_stamp(c) | 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE); /* odd before the rewrite */
     memset(ix->slots, 0, nslots * sizeof(struct mf__slot));
     ix->nslots = nslots;
     ix->used = 0;

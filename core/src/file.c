@@ -399,6 +399,8 @@ static void init_header(struct mf__header *h, uint64_t size, uint64_t max,
     h->header_size = MF__HEADER_SIZE;
     h->endian = MF__ENDIAN_TAG;
     h->capacity = size;
+    h->generation = 1; /* so 0 always means "never seen" to mf_wait */
+    h->change_futex = 1;
     h->max_size = max;
     h->created_ns = mf__now_ns();
     if (getrandom(&h->file_id, sizeof h->file_id, GRND_NONBLOCK) !=
@@ -744,6 +746,9 @@ int mf__writer_state(const struct mf__header *h, bool writable)
     uint32_t pid = MF__LOAD(&h->writer_pid);
     if (pid == 0)
         return MF_WRITER_FREE;
+    /* A hostile value: kill(-1, 0) would "find" every process. */
+    if (pid > 4194304u)
+        return MF_WRITER_DEAD;
     if (writable && (pid_t)pid == getpid())
         return MF_WRITER_HELD;
     if (kill((pid_t)pid, 0) != 0 && errno == ESRCH)

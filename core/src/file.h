@@ -158,6 +158,7 @@ struct mf__view {
     const struct mf__payload *p;
     const unsigned char *data;
     uint64_t size;
+    uint32_t name_len, class_len; /* as validated */
 };
 /* 0 with v filled, MF__RETRY (1) if a writer moved it, or an error. */
 int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rec_stamp,

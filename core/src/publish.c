@@ -182,14 +182,23 @@ static int new_payload(struct mf__ctx *c, const struct mf__pending *p,
 /* Payloads at least this big outlive their successor by one update. */
 #define MF__KEEP_PREVIOUS_BYTES 4096u
 
+static bool payload_in_map(struct mf__ctx *c, uint64_t off)
+{
+    return off % MF__HEAP_ALIGN == 0 && off >= MF__HEADER_SIZE &&
+           mf__in_map(c->m->len, off, sizeof(struct mf__payload));
+}
+
 static uint64_t payload_size(struct mf__ctx *c, uint64_t off)
 {
-    return ((const struct mf__payload *)(c->m->base + off))->size;
+    return payload_in_map(c, off) ? ((const struct mf__payload *)(c->m->base + off))->size
+                                  : 0;
 }
 
 /* Retire and free a payload that is no longer reachable. */
 static void drop_payload(struct mf__ctx *c, uint64_t off)
 {
+    if (!payload_in_map(c, off))
+        return; /* a hostile link: leave it to mapfile check */
     struct mf__payload *pl = (struct mf__payload *)(c->m->base + off);
     MF__STORE_REL(&pl->stamp, MF__LOAD(&pl->stamp) | 1);
     mf__free(c, off);
@@ -323,6 +332,10 @@ static int publish(mf_file *mf, struct mf__pending *p, size_t n)
     MF__STORE(&c.hdr->batch, batch);
     for (size_t i = 0; i < n && rc == 0; i++)
         rc = commit_one(&c, &p[i]);
+    /* A commit can only fail on a damaged file; what is left staged is
+     * reclaimed by a repair before the next change. */
+    if (rc)
+        __atomic_fetch_or(&c.hdr->flags, MF__HF_DIRTY, __ATOMIC_RELEASE);
     __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_RELEASE); /* even */
     account(c.hdr, p, n);
     mf__announce(mf);

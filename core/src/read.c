@@ -43,6 +43,13 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
     v->r = r;
     v->payload = pay;
     v->p = NULL;
+    /* Read the lengths once, as validated: the block may be reused under
+     * us, and a re-read could send a copy past the name buffers. */
+    v->name_len = MF__LOAD(&r->name_len);
+    v->class_len = MF__LOAD(&r->class_len);
+    if (v->name_len > MF_NAME_MAX || v->class_len > MF_CLASS_NAME_MAX ||
+        !mf__in_map(c->m->len, rec + sizeof *r, (uint64_t)v->name_len + 1 + v->class_len + 1))
+        return MF__RETRY;
     const char *why = NULL;
     uint64_t hend = c->m->len;
     if (pay % MF__HEAP_ALIGN || pay < MF__HEADER_SIZE ||
@@ -77,6 +84,12 @@ int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
     if (why) {
         if (!mf__view_still_valid(v))
             return MF__RETRY;
+        /* A block straddling the end of our mapping: the file grew. */
+        int rc = mf__refresh(c);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return MF__RETRY;
         return mf__fail(MF_ECORRUPT, "%s: record '%s': %s", c->mf->path,
                         r->strings, why);
     }
@@ -93,10 +106,10 @@ bool mf__view_still_valid(const struct mf__view *v)
 void mf__fill_info(const struct mf__view *v, mf_record_info *info)
 {
     const struct mf__record *r = v->r;
-    uint32_t nl = MF__LOAD(&r->name_len);
+    uint32_t nl = v->name_len;
     memcpy(info->name, r->strings, nl);
     info->name[nl] = '\0';
-    uint32_t cl = MF__LOAD(&r->class_len);
+    uint32_t cl = v->class_len;
     memcpy(info->class_name, r->strings + nl + 1, cl);
     info->class_name[cl] = '\0';
     const struct mf__payload *p = v->p;
@@ -368,6 +381,13 @@ static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
             mf__fill_info(&v, info);
         uint64_t next = r ? MF__LOAD_ACQ(&r->next) : 0;
         uint64_t order = r ? MF__LOAD(&r->order_seq) : 0;
+        if ((vr != 0 || !mf__view_still_valid(&v)) && visits == 0 && expect) {
+            /* The record saved by the previous call was removed since:
+             * start again from the head, skipping what was returned. */
+            off = MF__LOAD_ACQ(&c.hdr->first_rec);
+            expect = 0;
+            continue;
+        }
         if (vr != 0 || !mf__view_still_valid(&v)) {
             /* The record went away under us. Start again from the head and
              * skip what was already returned (order_seq only grows along the

@@ -56,14 +56,17 @@ static int map_for_repair(mf_file *mf, struct mf__ctx *c)
         return mf__fail(MF_ECORRUPT, "%s: cannot repair: heap end %llu does not "
                         "match the file size %lld", mf->path,
                         (unsigned long long)hend, (long long)st.st_size);
+    /* The writer may have died between growing the heap and publishing the
+     * new capacity: publish it first, so the remap covers the whole heap. */
+    MF__STORE_REL(&c->hdr->capacity, hend);
     if (hend > c->m->len) {
         int rc = mf__refresh(c);
         if (rc < 0)
             return rc;
     }
-    /* The writer may have died between growing the heap and publishing the
-     * new capacity. */
-    MF__STORE_REL(&c->hdr->capacity, hend);
+    if (c->m->len < hend)
+        return mf__fail(MF_ECORRUPT, "%s: cannot map the whole heap for repair",
+                        mf->path);
     return 0;
 }
 
@@ -155,6 +158,31 @@ static int reindex(struct mf__ctx *c, uint64_t count, bool old_is_live)
     return 0;
 }
 
+/* Before the rebuild frees them, mark every allocated block that nothing
+ * reaches any more (the journaled record, a payload the dead writer had
+ * unlinked but not yet retired...) with an odd stamp: a reader may still
+ * hold it, and must see it change before the block is reused. Every block
+ * we allocate starts with its stamp. */
+static void retire_unreachable(struct mf__ctx *c, const uint64_t *live, size_t n)
+{
+    const struct mf__heap_ctl *ctl = &c->hdr->heap;
+    uint64_t b = ctl->heap_start, end = ctl->heap_end;
+    for (uint64_t steps = 0; b < end && steps < end / MF__BLOCK_MIN; steps++) {
+        if (b % MF__HEAP_ALIGN || !mf__in_map(c->m->len, b, MF__BLOCK_HEADER + 8))
+            return;
+        uint64_t sf = *(const uint64_t *)(c->m->base + b + 8);
+        uint64_t size = sf & ~(uint64_t)MF__BLK_FLAGS;
+        if (size < MF__BLOCK_MIN || size > end - b)
+            return; /* the chain is broken: the rebuild decides from here */
+        uint64_t user = b + MF__BLOCK_HEADER;
+        if (!(sf & MF__BLK_FREE) && !bsearch(&user, live, n, sizeof *live, cmp_u64)) {
+            uint64_t *stamp = (uint64_t *)(c->m->base + user);
+            MF__STORE_REL(stamp, MF__LOAD(stamp) | 1);
+        }
+        b += size;
+    }
+}
+
 int mf__recover(mf_file *mf)
 {
     struct mf__ctx c;
@@ -184,6 +212,7 @@ int mf__recover(mf_file *mf)
         if (uniq == 0 || live[uniq - 1] != live[i])
             live[uniq++] = live[i];
 
+    retire_unreachable(&c, live, uniq);
     struct mf__heap hv = mf__heap_view(&c);
     rc = mf__heap_rebuild(&hv, live, uniq);
     free(live);

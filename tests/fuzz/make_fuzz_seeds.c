@@ -157,7 +157,8 @@ static unsigned char *slurp(const char *path, size_t *len)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc(n > 0 ? (size_t)n : 1);
+    /* Aligned for struct mf__header; aligned_alloc wants a multiple. */
+    unsigned char *b = aligned_alloc(64, ((size_t)(n > 0 ? n : 1) + 63) & ~(size_t)63);
     if (!b || (n > 0 && fread(b, 1, (size_t)n, f) != (size_t)n))
         die(path, "cannot read");
     fclose(f);

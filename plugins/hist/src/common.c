@@ -157,8 +157,9 @@ void mf__hist_print_bar(FILE *out, double value, double maxval)
     /* Negative, NaN and empty rows draw no bar. */
     if (maxval > 0.0 && value > 0.0) {
         double f = value / maxval;
-        len = f >= 1.0 ? MF__HIST_BAR_COLS
-                       : (int)(f * MF__HIST_BAR_COLS + 0.5);
+        /* inf/inf is NaN: draw it full rather than convert NaN to int. */
+        len = !(f < 1.0) ? MF__HIST_BAR_COLS
+                         : (int)(f * MF__HIST_BAR_COLS + 0.5);
     }
     for (int i = 0; i < MF__HIST_BAR_COLS; i++)
         fputc(i < len ? '#' : ' ', out);

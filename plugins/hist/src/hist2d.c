@@ -265,7 +265,8 @@ static void hist2d_print(const void *obj, FILE *out)
             double s = block_sum(h, bx, bx + gx, by, by + gy);
             int level = 0;
             if (maxval > 0.0 && s > 0.0) {
-                level = (int)ceil(9.0 * (s / maxval));
+                double f = s / maxval; /* NaN for inf/inf */
+                level = !(f < 1.0) ? 9 : (int)ceil(9.0 * f);
                 level = level < 1 ? 1 : level > 9 ? 9 : level;
             }
             fputc(shades[level], out);

@@ -102,6 +102,8 @@ static inline unsigned char *mf_w_room(mf_writer *w, size_t n)
 /** Append @p n raw bytes. */
 static inline void mf_w_bytes(mf_writer *w, const void *p, size_t n)
 {
+    if (n == 0)
+        return; /* no room needed, and no pointer arithmetic on a NULL buffer */
     unsigned char *d = mf_w_room(w, n);
     if (!d)
         return;
