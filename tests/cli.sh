@@ -817,7 +817,10 @@ timeout 60 "$MF" watch "$W2" --count 2 >"$T/w2.out" 2>"$T/w2.err" &
 W=$!
 BG_PIDS+=("$W")
 sleep 0.5
-"$MF" put "$W2" first --text one
+# The file appears whole (as a producer's RECREATE makes it): watch draws
+# it at once, then once per change.
+"$MF" put "$T/later.tmp" first --text one
+mv "$T/later.tmp" "$W2"
 for _ in $(seq 100); do
     [ "$(grep -c '^--- ' "$T/w2.out")" -ge 1 ] && break
     sleep 0.1

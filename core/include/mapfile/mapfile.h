@@ -292,6 +292,7 @@ typedef struct mf_open_options {
  * @param[in]  path  file path
  * @param[in]  mode  an #mf_mode
  * @param[in]  opts  options or NULL for defaults
+ * #MF_EACCES wins over #MF_EEXIST when the directory is not writable.
  * @return 0, #MF_EINVAL, #MF_EEXIST, #MF_ENOENT, #MF_EACCES,
  *         #MF_ENOTMAPFILE, #MF_EVERSION, #MF_ECORRUPT, #MF_ETIMEDOUT,
  *         #MF_ESYS, #MF_ENOMEM
@@ -371,7 +372,9 @@ MF_API int mf_remove_all(mf_file *mf);
  * @param[out] obj  new object; free with mf_object_free(*cls, *obj)
  * @param[out] cls  its codec (may be NULL if not wanted)
  * @return 0, #MF_ENOTFOUND, #MF_ENOCODEC, #MF_ECLASSVERSION, #MF_ECODEC,
- *         #MF_ECHECKSUM, #MF_ECORRUPT, #MF_EREPLACED, #MF_ENOMEM
+ *         #MF_ECHECKSUM, #MF_ECORRUPT, #MF_EREPLACED, #MF_ENOMEM, #MF_ENAME,
+ *         #MF_EBUSY (writers replaced the record on every one of many
+ *         tries)
  */
 MF_API int mf_get(mf_file *mf, const char *name, void **obj,
                   const mf_class **cls);
@@ -394,7 +397,7 @@ typedef struct mf_record_info {
  * copied, `info->size` tells the size needed and #MF_ETOOSMALL is returned.
  * Use mf_get_raw_alloc() to get a malloc'd copy instead.
  * @return 0, #MF_ENOTFOUND, #MF_ETOOSMALL, #MF_ECHECKSUM, #MF_ECORRUPT,
- *         #MF_EREPLACED
+ *         #MF_EREPLACED, #MF_EBUSY
  */
 MF_API int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
                       mf_record_info *info);
@@ -404,7 +407,7 @@ MF_API int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
 
 /**
  * Describe one record without copying its payload.
- * @return 0, #MF_ENOTFOUND, #MF_ECORRUPT
+ * @return 0, #MF_ENOTFOUND, #MF_ECORRUPT, #MF_EBUSY, #MF_EREPLACED
  */
 MF_API int mf_stat(mf_file *mf, const char *name, mf_record_info *info);
 
@@ -428,7 +431,8 @@ MF_API void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix);
 /**
  * Next record.
  * @return 1 with @p info filled, 0 at the end, or a negative error
- *         (#MF_ECORRUPT)
+ *         (#MF_ECORRUPT, #MF_EBUSY under relentless removals,
+ *         #MF_EREPLACED)
  */
 MF_API int mf_iter_next(mf_iter *it, mf_record_info *info);
 
@@ -459,7 +463,8 @@ typedef struct mf_file_info {
     uint64_t best_buffer;   /**< mean + 1 sigma of payload sizes written */
 } mf_file_info;
 
-/** Describe the file. @return 0 */
+/** Describe the file. @return 0, #MF_EINVAL, #MF_ECORRUPT (the file shrank
+ *  under the reader) */
 MF_API int mf_file_stat(mf_file *mf, mf_file_info *info);
 
 /** Print the file's info, like TMapFile::Print. */
