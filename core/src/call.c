@@ -97,28 +97,6 @@ static centry *lookup(const mf_class *cls)
 /* Validation                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* A hostile string made printable and short, for messages. */
-static const char *quote(char *buf, size_t cap, const char *s)
-{
-    size_t o = 0;
-    if (!s) {
-        snprintf(buf, cap, "(null)");
-        return buf;
-    }
-    for (size_t i = 0; s[i] && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == 64) {
-            o += (size_t)snprintf(buf + o, cap - o, "...");
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 static int is_ident(const char *s)
 {
@@ -240,13 +218,13 @@ static int entry_build(const mf_class *cls, centry **out)
         if (why) {
             entry_free(e);
             return mf__fail(MF_ESIGNATURE, "class '%s': method '%s': %s",
-                            cls->name, quote(q, sizeof q, src->name), why);
+                            cls->name, mf__quote(q, sizeof q, src->name), why);
         }
         if (parse_signature(src->signature, m, &why) != 0) {
             entry_free(e);
             return mf__fail(MF_ESIGNATURE, "class '%s': method '%s': bad "
                             "signature '%s': %s", cls->name, src->name,
-                            quote(qs, sizeof qs, src->signature), why);
+                            mf__quote(qs, sizeof qs, src->signature), why);
         }
         m->name = src->name;
         m->fn = src->fn;
@@ -355,7 +333,7 @@ static int fail_no_method(const centry *e, const char *method)
         o += (size_t)k;
     }
     return mf__fail(MF_ENOMETHOD, "class '%s' has no method '%s' (methods: %s)",
-                    e->cls->name, quote(q, sizeof q, method),
+                    e->cls->name, mf__quote(q, sizeof q, method),
                     e->n ? names : "none");
 }
 

@@ -144,20 +144,10 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                 break;
             if (r == MF__SLOT_TOMB || MF__LOAD(&s->hash) != hash)
                 continue;
-            if (r >= c->m->len) {
-                /* Maybe a record in space grown since we mapped. */
-                int rc = mf__refresh(c);
-                if (rc < 0)
-                    return rc;
-                if (rc == 1) {
-                    remapped = true;
-                    break;
-                }
-            }
             struct mf__record *rec = mf__record_at(c->m, r);
             if (!rec) {
-                /* A record that straddles the end of our mapping: the file
-                 * grew since we mapped it. */
+                /* Maybe a record in (or straddling into) space the file
+                 * gained since we mapped it. */
                 int rc = mf__refresh(c);
                 if (rc < 0)
                     return rc;

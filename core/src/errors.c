@@ -48,3 +48,25 @@ int mf__fail(int err, const char *fmt, ...)
     va_end(ap);
     return err;
 }
+
+const char *mf__quote(char *buf, size_t cap, const char *s)
+{
+    size_t o = 0;
+    if (!s) {
+        snprintf(buf, cap, "(null)");
+        return buf;
+    }
+    for (size_t i = 0; s[i] && o + 8 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == MF__QUOTE_MAX) {
+            o += (size_t)snprintf(buf + o, cap - o, "...");
+            break;
+        }
+        if (c < 0x20 || c >= 0x7f || c == '\\')
+            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    buf[o] = '\0';
+    return buf;
+}

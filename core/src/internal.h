@@ -22,6 +22,12 @@ void mf__clear_detail(void);
 /* The current detail buffer, for callers that add context. */
 const char *mf__detail(void);
 
+/* A hostile string made printable and short (at most MF__QUOTE_MAX
+ * characters, control bytes as \xNN) for messages; returns buf. A buffer of
+ * MF__QUOTE_MAX * 4 + 8 bytes always holds the result. */
+#define MF__QUOTE_MAX 64
+const char *mf__quote(char *buf, size_t cap, const char *s);
+
 /* registry.c: the search path as one printable string ("a:b:c"), for
  * "no codec" messages. Valid until the registry changes. */
 const char *mf__registry_path_string(mf_registry *reg);

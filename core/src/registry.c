@@ -28,9 +28,6 @@
 #define IN_PROCESS "in-process"
 /* Bounds a class list whose NULL terminator is missing. */
 #define MAX_PLUGIN_CLASSES 4096
-/* Bytes of a hostile string quoted in a message. */
-#define QUOTE_MAX 64
-
 /* The smallest class and descriptor we accept: everything ABI 1.0 defines.
  * When these structs grow, these stay at the 1.0 size and the registry must
  * zero-extend shorter ones before handing them out. */
@@ -88,28 +85,6 @@ struct mf_registry {
 /* Small helpers                                                            */
 /* ------------------------------------------------------------------------ */
 
-/* A hostile string made printable and short, for messages. */
-static const char *quote(char *buf, size_t cap, const char *s)
-{
-    size_t o = 0;
-    if (!s) {
-        snprintf(buf, cap, "(null)");
-        return buf;
-    }
-    for (size_t i = 0; s[i] && o + 8 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == QUOTE_MAX) {
-            o += (size_t)snprintf(buf + o, cap - o, "...");
-            break;
-        }
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 static char *xstrdup(const char *s)
 {
@@ -147,7 +122,7 @@ static void sb_add(sbuf *b, const char *fmt, ...)
 
 int mf__check_class_name(const char *name)
 {
-    char q[QUOTE_MAX * 4 + 8];
+    char q[MF__QUOTE_MAX * 4 + 8];
     if (!name)
         return mf__fail(MF_ENAME, "class name is NULL");
     size_t n = 0;
@@ -155,7 +130,7 @@ int mf__check_class_name(const char *name)
         unsigned char c = (unsigned char)name[n];
         if (n >= MF_CLASS_NAME_MAX)
             return mf__fail(MF_ENAME, "class name '%s' is longer than %d bytes",
-                            quote(q, sizeof q, name), MF_CLASS_NAME_MAX);
+                            mf__quote(q, sizeof q, name), MF_CLASS_NAME_MAX);
         int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
                  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' ||
                  c == '-';
@@ -163,7 +138,7 @@ int mf__check_class_name(const char *name)
             return mf__fail(MF_ENAME,
                             "class name '%s' has a character outside "
                             "[A-Za-z0-9_.:-] at byte %zu",
-                            quote(q, sizeof q, name), n);
+                            mf__quote(q, sizeof q, name), n);
     }
     if (n == 0)
         return mf__fail(MF_ENAME, "class name is empty");
@@ -292,7 +267,7 @@ static void plugin_fail(rplugin *p, int err, const char *fmt, ...)
  * mf__methods_prepare. @p fn_err is the code for a malformed class. */
 static int check_class(const mf_class *c, int fn_err, char *msg, size_t cap)
 {
-    char q[QUOTE_MAX * 4 + 8];
+    char q[MF__QUOTE_MAX * 4 + 8];
     if (c->struct_size < CLASS_MIN_SIZE) {
         snprintf(msg, cap, "class struct_size %u is smaller than %zu (ABI %d.%d)",
                  c->struct_size, (size_t)CLASS_MIN_SIZE, MF_ABI_MAJOR, MF_ABI_MINOR);
@@ -304,7 +279,7 @@ static int check_class(const mf_class *c, int fn_err, char *msg, size_t cap)
     }
     if (mf__check_class_name(c->name) != 0) {
         snprintf(msg, cap, "invalid class name '%s' (1 to %d bytes of "
-                 "[A-Za-z0-9_.:-])", quote(q, sizeof q, c->name), MF_CLASS_NAME_MAX);
+                 "[A-Za-z0-9_.:-])", mf__quote(q, sizeof q, c->name), MF_CLASS_NAME_MAX);
         return MF_ENAME;
     }
     const char *missing = !c->stream_out ? "stream_out"
@@ -428,8 +403,8 @@ static void plugin_load(rplugin *p)
                         d->abi_minor);
         } else {
             if (d->name) {
-                char q[QUOTE_MAX * 4 + 8];
-                p->name = xstrdup(quote(q, sizeof q, d->name));
+                char q[MF__QUOTE_MAX * 4 + 8];
+                p->name = xstrdup(mf__quote(q, sizeof q, d->name));
             }
             plugin_accept(p, d);
         }
