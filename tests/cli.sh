@@ -804,6 +804,12 @@ for p in v["plugins"]:
     "$DEMO" produce "$P" >"$T/producer.out" 2>&1 &
     PROD=$!
     BG_PIDS+=("$PROD")
+    # Watch once the producer has published (an empty, just-made file is a
+    # table of its own; waiting for a file is tested below).
+    for _ in $(seq 100); do
+        "$MF" get "$P" hpx >/dev/null 2>&1 && break
+        sleep 0.1
+    done
     run timeout 60 "$MF" watch "$P" --count 3
     expect_rc "watch --count 3 under the demo producer" 0
     pycheck "watch of the demo printed three tables with changing counts" "$WATCH3"
