@@ -306,9 +306,11 @@ Test(concurrency, crash_loop_writers_killed_mid_update_lose_nothing_published,
     cr_assert_eq(mf_open(&mf, path, MF_READ, NULL), 0);
     mf_file_info fi;
     cr_assert_eq(mf_file_stat(mf, &fi), 0);
-    /* Most kills land while the writer holds the lock. */
-    cr_assert_gt(fi.recoveries, (uint64_t)iterations / 2, "recoveries: %llu",
-                 (unsigned long long)fi.recoveries);
+    /* Every crash-point kill (even iterations) lands while the writer holds
+     * the lock; the outside kills add more unless the writer is slow to
+     * start (valgrind). */
+    cr_assert_geq(fi.recoveries, (uint64_t)(iterations + 1) / 2, "recoveries: %llu",
+                  (unsigned long long)fi.recoveries);
     mf_close(mf);
 }
 
