@@ -181,7 +181,7 @@ static mf_registry *reg;
 static void setup(void)
 {
     unsetenv("MAPFILE_PLUGIN_PATH");
-    cr_assert_eq(mf_registry_new(&reg), 0);
+    cr_assert_eq(mf_registry_create(&reg), 0);
     cr_assert_eq(mf_registry_add_class(reg, &tc_class), 0, "%s", mf_errdetail());
 }
 
@@ -523,7 +523,7 @@ Test(call, prepared_methods_are_counted_per_registration)
 Test(call, plugin_with_a_bad_signature_is_refused_naming_the_method)
 {
     mf_registry *r2;
-    cr_assert_eq(mf_registry_new(&r2), 0);
+    cr_assert_eq(mf_registry_create(&r2), 0);
     cr_assert_eq(mf_registry_add_path(r2, MF_TP_MIXED), 0);
     const mf_class *cls;
     cr_assert_eq(mf_registry_find(r2, "tp.badsig", &cls), MF_ENOCODEC);
@@ -545,7 +545,7 @@ Test(call, plugin_with_a_bad_signature_is_refused_naming_the_method)
 Test(call, plugin_methods_run_the_plugins_functions)
 {
     mf_registry *r2;
-    cr_assert_eq(mf_registry_new(&r2), 0);
+    cr_assert_eq(mf_registry_create(&r2), 0);
     cr_assert_eq(mf_registry_add_path(r2, MF_TP_GOOD1), 0);
     const mf_class *cls;
     cr_assert_eq(mf_registry_find(r2, "tp.alpha", &cls), 0, "%s", mf_errdetail());

@@ -1461,8 +1461,8 @@ Test(mapfile, consumer_rebuilds_histograms_with_the_plugin_and_calls_methods)
 {
     const char *path = mf_test_path("hist.map");
     mf_registry *preg, *creg;
-    cr_assert_eq(mf_registry_new(&preg), 0);
-    cr_assert_eq(mf_registry_new(&creg), 0);
+    cr_assert_eq(mf_registry_create(&preg), 0);
+    cr_assert_eq(mf_registry_create(&creg), 0);
     cr_assert_eq(mf_registry_add_class(preg, &mf_hist1d_class), 0);
     cr_assert_eq(mf_registry_add_class(preg, &mf_hist2d_class), 0);
     cr_assert_eq(mf_registry_add_class(preg, &mf_profile_class), 0);
@@ -1600,7 +1600,7 @@ Test(demo, consumer_started_first_sees_every_fill_of_the_producer, .timeout = 12
 
     /* The file holds what the producer made. */
     mf_registry *reg;
-    cr_assert_eq(mf_registry_new(&reg), 0);
+    cr_assert_eq(mf_registry_create(&reg), 0);
     cr_assert_eq(mf_registry_add_class(reg, &mf_profile_class), 0);
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.registry = reg;

@@ -65,7 +65,7 @@ static mf_registry *all_classes(void)
     static mf_registry *reg;
     if (reg)
         return reg;
-    cr_assert_eq(mf_registry_new(&reg), 0);
+    cr_assert_eq(mf_registry_create(&reg), 0);
     const mf_class *cls[] = {&mf_hist1d_class, &mf_hist2d_class, &mf_profile_class,
                              &mf_circle_class, &mf_rect_class};
     for (size_t i = 0; i < sizeof cls / sizeof cls[0]; i++)

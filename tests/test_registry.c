@@ -38,7 +38,7 @@ static int is_loaded(const char *path)
 static mf_registry *new_reg(void)
 {
     mf_registry *reg = NULL;
-    cr_assert_eq(mf_registry_new(&reg), 0);
+    cr_assert_eq(mf_registry_create(&reg), 0);
     cr_assert_not_null(reg);
     return reg;
 }

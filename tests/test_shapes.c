@@ -442,8 +442,8 @@ Test(mapfile, consumer_shape_uses_the_plugin_vtable_not_the_producer_one)
 {
     const char *path = mf_test_path("shapes.map");
     mf_registry *preg, *creg;
-    cr_assert_eq(mf_registry_new(&preg), 0);
-    cr_assert_eq(mf_registry_new(&creg), 0);
+    cr_assert_eq(mf_registry_create(&preg), 0);
+    cr_assert_eq(mf_registry_create(&creg), 0);
     cr_assert_eq(mf_registry_add_class(preg, &mf_circle_class), 0);
     cr_assert_eq(mf_registry_add_class(preg, &mf_rect_class), 0);
     cr_assert_eq(mf_registry_add_path(creg, MF_TEST_PLUGIN_DIR), 0);

@@ -42,7 +42,7 @@ TestSuite(vtable, .init = clean_env);
 static mf_registry *registry_with(const char *dir)
 {
     mf_registry *reg;
-    cr_assert_eq(mf_registry_new(&reg), 0);
+    cr_assert_eq(mf_registry_create(&reg), 0);
     cr_assert_eq(mf_registry_add_path(reg, dir), 0);
     return reg;
 }

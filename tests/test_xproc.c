@@ -98,7 +98,7 @@ static pid_t spawn_producer(const char *path)
         return pid;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     mf_registry *reg;
-    if (mf_registry_new(&reg) || mf_registry_add_class(reg, &mf_hist1d_class) ||
+    if (mf_registry_create(&reg) || mf_registry_add_class(reg, &mf_hist1d_class) ||
         mf_registry_add_class(reg, &mf_hist2d_class) ||
         mf_registry_add_class(reg, &mf_profile_class) ||
         mf_registry_add_class(reg, &mf_circle_class) ||
@@ -138,7 +138,7 @@ static void setup(void)
     int st;
     cr_assert_eq(waitpid(pid, &st, 0), pid);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer failed: %d", st);
-    cr_assert_eq(mf_registry_new(&creg), 0);
+    cr_assert_eq(mf_registry_create(&creg), 0);
     cr_assert_eq(mf_registry_add_path(creg, MF_TEST_PLUGIN_DIR), 0);
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.registry = creg;

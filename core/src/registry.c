@@ -638,7 +638,7 @@ static int add_env_dirs(mf_registry *reg)
     return rc;
 }
 
-int mf_registry_new(mf_registry **out)
+int mf_registry_create(mf_registry **out)
 {
     if (!out)
         return MF_EINVAL;
@@ -704,7 +704,7 @@ static pthread_once_t default_once = PTHREAD_ONCE_INIT;
 
 static void default_init(void)
 {
-    if (mf_registry_new(&default_reg) != 0)
+    if (mf_registry_create(&default_reg) != 0)
         default_reg = NULL;
 }
 

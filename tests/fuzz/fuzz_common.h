@@ -26,7 +26,7 @@ static inline mf_registry *fz_registry(void)
         return reg;
     /* Plugins are never loaded: only the in-process classes count. */
     unsetenv("MAPFILE_PLUGIN_PATH");
-    if (mf_registry_new(&reg))
+    if (mf_registry_create(&reg))
         abort();
     const mf_class *cls[] = {&mf_hist1d_class, &mf_hist2d_class, &mf_profile_class,
                              &mf_circle_class, &mf_rect_class};

@@ -271,7 +271,7 @@ int main(int argc, char **argv)
     mkdir(sub, 0755);
     snprintf(sub, sizeof sub, "%s/fuzz_mapfile", out_dir);
     mkdir(sub, 0755);
-    if (mf_registry_new(&reg))
+    if (mf_registry_create(&reg))
         die("registry", "out of memory");
     const mf_class *cls[] = {&mf_hist1d_class, &mf_hist2d_class, &mf_profile_class,
                              &mf_circle_class, &mf_rect_class};

@@ -94,7 +94,7 @@ static void setup(void)
         B.dir[0] = '\0';
         die("mkdtemp under %s failed", tmp);
     }
-    mfok(mf_registry_new(&B.reg), "mf_registry_new");
+    mfok(mf_registry_create(&B.reg), "mf_registry_create");
     mfok(mf_registry_add_class(B.reg, &mf_hist1d_class), "register hist1d");
     mfok(mf_registry_add_class(B.reg, &mf_hist2d_class), "register hist2d");
     mfok(mf_registry_add_class(B.reg, &mf_profile_class), "register profile");

@@ -160,7 +160,7 @@ typedef struct mf_registry mf_registry;
  * @param[out] out  the new registry; free it with mf_registry_free()
  * @return 0, #MF_ENOMEM
  */
-MF_API int mf_registry_new(mf_registry **out);
+MF_API int mf_registry_create(mf_registry **out);
 /** Free a registry and unload its plugins. Objects made by its codecs must
  *  be destroyed first. NULL is ignored. */
 MF_API void mf_registry_free(mf_registry *reg);
