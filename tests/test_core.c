@@ -434,18 +434,8 @@ Test(errors, corrupted_payload_gives_checksum_error_and_check_reports_it)
     cr_assert_eq(mf_put(mf, "victim", "text", "A RATHER DISTINCTIVE PAYLOAD"), 0);
     cr_assert_eq(mf_put(mf, "bystander", "text", "fine"), 0);
     mf_close(mf);
-    /* Flip one byte of the payload on disk. */
-    int fd = open(p, O_RDWR);
-    struct stat st;
-    fstat(fd, &st);
-    char *buf = malloc((size_t)st.st_size);
-    cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    char *hit = memmem(buf, (size_t)st.st_size, "DISTINCTIVE", 11);
-    cr_assert(hit);
-    char x = 'd';
-    cr_assert_eq(pwrite(fd, &x, 1, hit - buf), 1);
-    close(fd);
-    free(buf);
+    /* Flip one byte of the payload on disk ("D" becomes "d"). */
+    cr_assert_eq(mf_test_damage(p, "DISTINCTIVE"), 0);
 
     mf = open_or_die(p, MF_READ);
     void *obj;
@@ -563,16 +553,7 @@ Test(errors, no_verify_skips_the_checksum_but_check_still_finds_the_damage)
     mf_file *mf = open_or_die(p, MF_NEW);
     cr_assert_eq(mf_put(mf, "victim", "text", "A RATHER DISTINCTIVE PAYLOAD"), 0);
     mf_close(mf);
-    int fd = open(p, O_RDWR);
-    struct stat st;
-    fstat(fd, &st);
-    char *buf = malloc((size_t)st.st_size);
-    cr_assert_eq(pread(fd, buf, (size_t)st.st_size, 0), st.st_size);
-    char *hit = memmem(buf, (size_t)st.st_size, "DISTINCTIVE", 11);
-    cr_assert(hit);
-    cr_assert_eq(pwrite(fd, "d", 1, hit - buf), 1);
-    close(fd);
-    free(buf);
+    cr_assert_eq(mf_test_damage(p, "DISTINCTIVE"), 0);
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.flags = MF_OPEN_NO_VERIFY;
     cr_assert_eq(mf_open(&mf, p, MF_READ, &o), 0);

@@ -28,32 +28,11 @@
 /* Helpers                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 64;
-    while (cap - w->len < need) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    unsigned char *p = realloc(w->buf, cap);
-    if (!p)
-        return -1;
-    w->buf = p;
-    w->cap = cap;
-    return 0;
-}
-
-static mf_writer writer_new(void)
-{
-    mf_writer w = {NULL, 0, 0, 0, grow, NULL};
-    return w;
-}
 
 /* Encodes obj; returns the malloc'd payload and its length. */
 static unsigned char *encode(const mf_class *cls, const void *obj, size_t *len)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     cr_assert_eq(cls->stream_out(obj, &w), 0, "stream_out of %s failed", cls->name);
     cr_assert_eq(w.err, 0);
     *len = w.len;
@@ -224,9 +203,9 @@ static char *print_to_string(const mf_class *cls, const void *obj)
 
 static char *json_of(const mf_class *cls, const void *obj)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     cr_assert_eq(cls->to_json(obj, &w), 0);
-    cr_assert_eq(grow(&w, 1), 0);
+    cr_assert_eq(w.reserve(&w, 1), 0);
     w.buf[w.len] = '\0';
     return (char *)w.buf;
 }
@@ -998,7 +977,7 @@ Test(profile, every_truncated_payload_fails_cleanly)
 static unsigned char *hist1d_header(uint64_t nbins, double min, double max,
                                     double entries, size_t extra, size_t *len)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     mf_w_str(&w, "t");
     mf_w_f64(&w, min);
     mf_w_f64(&w, max);
@@ -1038,7 +1017,7 @@ Test(hist1d, huge_title_length_fails_before_allocating)
     const mf_class *classes[] = {&mf_hist1d_class, &mf_hist2d_class,
                                  &mf_profile_class};
     for (int c = 0; c < 3; c++) {
-        mf_writer w = writer_new();
+        mf_writer w = mf_test_writer();
         mf_w_varint(&w, (uint64_t)1 << 60);
         for (int i = 0; i < 200; i++)
             mf_w_u8(&w, 'x');
@@ -1079,7 +1058,7 @@ Test(hist1d, trailing_bytes_are_rejected)
                                  &mf_profile_class};
     const void *objs[] = {h1, h2, p};
     for (int c = 0; c < 3; c++) {
-        mf_writer w = writer_new();
+        mf_writer w = mf_test_writer();
         classes[c]->stream_out(objs[c], &w);
         mf_w_u8(&w, 0);
         int err;
@@ -1096,7 +1075,7 @@ Test(hist2d, cell_count_product_is_capped_by_the_payload)
 {
     /* Each axis alone fits the payload, their product does not. */
     const uint64_t n = 1000;
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     mf_w_str(&w, "t");
     for (int i = 0; i < 2; i++) {
         mf_w_f64(&w, 0);
@@ -1114,7 +1093,7 @@ Test(hist2d, cell_count_product_is_capped_by_the_payload)
     free(w.buf);
 
     /* Both axes at 2^60 fail on the first. */
-    w = writer_new();
+    w = mf_test_writer();
     mf_w_str(&w, "t");
     for (int i = 0; i < 2; i++) {
         mf_w_f64(&w, 0);
@@ -1131,7 +1110,7 @@ Test(hist2d, cell_count_product_is_capped_by_the_payload)
 
 Test(profile, huge_bin_count_fails_before_allocating)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     mf_w_str(&w, "t");
     mf_w_f64(&w, 0);
     mf_w_f64(&w, 1);
@@ -1155,7 +1134,7 @@ static void use_object(const mf_class *cls, void *obj)
         abort();
     cls->print(obj, null);
     fclose(null);
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     cls->to_json(obj, &w);
     free(w.buf);
     for (const mf_method *m = cls->methods; m->name; m++) {

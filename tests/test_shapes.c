@@ -20,31 +20,10 @@
 #define HAVE_LSAN 1
 #endif
 
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 64;
-    while (cap - w->len < need) {
-        if (cap > SIZE_MAX / 2)
-            return -1;
-        cap *= 2;
-    }
-    unsigned char *p = realloc(w->buf, cap);
-    if (!p)
-        return -1;
-    w->buf = p;
-    w->cap = cap;
-    return 0;
-}
-
-static mf_writer writer_new(void)
-{
-    mf_writer w = {NULL, 0, 0, 0, grow, NULL};
-    return w;
-}
 
 static unsigned char *encode(const mf_class *cls, const void *obj, size_t *len)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     cr_assert_eq(cls->stream_out(obj, &w), 0);
     cr_assert_eq(w.err, 0);
     *len = w.len;
@@ -94,9 +73,9 @@ static int contains(const unsigned char *hay, size_t n, const void *needle,
 
 static char *json_of(const mf_class *cls, const void *obj)
 {
-    mf_writer w = writer_new();
+    mf_writer w = mf_test_writer();
     cr_assert_eq(cls->to_json(obj, &w), 0);
-    cr_assert_eq(grow(&w, 1), 0);
+    cr_assert_eq(w.reserve(&w, 1), 0);
     w.buf[w.len] = '\0';
     return (char *)w.buf;
 }
@@ -308,7 +287,7 @@ Test(shapes, hostile_payloads_fail_cleanly)
         free(buf);
 
         /* A name claiming 2^60 bytes fails before any allocation. */
-        mf_writer w = writer_new();
+        mf_writer w = mf_test_writer();
         mf_w_varint(&w, (uint64_t)1 << 60);
         for (int k = 0; k < 64; k++)
             mf_w_u8(&w, 'n');
@@ -320,7 +299,7 @@ Test(shapes, hostile_payloads_fail_cleanly)
         /* Negative size, NaN coordinate, trailing byte. */
         double bad[][4] = {{0, 0, -1, 1}, {NAN, 0, 1, 1}, {0, 0, 1, -INFINITY}};
         for (int k = 0; k < 3; k++) {
-            w = writer_new();
+            w = mf_test_writer();
             mf_w_str(&w, "x");
             for (int f = 0; f < (i ? 4 : 3); f++)
                 mf_w_f64(&w, bad[k][f]);

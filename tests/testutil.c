@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[PATH_MAX];
@@ -52,4 +54,49 @@ const char *mf_test_self(void)
         abort();
     self[n] = '\0';
     return self;
+}
+
+static int test_writer_grow(mf_writer *w, size_t need)
+{
+    size_t cap = w->cap ? w->cap : 64;
+    while (cap - w->len < need) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    unsigned char *p = realloc(w->buf, cap);
+    if (!p)
+        return -1;
+    w->buf = p;
+    w->cap = cap;
+    return 0;
+}
+
+mf_writer mf_test_writer(void)
+{
+    mf_writer w = {NULL, 0, 0, 0, test_writer_grow, NULL};
+    return w;
+}
+
+int mf_test_damage(const char *path, const char *needle)
+{
+    int fd = open(path, O_RDWR);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size);
+    int rc = -1;
+    if (buf && pread(fd, buf, (size_t)st.st_size, 0) == st.st_size) {
+        char *hit = memmem(buf, (size_t)st.st_size, needle, strlen(needle));
+        if (hit) {
+            char flipped = (char)(*hit ^ 0x20);
+            rc = pwrite(fd, &flipped, 1, hit - buf) == 1 ? 0 : -1;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <mapfile/codec.h>
+
 /* A fresh private directory for this test process (mkdtemp under TMPDIR),
  * removed with its contents at exit. */
 const char *mf_test_dir(void);
@@ -11,5 +13,12 @@ const char *mf_test_dir(void);
 const char *mf_test_path(const char *name);
 /* Path of the running test executable (for re-running it as a helper). */
 const char *mf_test_self(void);
+
+/* An empty mf_writer that grows its own buffer with realloc (free w.buf). */
+mf_writer mf_test_writer(void);
+
+/* Flip the first byte of `needle` found in the file at path (to the other
+ * letter case), to damage a payload at rest. Returns 0, or -1 if absent. */
+int mf_test_damage(const char *path, const char *needle);
 
 #endif
