@@ -112,7 +112,7 @@ static int validate_header(const struct mf__header *h, uint64_t file_size,
     if (MF__LOAD(&h->record_count) > hend / sizeof(struct mf__record))
         return mf__fail(MF_ECORRUPT, "%s: record count %llu cannot fit in the file",
                         path, (unsigned long long)MF__LOAD(&h->record_count));
-    if (h->intent_op > MF__INTENT_CLEAR)
+    if (h->intent_op > MF__INTENT_REMOVE)
         return mf__fail(MF_ECORRUPT, "%s: unknown journal entry %llu", path,
                         (unsigned long long)h->intent_op);
     return 0;

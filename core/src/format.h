@@ -46,7 +46,6 @@
 #define MF__INTENT_NONE 0u
 #define MF__INTENT_ADD 1u     /* linking intent_rec into the order list */
 #define MF__INTENT_REMOVE 2u  /* unlinking intent_rec */
-#define MF__INTENT_CLEAR 3u   /* remove_all in progress */
 
 /* Fields are grouped by who touches them, so readers' hot loads never share
  * a cache line with what every publish writes (false sharing cost readers

@@ -44,6 +44,7 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
     int64_t deadline = timeout_ms < 0 ? INT64_MAX
                                       : mono_ns() + (int64_t)timeout_ms * 1000000;
     struct mf__inc *start = atomic_load(&mf->inc);
+    bool slept = false;
     for (;;) {
         struct mf__ctx c;
         int rc = mf__enter(mf, &c);
@@ -58,7 +59,9 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
             return 0;
         }
         int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
-        if (left <= 0 || left == INT64_MAX || left > MF__PATH_CHECK_NS) {
+        /* Look at the path only after a quiet sleep (or at the deadline),
+         * never on entry: a consumer woken by every update pays no stat(). */
+        if (left <= 0 || slept) {
             if (!mf->writable && path_moved(mf, c.inc)) {
                 if (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE)
                     return mf__fail(MF_EREPLACED, "%s: the file was replaced",
@@ -74,6 +77,7 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
             left = MF__PATH_CHECK_NS;
         struct timespec ts = {left / 1000000000, left % 1000000000};
         syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, &ts, NULL, 0);
+        slept = true;
     }
 }
 
