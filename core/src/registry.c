@@ -29,9 +29,10 @@
 /* Bounds a class list whose NULL terminator is missing. */
 #define MAX_PLUGIN_CLASSES 4096
 /* The smallest class and descriptor we accept: everything ABI 1.0 defines.
- * When these structs grow, these stay at the 1.0 size and the registry must
- * zero-extend shorter ones before handing them out. */
-#define CLASS_MIN_SIZE sizeof(mf_class)
+ * Members added later are read only through MF_CLASS_HAS(), which checks the
+ * class's own struct_size, so a 1.0 plugin's shorter struct is never read
+ * past its end. */
+#define CLASS_MIN_SIZE offsetof(mf_class, arrays)
 #define PLUGIN_MIN_SIZE sizeof(mf_plugin)
 /* The prefix that holds the ABI numbers, which must be readable even when
  * the rest of the descriptor is from another ABI. */

@@ -44,8 +44,9 @@ extern "C" {
 
 /** Plugin ABI major version: a host refuses plugins of any other major. */
 #define MF_ABI_MAJOR 1
-/** Plugin ABI minor version: a host refuses plugins with a newer minor. */
-#define MF_ABI_MINOR 0
+/** Plugin ABI minor version: a host refuses plugins with a newer minor.
+ *  1.1 added the optional #mf_class hooks `arrays` and `to_root_json`. */
+#define MF_ABI_MINOR 1
 
 /** Longest class name in bytes, without the NUL. Allowed characters are
  *  letters, digits and `_ . : -`. */
@@ -450,6 +451,44 @@ typedef struct mf_method {
 #define MF_METHOD(name_, sig_, fn_) \
     {sizeof(mf_method), (name_), (sig_), (void (*)(void))(fn_)}
 
+/** Element type letters of an #mf_array (Python struct-module codes). */
+typedef enum mf_elem_type {
+    MF_ELEM_F64 = 'd', /**< double */
+    MF_ELEM_F32 = 'f', /**< float */
+    MF_ELEM_I64 = 'q', /**< int64_t */
+    MF_ELEM_U64 = 'Q', /**< uint64_t */
+    MF_ELEM_I32 = 'i', /**< int32_t */
+    MF_ELEM_U32 = 'I', /**< uint32_t */
+    MF_ELEM_U8 = 'B'   /**< uint8_t */
+} mf_elem_type;
+
+/** Most dimensions an #mf_array may have. */
+#define MF_ARRAY_MAX_DIMS 4
+
+/**
+ * One typed array inside a decoded object, described by the optional
+ * `arrays` hook of #mf_class. Row-major (C order): the last dimension varies
+ * fastest; elements are contiguous and in host byte order.
+ */
+typedef struct mf_array {
+    const char *name;    /**< e.g. "bins"; static storage */
+    char type;           /**< an #mf_elem_type letter */
+    uint32_t ndim;       /**< 1 to #MF_ARRAY_MAX_DIMS */
+    size_t shape[MF_ARRAY_MAX_DIMS]; /**< elements per dimension */
+    void *data;          /**< first element, inside the object */
+} mf_array;
+
+/** Bytes of one element of type @p t, or 0 for an unknown letter. */
+static inline size_t mf_elem_size(char t)
+{
+    switch (t) {
+    case MF_ELEM_F64: case MF_ELEM_I64: case MF_ELEM_U64: return 8;
+    case MF_ELEM_F32: case MF_ELEM_I32: case MF_ELEM_U32: return 4;
+    case MF_ELEM_U8: return 1;
+    default: return 0;
+    }
+}
+
 /**
  * A codec for one class.
  *
@@ -464,6 +503,8 @@ typedef struct mf_method {
  * - destroy() frees an object returned by stream_in().
  * - print() and to_json() are optional; to_json writes one JSON object.
  * - methods is optional: an array terminated by an entry with name NULL.
+ * - arrays and to_root_json (ABI 1.1) are optional; hosts test them with
+ *   MF_CLASS_HAS().
  */
 typedef struct mf_class {
     uint32_t struct_size; /**< sizeof(mf_class) at build time */
@@ -476,7 +517,32 @@ typedef struct mf_class {
     void (*print)(const void *obj, FILE *out);
     int (*to_json)(const void *obj, mf_writer *w);
     const mf_method *methods;
+    /* ---- ABI 1.1: read these only through MF_CLASS_HAS() ---- */
+    /**
+     * Optional: describe the typed arrays inside @p obj (bins, sums...) so
+     * hosts can expose them without a copy (Python's buffer protocol, the
+     * web view). Fill at most @p cap entries of @p out and return how many
+     * arrays the object has (which may exceed @p cap: call again with more
+     * room), or a negative value on error. The pointers stay valid while
+     * the object lives and is not modified.
+     */
+    int (*arrays)(void *obj, mf_array *out, size_t cap);
+    /**
+     * Optional: write @p obj as one JSON object in ROOT's TBufferJSON layout
+     * (with `_typename`, e.g. "TH1D"), so THttpServer tools and JSROOT can
+     * draw it. Returns 0, or non-zero on failure.
+     */
+    int (*to_root_json)(const void *obj, mf_writer *w);
 } mf_class;
+
+/**
+ * True when class @p cls (a `const mf_class *`) was built with a descriptor
+ * that has member @p field and sets it. Use it for every member added after
+ * ABI 1.0: a plugin built against an older SDK has a shorter struct.
+ */
+#define MF_CLASS_HAS(cls, field)                                          \
+    ((cls)->struct_size >= offsetof(mf_class, field) + sizeof((cls)->field) && \
+     (cls)->field != NULL)
 
 /**
  * What a plugin's entry symbol returns: the ABI it was built for, its name
