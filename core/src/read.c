@@ -343,10 +343,10 @@ static int iter_entry(const struct mf__want *w, const struct mf__table *t,
         return mf__suspect(w->c, "index order entry %llu names slot %u of %llu",
                            (unsigned long long)pos, slot,
                            (unsigned long long)t->nslots);
-    uint64_t cur = mf__slot_cur(t, slot);
-    if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+    uint64_t word = mf__slot_load(t, slot);
+    if (!mf__slot_used(word))
         return MF__INVISIBLE;
-    int rc = mf__resolve(w->c, cur, w->at, v);
+    int rc = mf__resolve(w->c, word, w->at, v);
     if (rc == MF__GONE) {
         /* Added after the view's batch (insertion number past it), or
          * changed since: only the first is a record to skip. */

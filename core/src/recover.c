@@ -79,12 +79,12 @@ static int reach_add(struct scan *s, uint64_t off)
 
 /* Note the blocks of one slot (its version and the staged successors it
  * links to) and the version to keep, if any. */
-static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t hash, uint64_t cur)
+static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t word)
 {
-    if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+    if (!mf__slot_used(word))
         return 0;
     struct mf__version v;
-    uint64_t off = cur & ~(uint64_t)MF__CUR_FLAGS;
+    uint64_t off = mf__slot_off(word);
     for (int steps = 0; off && !(off & MF__NEXT_REMOVED) && steps < 8; steps++) {
         if (mf__version_at(c, off, &v) != 0)
             break; /* damaged: not reachable as a block */
@@ -92,8 +92,8 @@ static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t hash, uint64_t 
             return MF_ENOMEM;
         off = v.next;
     }
-    if (mf__resolve(c, cur, MF__LATEST, &v) == 0)
-        s->kept[s->nkept++] = (struct kept){hash, v.off};
+    if (mf__resolve(c, word, MF__LATEST, &v) == 0)
+        s->kept[s->nkept++] = (struct kept){mf__hash_name(v.name, v.name_len), v.off};
     return 0;
 }
 
@@ -109,8 +109,7 @@ static int scan_index(struct mf__ctx *c, const struct mf__table *t, struct scan 
         return mf__fail(MF_ENOMEM, "%s: out of memory during repair", c->mf->path);
     for (uint64_t i = 0; i < len; i++) {
         uint32_t slot = t->order[i];
-        if (slot < t->nslots &&
-            scan_slot(c, s, t->ix->slots[slot].hash, t->ix->slots[slot].cur))
+        if (slot < t->nslots && scan_slot(c, s, t->ix->slots[slot]))
             return mf__fail(MF_ENOMEM, "%s: out of memory during repair",
                             c->mf->path);
     }
@@ -154,7 +153,8 @@ static int reindex(struct mf__ctx *c, struct scan *s)
         return rc;
     struct mf__index *nix = (struct mf__index *)(c->m->base + off);
     for (size_t i = 0; i < s->nkept; i++)
-        mf__table_put(nix, s->kept[i].hash, s->kept[i].pay);
+        mf__table_put(nix, s->kept[i].hash,
+                      mf__slot_word(s->kept[i].hash, s->kept[i].pay, 0));
     MF__CRASH_POINT();
     mf__index_install(c, off, false);
     for (size_t i = 0; i < s->nkept; i++)

@@ -134,12 +134,12 @@ static int follow(struct mf__ctx *c, struct mf__version *v, uint64_t at,
                        (unsigned long long)v->off);
 }
 
-int mf__resolve(struct mf__ctx *c, uint64_t cur, uint64_t at, struct mf__version *v)
+int mf__resolve(struct mf__ctx *c, uint64_t word, uint64_t at, struct mf__version *v)
 {
-    int rc = mf__version_at(c, cur & ~(uint64_t)MF__CUR_FLAGS, v);
+    int rc = mf__version_at(c, mf__slot_off(word), v);
     if (rc)
         return rc;
-    bool pending = (cur & MF__CUR_PENDING) != 0;
+    bool pending = mf__slot_pending(word);
     if (pending || at != MF__LATEST) {
         uint64_t limit = at == MF__LATEST ? mf__committed(c) : at;
         if (v->batch > limit) {
