@@ -286,17 +286,16 @@ uint64_t mf__reclaim(struct mf__ctx *c, bool force)
     return freed;
 }
 
-/* Retired blocks wait for half the ring or enough bytes: each reclaim bumps
- * the epoch, and a reader overlapping two bumps starts over, so reclaims
- * must be rare next to a read, yet bound the space held. */
-#define MF__RECLAIM_MIN_BYTES (1u << 20)
+/* Retired blocks wait for half the ring or an eighth of the heap: each
+ * reclaim bumps the epoch, and a reader overlapping two bumps starts over,
+ * so reclaims must be rare next to a read, yet bound the space held. */
+#define MF__RECLAIM_MIN_BYTES (64u << 10)
 
 void mf__reclaim_if_due(struct mf__ctx *c)
 {
     struct mf__header *h = c->hdr;
-    uint64_t used = MF__LOAD(&h->heap.used_bytes);
-    uint64_t byte_limit = used / 8 > MF__RECLAIM_MIN_BYTES ? used / 8
-                                                          : MF__RECLAIM_MIN_BYTES;
+    uint64_t eighth = MF__LOAD(&h->heap.heap_end) / 8;
+    uint64_t byte_limit = eighth > MF__RECLAIM_MIN_BYTES ? eighth : MF__RECLAIM_MIN_BYTES;
     if (h->young_count >= MF__LIMBO_CAP / 2 || h->young_bytes >= byte_limit)
         mf__reclaim(c, false);
 }
