@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cli.sh - end-to-end tests of the `mapfile` command-line tool.
+# cli.sh - end-to-end tests of the `mapf` command-line tool.
 # Usage: bash tests/cli.sh BUILD_DIR SOURCE_DIR
 # Checks exit codes and exact or structured output of every subcommand,
 # including each error case. Prints "N passed, M failed"; exit 1 on failure.
@@ -23,7 +23,7 @@ if ! cmake --install "$BUILD" --prefix "$PREFIX" >"$T/install.log" 2>&1; then
     rm -rf "$T"
     exit 1
 fi
-MF=$PREFIX/bin/mapfile
+MF=$PREFIX/bin/mapf
 DEMO=$PREFIX/bin/mapfile-demo
 LIBDIR=$(dirname "$(find "$PREFIX" -name 'libmapfile.so*' | head -n 1)")
 PLUGDIR=$LIBDIR/mapfile/plugins
@@ -106,13 +106,30 @@ pycheck() {
 }
 
 # ---------------------------------------------------------------------------
+# The name: `mapfile` is a bash builtin (readarray), so the CLI is `mapf`
+# and nothing named `mapfile` is installed on PATH.
+# ---------------------------------------------------------------------------
+check "the install has no bin/mapfile" test ! -e "$PREFIX/bin/mapfile"
+# An interactive bash (what a user types into) runs a file for `mapf`. HOME
+# points at an empty directory so no ~/.bashrc of this machine takes part.
+mkdir -p "$T/home"
+HOME=$T/home PATH=$PREFIX/bin:$PATH run bash -ic 'type mapf; type -t mapf'
+expect_rc "bash -ic 'type mapf'" 0
+expect_out "bash -ic 'type mapf' names the installed file" \
+"mapf is $PREFIX/bin/mapf
+file"
+# And the reason for the name still holds: `mapfile` is not a file there.
+HOME=$T/home PATH=$PREFIX/bin:$PATH run bash -ic 'type -t mapfile'
+expect_out "mapfile is still a bash builtin, not our file" "builtin"
+
+# ---------------------------------------------------------------------------
 # Help and usage
 # ---------------------------------------------------------------------------
 CMDS="info ls get dump put rm check watch plugins call"
 
 run "$MF" --help
 expect_rc "--help" 0
-expect_out_has "--help" "usage: mapfile COMMAND"
+expect_out_has "--help" "usage: mapf COMMAND"
 for c in $CMDS; do expect_out_has "--help lists $c" "  $c "; done
 cp "$OUT" "$T/help1"
 run "$MF" help
@@ -121,17 +138,17 @@ check "help equals --help" cmp -s "$OUT" "$T/help1"
 
 run "$MF"
 expect_rc "no command" 2
-expect_err_has "no command prints usage" "usage: mapfile COMMAND"
+expect_err_has "no command prints usage" "usage: mapf COMMAND"
 
 run "$MF" frobnicate
 expect_rc "unknown command" 2
-expect_err_has "unknown command" "mapfile: unknown command 'frobnicate'"
+expect_err_has "unknown command" "mapf: unknown command 'frobnicate'"
 
 for c in $CMDS; do
     run "$MF" "$c" --help
     expect_rc "$c --help" 0
     check "$c --help starts with its usage" \
-        test "$(head -1 "$OUT" | cut -d' ' -f1-3)" == "usage: mapfile $c"
+        test "$(head -1 "$OUT" | cut -d' ' -f1-3)" == "usage: mapf $c"
     cp "$OUT" "$T/h.$c"
     run "$MF" help "$c"
     check "help $c equals $c --help" cmp -s "$OUT" "$T/h.$c"
@@ -149,8 +166,8 @@ expect_rc "ls --bogus --help" 0
 F=$T/a.map
 run "$MF" ls
 expect_rc "ls without FILE" 2
-expect_err_has "ls without FILE" "mapfile: ls: missing argument"
-expect_err_has "usage shown" "usage: mapfile ls [-l] [--json] FILE [PREFIX]"
+expect_err_has "ls without FILE" "mapf: ls: missing argument"
+expect_err_has "usage shown" "usage: mapf ls [-l] [--json] FILE [PREFIX]"
 run "$MF" ls --bogus "$F"
 expect_rc "ls --bogus" 2
 expect_err_has "ls --bogus" "unknown option '--bogus'"
@@ -254,7 +271,7 @@ det/tpc/occupancy  text      4
 det/tof/rate       text      4"
 run "$MF" ls "$F" nothing/
 expect_rc "ls of an empty folder" 1
-expect_err_has "ls of an empty folder" "mapfile: $F: no records under 'nothing/'"
+expect_err_has "ls of an empty folder" "mapf: $F: no records under 'nothing/'"
 
 run "$MF" ls --json "$F"
 expect_rc "ls --json" 0
@@ -386,14 +403,14 @@ assert v["size"] == 0 and v["base64"] == "", v'
 
 run "$MF" dump "$F" nosuch
 expect_rc "dump of a missing name" 1
-expect_err_has "dump of a missing name" "mapfile: $F: nosuch: no record with that name"
+expect_err_has "dump of a missing name" "mapf: $F: nosuch: no record with that name"
 
 # ---------------------------------------------------------------------------
 # Missing things: exit 1
 # ---------------------------------------------------------------------------
 run "$MF" get "$F" nosuch
 expect_rc "get of a missing name" 1
-expect_err_has "get of a missing name" "mapfile: $F: nosuch: no record with that name"
+expect_err_has "get of a missing name" "mapf: $F: nosuch: no record with that name"
 expect_out_empty "get of a missing name"
 run "$MF" get "$F" ""
 expect_rc "get of an invalid name" 2
@@ -402,8 +419,8 @@ expect_rc "call on a missing name" 1
 
 run "$MF" rm "$F" det/tof/rate nosuch detector alsonot
 expect_rc "rm with missing names" 1
-expect_err_has "rm reports each missing name" "mapfile: $F: nosuch: no record with that name"
-expect_err_has "rm reports each missing name" "mapfile: $F: alsonot: no record with that name"
+expect_err_has "rm reports each missing name" "mapf: $F: nosuch: no record with that name"
+expect_err_has "rm reports each missing name" "mapf: $F: alsonot: no record with that name"
 run "$MF" ls --json "$F"
 pycheck "rm removed the names that existed" '
 import json, sys
@@ -422,12 +439,12 @@ NOFILE=$T/no-such.map
 for c in info ls check; do
     run "$MF" "$c" "$NOFILE"
     expect_rc "$c of a missing file" 2
-    expect_err_has "$c of a missing file" "mapfile: $NOFILE: map file does not exist"
+    expect_err_has "$c of a missing file" "mapf: $NOFILE: map file does not exist"
 done
 for c in get dump; do
     run "$MF" "$c" "$NOFILE" x
     expect_rc "$c of a missing file" 2
-    expect_err_has "$c of a missing file" "mapfile: $NOFILE: map file does not exist"
+    expect_err_has "$c of a missing file" "mapf: $NOFILE: map file does not exist"
 done
 run "$MF" call "$NOFILE" x mean
 expect_rc "call of a missing file" 2
@@ -440,7 +457,7 @@ cp "$T/text.txt" "$T/text.orig"
 for c in info ls check; do
     run "$MF" "$c" "$T/text.txt"
     expect_rc "$c of a text file" 2
-    expect_err_has "$c of a text file" "mapfile: $T/text.txt: not a map file"
+    expect_err_has "$c of a text file" "mapf: $T/text.txt: not a map file"
 done
 run "$MF" get "$T/text.txt" x
 expect_rc "get of a text file" 2
@@ -584,7 +601,7 @@ for f in "$H"/[0-9]*.map; do
         if [ "$RC" -gt 2 ] || grep -q "Sanitizer\|runtime error" "$ERR"; then
             HBAD=$((HBAD + 1))
             if [ "$HBAD" -le 3 ]; then
-                echo "  hostile file: mapfile $* (exit $RC)"
+                echo "  hostile file: mapf $* (exit $RC)"
                 grep -m 3 -E "ERROR|SUMMARY|runtime error" "$ERR" | sed 's/^/    /'
             fi
         fi
@@ -684,7 +701,7 @@ assert all(r == "-" for r in first_rates), first_rates
 last_rates = [float(l.split()[4]) for l in blocks[2].splitlines()[2:]]
 assert any(r > 0 for r in last_rates), last_rates'
 
-# A producer made of `mapfile put` calls in a loop.
+# A producer made of `mapf put` calls in a loop.
 L=$T/loop.map
 "$MF" put "$L" counter --text 0
 ( i=1; while :; do "$MF" put "$L" counter --text "$i" || exit; i=$((i + 1)); done ) &

@@ -1,5 +1,5 @@
 /*
- * mapfile.c - the `mapfile` command-line tool: inspect, edit, check and
+ * mapf.c - the `mapf` command-line tool: inspect, edit, check and
  * watch map files, list codecs and call methods on stored objects.
  *
  * Exit codes (every subcommand):
@@ -9,7 +9,7 @@
  *   2  usage error, or a file that cannot be opened (missing, not a map
  *      file, wrong version, corrupt header...)
  *
- * Errors go to stderr as "mapfile: FILE: what is wrong". Everything read
+ * Errors go to stderr as "mapf: FILE: what is wrong". Everything read
  * from a map file is printed through sanitizers: a hostile name cannot
  * inject terminal escapes or break the JSON output.
  *
@@ -109,13 +109,13 @@ static void vfprintf_safe(FILE *out, const char *fmt, va_list ap)
     va_end(ap2);
 }
 
-/* "mapfile: WHAT: message" where WHAT is a file or a subcommand. */
+/* "mapf: WHAT: message" where WHAT is a file or a subcommand. */
 static void errorf(const char *what, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void errorf(const char *what, const char *fmt, ...)
 {
     va_list ap;
-    fputs("mapfile: ", stderr);
+    fputs("mapf: ", stderr);
     if (what) {
         fput_safe(what, stderr);
         fputs(": ", stderr);
@@ -127,7 +127,7 @@ static void errorf(const char *what, const char *fmt, ...)
 }
 
 /* Report a library error about @p file (and @p name, a record, if given):
- * "mapfile: FILE[: NAME]: short message[: detail]". The detail is read
+ * "mapf: FILE[: NAME]: short message[: detail]". The detail is read
  * first because any later library call may replace it. */
 static void report_mf(const char *file, const char *name, int err)
 {
@@ -138,7 +138,7 @@ static void report_mf(const char *file, const char *name, int err)
     size_t flen = strlen(file);
     if (strncmp(detail, file, flen) == 0 && strncmp(detail + flen, ": ", 2) == 0)
         detail += flen + 2;
-    fputs("mapfile: ", stderr);
+    fputs("mapf: ", stderr);
     fput_safe(file, stderr);
     if (name) {
         fputs(": ", stderr);
@@ -569,7 +569,7 @@ static const command *find_command(const char *name);
 
 static void print_usage_line(const command *c, FILE *out)
 {
-    fprintf(out, "usage: mapfile %s %s\n", c->name, c->synopsis);
+    fprintf(out, "usage: mapf %s %s\n", c->name, c->synopsis);
 }
 
 static void print_command_help(const command *c)
@@ -585,13 +585,13 @@ static int usage_error(const command *c, const char *fmt, ...)
 static int usage_error(const command *c, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "mapfile: %s: ", c->name);
+    fprintf(stderr, "mapf: %s: ", c->name);
     va_start(ap, fmt);
     vfprintf_safe(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     print_usage_line(c, stderr);
-    fprintf(stderr, "Try 'mapfile %s --help' for more.\n", c->name);
+    fprintf(stderr, "Try 'mapf %s --help' for more.\n", c->name);
     return EXIT_USAGE;
 }
 
@@ -895,7 +895,7 @@ static int print_json_object(const char *path, const char *name,
     char cname[MF_CLASS_NAME_MAX + 1];
     sanitize(cname, sizeof cname, cls->name);
     if (!cls->to_json) {
-        errorf(path, "%s: class '%s' has no to_json method (try 'mapfile dump')",
+        errorf(path, "%s: class '%s' has no to_json method (try 'mapf dump')",
                name, cname);
         return EXIT_MISSING;
     }
@@ -929,7 +929,7 @@ static int cmd_get(const args *a)
             char cname[MF_CLASS_NAME_MAX + 1];
             sanitize(cname, sizeof cname, cls->name);
             errorf(path, "%s: class '%s' has no print or to_json method (try "
-                   "'mapfile dump')", name, cname);
+                   "'mapf dump')", name, cname);
             status = EXIT_MISSING;
         } else if (a->json || !cls->print) {
             status = print_json_object(path, name, cls, obj);
@@ -1822,7 +1822,7 @@ static const command commands[] = {
      "and the result is printed (doubles with 17 significant digits).\n"
      "Arguments after METHOD are never options, so negative numbers work.\n"
      "Exit 2 for an unknown method or wrong arguments.\n"},
-    {"help", cmd_help, 0, 0, 1, 0, "[COMMAND]", "Show help for mapfile or one command.\n"},
+    {"help", cmd_help, 0, 0, 1, 0, "[COMMAND]", "Show help for mapf or one command.\n"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -1837,8 +1837,8 @@ static const command *find_command(const char *name)
 
 static void print_main_help(FILE *out)
 {
-    fputs("usage: mapfile COMMAND [ARGS...]\n"
-          "       mapfile COMMAND --help\n"
+    fputs("usage: mapf COMMAND [ARGS...]\n"
+          "       mapf COMMAND --help\n"
           "\n"
           "Inspect and edit map files: live objects shared between processes\n"
           "through one memory-mapped file.\n"
@@ -1852,7 +1852,7 @@ static void print_main_help(FILE *out)
           "missing, or check found problems; 2 usage error or a file that\n"
           "cannot be opened.\n"
           "Codecs are searched in MAPFILE_PLUGIN_PATH (colon-separated), then\n"
-          "the built-in plugin directories; see 'mapfile plugins'.\n",
+          "the built-in plugin directories; see 'mapf plugins'.\n",
           out);
 }
 
@@ -1883,14 +1883,14 @@ int main(int argc, char **argv)
         return finish_stdout(EXIT_OK);
     }
     if (strcmp(name, "--version") == 0) {
-        printf("mapfile %d.%d.%d (file format %d)\n", MF_VERSION_MAJOR,
+        printf("mapf %d.%d.%d (file format %d)\n", MF_VERSION_MAJOR,
                MF_VERSION_MINOR, MF_VERSION_PATCH, MF_FORMAT_VERSION);
         return finish_stdout(EXIT_OK);
     }
     const command *c = find_command(name);
     if (!c) {
         errorf(NULL, "unknown command '%s'", name);
-        fputs("Try 'mapfile --help'.\n", stderr);
+        fputs("Try 'mapf --help'.\n", stderr);
         return EXIT_USAGE;
     }
     args a;
