@@ -35,7 +35,9 @@ if [ ! -x "$MF" ] || [ ! -d "$PLUGDIR" ]; then
     exit 1
 fi
 BG_PIDS=()
+TMUX_SOCK=$T/tmux.sock
 cleanup() {
+    [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
@@ -210,6 +212,8 @@ expect_rc "call without METHOD" 2
 run "$MF" ls "$F" "$(printf 'p%.0s' $(seq 300))"
 expect_rc "ls with a prefix longer than a name" 2
 
+NOFILE_EARLY=$T/not-there.map
+
 # ---------------------------------------------------------------------------
 # put / get / ls / info on text records
 # ---------------------------------------------------------------------------
@@ -327,6 +331,30 @@ assert kv["Max size"].startswith("1073741824 bytes (1.0 GiB)"), kv["Max size"]
 assert int(kv["Generation"]) > 0 and kv["Batch"].isdigit()
 assert kv["Best buffer"].split()[0].isdigit()
 for k in ("Title", "Heap"): assert k in kv' "$F"
+cp "$OUT" "$T/info.txt"
+run "$MF" info --json "$F"
+expect_rc "info --json" 0
+pycheck "info --json holds what info prints, as numbers" '
+import json, sys
+v = json.load(open(sys.argv[1]))
+kv = dict(l.split(":", 1) for l in open(sys.argv[2]).read().splitlines())
+kv = {k: x.strip() for k, x in kv.items()}
+want = {"path", "title", "format_version", "capacity", "max_size", "heap_size",
+        "heap_used", "heap_free", "records", "generation", "batch", "writer",
+        "recoveries", "retired", "best_buffer"}
+assert set(v) == want, set(v) ^ want
+assert v["path"] == sys.argv[3] and v["title"] == kv["Title"], v
+assert v["format_version"] == 1 and v["records"] == 5, v
+assert v["writer"] == "free" and v["recoveries"] == 0 and v["retired"] is False, v
+first = lambda k: int(kv[k].split()[0])
+for j, t in (("capacity", "Capacity"), ("heap_used", "Used"), ("heap_size", "Heap"),
+             ("max_size", "Max size"), ("best_buffer", "Best buffer"),
+             ("generation", "Generation"), ("batch", "Batch")):
+    assert v[j] == first(t), (j, v[j], kv[t])
+assert v["heap_free"] == int(kv["Heap"].split(",")[1].split()[0]), kv["Heap"]' "$T/info.txt" "$F"
+run "$MF" info --json "$NOFILE_EARLY"
+expect_rc "info --json of a missing file" 2
+expect_out_empty "info --json of a missing file prints no JSON"
 
 # ---------------------------------------------------------------------------
 # dump and blobs
@@ -528,6 +556,22 @@ expect_err_has "get of a corrupted record" "checksum"
 run "$MF" get "$C" bystander
 expect_rc "get of an intact record beside it" 0
 expect_out "intact record" "fine"
+# dump shows a damaged payload anyway: the bytes, a warning, exit 1.
+run "$MF" dump "$C" victim
+expect_rc "dump of a corrupted record" 1
+expect_err_has "dump warns about the checksum" "mapf: warning: $C: victim: "
+expect_err_has "dump names the mismatch" "checksum mismatch"
+pycheck "dump of a corrupted record shows its header and damaged bytes" '
+import re, sys
+t = open(sys.argv[1]).read()
+assert re.search(r"^name: +victim$", t, re.M) and re.search(r"^class: +text$", t, re.M), t
+# A hex row: 8-digit offset, a space, then 49 columns of " xx" bytes.
+data = b"".join(bytes.fromhex(l[9:58]) for l in t.splitlines()
+                if re.match(r"[0-9a-f]{8} ", l))
+assert b"PAYLOAD-tO-CORRUPT-0123456789" in data, data' 
+run "$MF" dump "$C" bystander
+expect_rc "dump of an intact record beside it" 0
+expect_err_empty "dump of an intact record warns nothing"
 
 # ---------------------------------------------------------------------------
 # A class nobody provides: exit 1 naming the class and the search path
@@ -660,6 +704,26 @@ if [ -n "$SOMEPLUGIN" ]; then
     expect_out_has "plugins text shows shadowing" "SHADOWED by $SOMEPLUGIN"
 fi
 
+# Directories that cannot be searched are flagged, as a "no codec" error
+# flags them; the good ones are not.
+MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins
+expect_rc "plugins with bad search directories" 0
+check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR" "$OUT"
+expect_out_has "a missing directory is flagged" "  2. $T/no-such-dir [missing]"
+expect_out_has "a file is flagged" "  3. $T/blob.bin [not a directory]"
+expect_out_has "a relative directory is flagged" \
+    "  4. rel/plugins [missing] [relative: depends on the working directory]"
+MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins --json
+pycheck "plugins --json says what is wrong with each directory" '
+import json, sys
+v = json.load(open(sys.argv[1]))
+d = v["search_dirs"]
+assert [x["path"] for x in d] == v["search_path"], (d, v["search_path"])
+st = [(x["status"], x["relative"]) for x in d[:4]]
+assert st == [("ok", False), ("missing", False), ("not a directory", False),
+              ("missing", True)], st
+assert d[0]["error"] is None and d[1]["error"] and d[2]["error"], d'
+
 # ---------------------------------------------------------------------------
 # call on the built-in text class
 # ---------------------------------------------------------------------------
@@ -720,6 +784,41 @@ if command -v script >/dev/null; then
 import sys
 t = open(sys.argv[1], "rb").read()
 assert t.count(b"\x1b[H\x1b[2J") == 2, t[:300]'
+fi
+
+# On a real 80x24 terminal (tmux) a table longer than the screen keeps
+# its title and header lines on top: the frame is cut to 24 rows, lines to
+# 80 columns (a long path, a long name), and the bottom row ends without a
+# newline, so nothing scrolls away.
+if command -v tmux >/dev/null; then
+    WIDE=$T/a-directory-with-a-long-name-so-that-the-title-line-is-wider-than-80
+    mkdir -p "$WIDE"
+    TALL=$WIDE/tall.map
+    for i in $(seq 1 40); do "$MF" put "$TALL" "rec$i" --text "$i"; done
+    "$MF" put "$TALL" "$(printf 'long%.0s' $(seq 13))" --text x
+    tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 80 -y 24 \
+        "$MF watch '$TALL'"
+    for _ in $(seq 100); do
+        tmux -S "$TMUX_SOCK" capture-pane -p >"$OUT" 2>/dev/null
+        grep -q '^\.\.\. ' "$OUT" && break
+        sleep 0.1
+    done
+    tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    : >"$ERR"
+    RC=0
+    pycheck "watch on an 80x24 tmux keeps its title and header on screen" '
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+if lines and lines[-1] == "": lines.pop()
+assert len(lines) == 24, len(lines)
+assert lines[0].startswith("--- " + sys.argv[2][:40]), lines[0]
+assert lines[1].split()[:4] == ["NAME", "CLASS", "SIZE", "UPDATES"], lines[1]
+assert [l.split()[0] for l in lines[2:5]] == ["rec1", "rec2", "rec3"], lines[2:5]
+assert lines[23] == "... 20 more", lines[23]
+assert all(len(l) <= 80 for l in lines), max(map(len, lines))' "$TALL"
+else
+    RC=1
+    fail "tmux is not installed (tools/run installs it): cannot check watch on a terminal"
 fi
 
 # The producer keeps running: Ctrl-C (SIGINT) stops watch cleanly.

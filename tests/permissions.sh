@@ -184,6 +184,14 @@ expect_refused "other user: ls of a mode 600 file" "permission denied"
 other "$MF" get "$T/private.map" secret
 expect_refused "other user: get from a mode 600 file" "permission denied"
 
+# A plugin directory the user cannot read is flagged by `mapf plugins`.
+mkdir -p "$T/private-plugins"
+chmod 700 "$T/private-plugins"
+MAPFILE_PLUGIN_PATH="$T/private-plugins:$MAPFILE_PLUGIN_PATH" other "$MF" plugins
+expect_ok "other user: plugins with an unreadable directory"
+expect_stdout "other user: plugins flags the unreadable directory" \
+    "^  1\. $T/private-plugins \[unreadable: Permission denied\]$"
+
 # --- the library, directly -----------------------------------------------------
 
 CC_BIN=$(command -v cc || command -v gcc || command -v clang || true)

@@ -1,6 +1,8 @@
 /* info.c - `mapf info FILE`: describe a map file. */
 #include "mapf.h"
 
+#include "json.h"
+
 #include <inttypes.h>
 
 static const char *writer_state_name(int s)
@@ -14,6 +16,43 @@ static const char *writer_state_name(int s)
         return "abandoned by a crashed writer (the next writer repairs it)";
     }
     return "unknown";
+}
+
+/* The writer state as one word, for JSON. */
+static const char *writer_state_word(int s)
+{
+    switch (s) {
+    case MF_WRITER_FREE:
+        return "free";
+    case MF_WRITER_HELD:
+        return "held";
+    case MF_WRITER_DEAD:
+        return "dead";
+    }
+    return "unknown";
+}
+
+/* One JSON object; sizes in bytes, fields named as in mf_file_info. */
+static void info_json(const mf_file_info *fi, const char *path, mf_writer *w)
+{
+    int f = 1;
+    mf_w_u8(w, '{');
+    json_kv_str(w, &f, "path", fi->path ? fi->path : path);
+    json_kv_str(w, &f, "title", fi->title);
+    json_kv_u64(w, &f, "format_version", fi->format_version);
+    json_kv_u64(w, &f, "capacity", fi->capacity);
+    json_kv_u64(w, &f, "max_size", fi->max_size);
+    json_kv_u64(w, &f, "heap_size", fi->heap_size);
+    json_kv_u64(w, &f, "heap_used", fi->heap_used);
+    json_kv_u64(w, &f, "heap_free", fi->heap_free);
+    json_kv_u64(w, &f, "records", fi->records);
+    json_kv_u64(w, &f, "generation", fi->generation);
+    json_kv_u64(w, &f, "batch", fi->batch);
+    json_kv_str(w, &f, "writer", writer_state_word(fi->writer_state));
+    json_kv_u64(w, &f, "recoveries", fi->recoveries);
+    json_kv_bool(w, &f, "retired", fi->retired);
+    json_kv_u64(w, &f, "best_buffer", fi->best_buffer);
+    mf_w_printf(w, "}\n");
 }
 
 static void info_text(const mf_file_info *fi, const char *path)
@@ -65,19 +104,40 @@ static int run_info(const mapf_args *a)
         return EXIT_MISSING;
     }
     fi.title[sizeof fi.title - 1] = '\0';
-    info_text(&fi, path);
+    int status = EXIT_OK;
+    if (mapf_flag(a, "--json")) {
+        mf_writer w;
+        buf_init(&w);
+        info_json(&fi, path, &w);
+        if (buf_flush_stdout(&w)) {
+            errorf(path, "out of memory");
+            status = EXIT_MISSING;
+        }
+        buf_free(&w);
+    } else {
+        info_text(&fi, path);
+    }
     mf_close(mf);
-    return finish_stdout(EXIT_OK);
+    return finish_stdout(status);
 }
+
+static const mapf_option info_options[] = {
+    {"--json", NULL, 0},
+    {NULL, NULL, 0},
+};
 
 const mapf_command mapf_cmd_info = {
     .name = "info",
     .run = run_info,
+    .options = info_options,
     .min_pos = 1,
     .max_pos = 1,
-    .synopsis = "FILE",
+    .synopsis = "[--json] FILE",
     .help = "Describe a map file: path, title, format version, capacity and used\n"
             "bytes (and how close they are to the maximum size), records,\n"
             "generation, batch, writer lock state, crash recoveries and the\n"
-            "producer's best-buffer estimate.\n",
+            "producer's best-buffer estimate.\n"
+            "\n"
+            "  --json  print one JSON object (sizes in bytes; writer is \"free\",\n"
+            "          \"held\" or \"dead\")\n",
 };

@@ -92,12 +92,40 @@ static void watch_rate(const watch_state *ws, const mf_record_info *r, double t,
     snprintf(buf, cap, "%.1f", (double)(r->update_count - p->updates) / (t - ws->prev_t));
 }
 
-static int terminal_rows(void)
+/* The terminal's size; 24x80 when it does not say. */
+static void terminal_size(int *rows, int *cols)
 {
     struct winsize ws;
-    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0)
-        return ws.ws_row;
-    return 24;
+    int ok = ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0;
+    *rows = ok && ws.ws_row > 0 ? ws.ws_row : 24;
+    *cols = ok && ws.ws_col > 0 ? ws.ws_col : 80;
+}
+
+/*
+ * Put a frame (lines ending in '\n', already sanitized) on the terminal:
+ * clear it, then at most @p rows lines, each clipped to @p cols columns,
+ * and no newline after the last one. A line that wrapped, or a newline on
+ * the bottom row, would scroll the screen and take the title line with it.
+ */
+static void tty_put_frame(const char *frame, size_t len, int rows, int cols)
+{
+    const char *p = frame, *end = frame + len;
+    fputs("\033[H\033[2J", stdout);
+    for (int row = 0; row < rows && p < end; row++) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        if (row)
+            putchar('\n');
+        int col = 0;
+        for (const char *q = p; q < eol; q++) {
+            /* A column starts at each byte that does not continue UTF-8. */
+            if (((unsigned char)*q & 0xc0) != 0x80 && ++col > cols)
+                break;
+            putchar(*q);
+        }
+        p = eol + 1;
+    }
 }
 
 /* Fill @p tb with one row per record of @p l; -1 if out of memory. */
@@ -120,10 +148,49 @@ static int watch_table(table *tb, const record_list *l, const watch_state *ws,
     return tb->oom ? -1 : 0;
 }
 
+/* The title line (path, time, generation, record count), then the table
+ * with at most @p max_rows rows and a "... N more" line if it had more. */
+static void print_frame(FILE *out, const char *path, uint64_t now, uint64_t gen,
+                        const table *tb, size_t max_rows)
+{
+    char when[64];
+    fmt_time(when, sizeof when, now);
+    fputs("--- ", out);
+    fput_safe(path, out);
+    fprintf(out, "  %s  generation %" PRIu64 "  %zu record%s ---\n", when, gen,
+            tb->nrows, tb->nrows == 1 ? "" : "s");
+    size_t left = table_print(tb, out, max_rows);
+    if (left)
+        fprintf(out, "... %zu more\n", left);
+}
+
+/* The frame built in memory, then fitted to the screen. 0, or -1 when out
+ * of memory. */
+static int draw_on_tty(const char *path, uint64_t now, uint64_t gen, const table *tb)
+{
+    int rows, cols;
+    terminal_size(&rows, &cols);
+    int fit = rows - 3; /* title, header, "more" line */
+    char *frame = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&frame, &len);
+    if (!out)
+        return -1;
+    print_frame(out, path, now, gen, tb, fit > 1 ? (size_t)fit : 1);
+    if (fclose(out) != 0 || !frame) {
+        free(frame);
+        return -1;
+    }
+    tty_put_frame(frame, len, rows, cols);
+    free(frame);
+    return 0;
+}
+
 /*
- * Draw one table of the records under @p prefix. @p counted: a redraw for a
- * change (the update rates advance); otherwise an age refresh on a tty that
- * keeps the previous rates' baseline.
+ * Draw one table of the records under @p prefix: in place on a terminal,
+ * else appended to stdout. @p counted: a redraw for a change (the update
+ * rates advance); otherwise an age refresh on a tty that keeps the
+ * previous rates' baseline.
  */
 static int watch_draw(mf_file *mf, const char *path, const char *prefix,
                       int tty, uint64_t gen, watch_state *ws, record_list *l,
@@ -136,30 +203,17 @@ static int watch_draw(mf_file *mf, const char *path, const char *prefix,
     }
     double t = now_monotonic_s();
     uint64_t now = now_realtime_ns();
-    char when[64];
-    fmt_time(when, sizeof when, now);
-
     table tb;
-    if (watch_table(&tb, l, ws, t, now)) {
-        table_free(&tb);
+    int oom = watch_table(&tb, l, ws, t, now);
+    if (!oom && tty)
+        oom = draw_on_tty(path, now, gen, &tb);
+    else if (!oom)
+        print_frame(stdout, path, now, gen, &tb, SIZE_MAX);
+    table_free(&tb);
+    if (oom) {
         errorf(path, "out of memory");
         return EXIT_MISSING;
     }
-    if (tty)
-        fputs("\033[H\033[2J", stdout);
-    printf("--- ");
-    fput_safe(path, stdout);
-    printf("  %s  generation %" PRIu64 "  %zu record%s ---\n", when, gen, l->n,
-           l->n == 1 ? "" : "s");
-    size_t max_rows = SIZE_MAX;
-    if (tty) {
-        int rows = terminal_rows() - 3; /* title, header, "more" line */
-        max_rows = rows > 1 ? (size_t)rows : 1;
-    }
-    size_t left = table_print(&tb, stdout, max_rows);
-    if (left)
-        printf("... %zu more\n", left);
-    table_free(&tb);
     if (counted)
         watch_remember(ws, l, t);
     fflush(stdout);
