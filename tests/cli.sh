@@ -344,7 +344,7 @@ want = {"path", "title", "format_version", "capacity", "max_size", "heap_size",
         "recoveries", "retired", "best_buffer"}
 assert set(v) == want, set(v) ^ want
 assert v["path"] == sys.argv[3] and v["title"] == kv["Title"], v
-assert v["format_version"] == 1 and v["records"] == 5, v
+assert v["format_version"] == int(kv["Format version"]) and v["records"] == 5, v
 assert v["writer"] == "free" and v["recoveries"] == 0 and v["retired"] is False, v
 first = lambda k: int(kv[k].split()[0])
 for j, t in (("capacity", "Capacity"), ("heap_used", "Used"), ("heap_size", "Heap"),
