@@ -4,6 +4,7 @@
 #include "mapf.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 
 static int run_copy(const mapf_args *a)
 {
