@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -109,6 +110,67 @@ const char *at_status_text(int status)
     else
         snprintf(buf, sizeof buf, "exit %d", status);
     return buf;
+}
+
+static long hold_countdown, hold_passed;
+static int hold_report = -1, hold_go = -1;
+
+static void hold_here(void)
+{
+    hold_passed++;
+    if (hold_countdown <= 0 || --hold_countdown > 0)
+        return;
+    if (write(hold_report, "h", 1) != 1)
+        _exit(90);
+    char c = 'k';
+    while (read(hold_go, &c, 1) < 0 && errno == EINTR) {
+    }
+    if (c == 'k')
+        kill(getpid(), SIGKILL);
+}
+
+void at_hold_at_crash_point(long n, int report_fd, int go_fd)
+{
+    hold_countdown = n;
+    hold_passed = 0;
+    hold_report = report_fd;
+    hold_go = go_fd;
+    mf__crash_point = hold_here;
+}
+
+void at_count_crash_points(void) { at_hold_at_crash_point(0, -1, -1); }
+
+long at_crash_points_passed(void) { return hold_passed; }
+
+pid_t at_spawn_in_pid_ns(int as_pid, void (*fn)(void *), void *arg)
+{
+    pid_t h = at_fork();
+    if (h != 0)
+        return h;
+    if (unshare(CLONE_NEWPID) != 0)
+        _exit(77);
+    pid_t init = fork();
+    if (init < 0)
+        _exit(79);
+    if (init == 0) {
+        /* pid 1 of the namespace: when it exits, the kernel kills the
+         * rest of the namespace (the sleeper). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (as_pid == 3 && fork() == 0) {
+            for (;;)
+                pause();
+        }
+        pid_t w = fork();
+        if (w == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (getpid() != as_pid)
+                _exit(78);
+            fn(arg);
+            _exit(0);
+        }
+        _exit(at_wait(w));
+    }
+    _exit(at_wait(init));
 }
 
 const char *at_cli(void)

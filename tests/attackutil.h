@@ -38,6 +38,26 @@ int at_wait_for(pid_t pid, int seconds);
  * "hung: killed by the watchdog". Static buffer. */
 const char *at_status_text(int status);
 
+/* Hold a writer inside a change. In a forked writer, before its changes:
+ * at its n-th crash point (n >= 1) it writes 'h' to report_fd, then reads
+ * one byte from go_fd: 'k' kills it there (SIGKILL, like a crash), any
+ * other byte lets it go on (no further stops). The writer holds whatever
+ * it held at that point (the writer lock, a half-made change) for as long
+ * as the test likes: to copy the file, say. */
+void at_hold_at_crash_point(long n, int report_fd, int go_fd);
+/* Count crash points instead (n = 0 above): how many were passed. */
+void at_count_crash_points(void);
+long at_crash_points_passed(void);
+
+/* Start fn(arg) in a new pid namespace, as process `as_pid` of it (2, or
+ * 3 with a process sleeping as pid 2 first): the same pid number as a
+ * process of another namespace, like a pid reused after a crash or on
+ * another host. Returns the pid of the helper to at_wait_for; its status
+ * is fn's (exit code, or 100 + signal), 77 if no pid namespace can be made
+ * here (not root), 78 if fn did not get pid as_pid. fn runs in a forked
+ * child: it may _exit. */
+pid_t at_spawn_in_pid_ns(int as_pid, void (*fn)(void *), void *arg);
+
 /* Sleep for a number of microseconds. */
 void at_usleep(long us);
 
