@@ -25,7 +25,7 @@ static void cp_name(char *buf, size_t cap, int i) { snprintf(buf, cap, "run/obj%
 /* Publishes batch after batch (every object's bytes are the batch number)
  * with no pause, and now and then a record added and removed, until stop
  * is readable. */
-static void cp_busy_writer(const char *path, int stop_fd)
+static void cp_busy_writer(const char *path, int stop_fd, int ready_fd)
 {
     mf_file *mf;
     if (mf_open(&mf, path, MF_UPDATE, NULL))
@@ -44,6 +44,12 @@ static void cp_busy_writer(const char *path, int stop_fd)
             at_fill(bufs[i], cp_sizes[i], k);
         if (mf_update(mf, NULL))
             _exit(3);
+        if (k == 1) {
+            /* Copies start once there is something to copy. */
+            if (write(ready_fd, "r", 1) != 1)
+                _exit(2);
+            close(ready_fd);
+        }
         if (k % 16 == 0) {
             /* Removed records must not show up in a copy. */
             if (mf_put(mf, "gone", MF_TEXT_CLASS, "soon removed") || mf_remove(mf, "gone"))
@@ -57,19 +63,27 @@ static void cp_busy_writer(const char *path, int stop_fd)
     _exit(0);
 }
 
-/* Start the writer on a new file; returns its pid. */
+/* Start the writer on a new file; returns its pid once it has published
+ * its first batch. */
 static pid_t cp_start_writer(const char *path, int stop[2])
 {
     mf_file *mf;
     cr_assert_eq(mf_open(&mf, path, MF_RECREATE, NULL), 0, "%s", mf_errdetail());
     mf_close(mf);
+    int ready[2];
     cr_assert_eq(pipe(stop), 0);
+    cr_assert_eq(pipe(ready), 0);
     pid_t w = at_fork();
     if (w == 0) {
         close(stop[1]);
-        cp_busy_writer(path, stop[0]);
+        close(ready[0]);
+        cp_busy_writer(path, stop[0], ready[1]);
     }
     close(stop[0]);
+    close(ready[1]);
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1, "the busy writer died before its first batch");
+    close(ready[0]);
     return w;
 }
 

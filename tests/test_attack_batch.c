@@ -333,9 +333,12 @@ static pid_t spawn_snapshot_reader(const char *path, int stop[2])
             fprintf(stderr, "live reader: %s: %s\n", mf_err_name(rc), mf_errdetail());
             _exit(2);
         }
+        /* A short pause: the kill loop needs the CPU more than a reader
+         * needs every moment. */
         struct pollfd p = {stop[0], POLLIN, 0};
         if (poll(&p, 1, 0) > 0)
             break;
+        at_usleep(200);
     }
     mf_close(mf);
     _exit(0);
