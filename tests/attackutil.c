@@ -296,6 +296,22 @@ at_pins at_count_pins(const char *prefix)
     return p;
 }
 
+int at_count_deleted_mappings(void)
+{
+    int n = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 256];
+    while (f && fgets(line, sizeof line, f)) {
+        size_t len = strcspn(line, "\n");
+        line[len] = '\0';
+        if (len > 10 && strcmp(line + len - 10, " (deleted)") == 0)
+            n++;
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
 void at_fill(unsigned char *buf, size_t size, uint64_t value)
 {
     for (size_t i = 0; i < size; i += 8) {

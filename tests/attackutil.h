@@ -82,6 +82,9 @@ typedef struct at_pins {
     int fds;    /* descriptors open on such files */
 } at_pins;
 at_pins at_count_pins(const char *prefix);
+/* Mappings of deleted files in /proc/self/maps, whatever they are (map
+ * files, or any helper file the library keeps beside them). */
+int at_count_deleted_mappings(void);
 
 /* Blobs whose bytes are one 64-bit value repeated (the last word may be
  * cut short): how the tests tell which batch or update wrote an object. */
