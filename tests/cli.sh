@@ -752,7 +752,7 @@ fi
 # flags them; the good ones are not.
 MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins
 expect_rc "plugins with bad search directories" 0
-check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR" "$OUT"
+check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR (MAPFILE_PLUGIN_PATH)" "$OUT"
 expect_out_has "a missing directory is flagged" "  2. $T/no-such-dir [missing]"
 expect_out_has "a file is flagged" "  3. $T/blob.bin [not a directory]"
 expect_out_has "a relative directory is flagged" \

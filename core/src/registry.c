@@ -3,9 +3,9 @@
  *
  * A registry is an ordered list of sources: the in-process set first, then
  * the plugin directories (MAPFILE_PLUGIN_PATH, mf_registry_add_path(), the
- * install dir, the build dir). Directories are scanned and plugins dlopen'ed
- * lazily, always in that order, so the first definition of a name that a
- * walk meets is the winner. Winners are cached in a small hash map; the map
+ * install dir found beside libmapfile: plugindir.c). Directories are
+ * scanned and plugins dlopen'ed lazily, always in that order, so the first
+ * definition of a name that a walk meets is the winner. Winners are cached in a small hash map; the map
  * is dropped whenever the order can change (a new in-process class or a new
  * directory) and refilled by later walks.
  *
@@ -79,6 +79,7 @@ struct mf_registry {
     size_t map_cap, map_len;
     char *path_str;
     const char **dir_list;
+    mf_registry_dir *dir_view;
     mf_registry_plugin *list;
 };
 
@@ -639,6 +640,19 @@ static int add_env_dirs(mf_registry *reg)
     return rc;
 }
 
+/* The installed plugins (beside libmapfile.so), or for a test binary of
+ * the build tree linked statically, the build's (plugindir.c). */
+static int add_default_dir(mf_registry *reg)
+{
+    char *dir = NULL;
+    int from_build = 0;
+    int rc = mf__default_plugin_dir(&dir, &from_build);
+    if (rc == 0 && dir)
+        rc = dir_insert(reg, reg->ndirs, dir, from_build ? DIR_BUILD : DIR_INSTALL);
+    free(dir);
+    return rc;
+}
+
 int mf_registry_create(mf_registry **out)
 {
     if (!out)
@@ -657,9 +671,7 @@ int mf_registry_create(mf_registry **out)
     reg->inproc.abi_minor = MF_ABI_MINOR;
     int rc = add_env_dirs(reg);
     if (rc == 0)
-        rc = dir_insert(reg, reg->ndirs, MF_PLUGIN_INSTALL_DIR, DIR_INSTALL);
-    if (rc == 0)
-        rc = dir_insert(reg, reg->ndirs, MF_PLUGIN_BUILD_DIR, DIR_BUILD);
+        rc = add_default_dir(reg);
     if (rc == 0)
         rc = rebuild_path_string(reg);
     if (rc == 0)
@@ -695,6 +707,7 @@ void mf_registry_free(mf_registry *reg)
     free(reg->map);
     free(reg->path_str);
     free(reg->dir_list);
+    free(reg->dir_view);
     free(reg->list);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
@@ -788,6 +801,29 @@ static const char *kind_label(int kind)
     default:
         return "build dir";
     }
+}
+
+int mf_registry_dirs(mf_registry *reg, const mf_registry_dir **dirs,
+                     size_t *count)
+{
+    mf__clear_detail();
+    if (!reg || !dirs || !count)
+        return mf__fail(MF_EINVAL, "registry or output is NULL");
+    pthread_mutex_lock(&reg->lock);
+    int rc = 0;
+    /* +1: realloc of 0 bytes may return NULL */
+    mf_registry_dir *v = realloc(reg->dir_view, (reg->ndirs + 1) * sizeof *v);
+    if (!v) {
+        rc = mf__fail(MF_ENOMEM, "out of memory");
+    } else {
+        reg->dir_view = v;
+        for (size_t i = 0; i < reg->ndirs; i++)
+            v[i] = (mf_registry_dir){reg->dirs[i].path, kind_label(reg->dirs[i].kind)};
+        *dirs = v;
+        *count = reg->ndirs;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
 }
 
 static int fail_no_codec(const mf_registry *reg, const char *name)
