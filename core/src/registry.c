@@ -754,6 +754,71 @@ int mf_registry_add_class(mf_registry *reg, const mf_class *cls)
     return rc;
 }
 
+/* The checks plugin_load makes of a dlopen'ed descriptor, for one linked
+ * into the program; @p n gets the number of classes. */
+static int check_linked_plugin(const mf_plugin *d, size_t *n)
+{
+    char msg[768];
+    const char *who = d->struct_size >= PLUGIN_MIN_SIZE && d->name ? d->name : "?";
+    if (d->struct_size < PLUGIN_ABI_SIZE)
+        return mf__fail(MF_EINVAL, "linked plugin: descriptor struct_size %u is "
+                        "too small to hold an ABI version", d->struct_size);
+    if (d->abi_major != MF_ABI_MAJOR || d->abi_minor > MF_ABI_MINOR)
+        return mf__fail(MF_EABI, "linked plugin: ABI %u.%u, host ABI %d.%d: "
+                        "rebuild it against this mapfile SDK", d->abi_major,
+                        d->abi_minor, MF_ABI_MAJOR, MF_ABI_MINOR);
+    if (d->struct_size < PLUGIN_MIN_SIZE || !d->classes)
+        return mf__fail(MF_EINVAL, "linked plugin: descriptor struct_size %u "
+                        "(at least %zu) or NULL class list", d->struct_size,
+                        (size_t)PLUGIN_MIN_SIZE);
+    size_t k = 0;
+    while (k < MAX_PLUGIN_CLASSES && d->classes[k])
+        k++;
+    if (k == MAX_PLUGIN_CLASSES)
+        return mf__fail(MF_EINVAL, "linked plugin '%s': more than %d classes "
+                        "(is the list NULL-terminated?)", who, MAX_PLUGIN_CLASSES);
+    for (size_t i = 0; i < k; i++) {
+        int rc = check_class(d->classes[i], MF_EINVAL, msg, sizeof msg);
+        if (rc)
+            return mf__fail(rc, "linked plugin '%s': %s", who, msg);
+    }
+    *n = k;
+    return 0;
+}
+
+/* Undo the last @p n in-process registrations (a failed add_plugin). */
+static void drop_inproc(mf_registry *reg, size_t n)
+{
+    while (n-- > 0 && reg->inproc.nclasses > 0)
+        mf__methods_forget(reg->inproc.defs[--reg->inproc.nclasses]);
+    map_clear(reg);
+}
+
+int mf_registry_add_plugin(mf_registry *reg, const mf_plugin *plugin)
+{
+    mf__clear_detail();
+    if (!reg || !plugin)
+        return mf__fail(MF_EINVAL, "registry or plugin is NULL");
+    size_t n = 0;
+    int rc = check_linked_plugin(plugin, &n);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&reg->lock);
+    size_t added = 0;
+    for (; added < n && rc == 0; added++)
+        rc = add_inproc(reg, plugin->classes[added]);
+    if (rc) {
+        /* add_inproc registered nothing for the class that failed */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", mf__detail());
+        drop_inproc(reg, added - 1);
+        mf__fail(rc, "linked plugin '%s': %s (none of its classes is "
+                 "registered)", plugin->name ? plugin->name : "?", why);
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Finding                                                                  */
 /* ------------------------------------------------------------------------ */

@@ -203,6 +203,24 @@ MF_API int mf_registry_add_path(mf_registry *reg, const char *dir);
  */
 MF_API int mf_registry_add_class(mf_registry *reg, const mf_class *cls);
 /**
+ * Register every class of a codec linked into the program (search step 1),
+ * checked as a plugin file's descriptor is: the ABI, `struct_size` and each
+ * class. All or nothing: on any error no class of @p plugin is registered.
+ * A codec source built with `MF_CODEC_STATIC` defines
+ * `mapfile_plugin_<name>()` (MF_DEFINE_PLUGIN()); pass what it returns:
+ * @code
+ * MF_DECLARE_PLUGIN(calib);
+ * mf_registry_add_plugin(mf_registry_default(), mapfile_plugin_calib());
+ * @endcode
+ * @p plugin and its classes must stay valid for the registry's lifetime.
+ * @return 0, #MF_EINVAL (NULL argument, too small a descriptor or class,
+ *         missing stream functions), #MF_EABI (another ABI major, or a newer
+ *         minor), #MF_ENAME (bad class name), #MF_EDUPLICATE (a class is
+ *         listed twice or already registered in-process), #MF_ESIGNATURE
+ *         (a method signature is malformed), #MF_ENOMEM
+ */
+MF_API int mf_registry_add_plugin(mf_registry *reg, const mf_plugin *plugin);
+/**
  * Find the codec for a class name, loading plugins as needed.
  * @param[out] out  the class; valid for the registry's lifetime
  * @return 0, #MF_ENAME, #MF_ENOCODEC (mf_errdetail() names the class and

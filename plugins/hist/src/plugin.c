@@ -3,4 +3,4 @@
  * in-process registration. */
 #include <mapfile/hist.h>
 
-MF_DEFINE_PLUGIN("hist", &mf_hist1d_class, &mf_hist2d_class, &mf_profile_class)
+MF_DEFINE_PLUGIN(hist, &mf_hist1d_class, &mf_hist2d_class, &mf_profile_class)
