@@ -1,9 +1,9 @@
 /*
  * test_static_codecs.c - two codecs linked statically into one program.
  *
- * This executable is linked with sdk/template/calib_codec.c and
- * plugins/hist/src/plugin.c, both compiled with MF_CODEC_STATIC (see
- * tests/CMakeLists.txt): each MF_DEFINE_PLUGIN gives its own
+ * This executable is linked with sdk/template/calib_codec.c compiled with
+ * MF_CODEC_STATIC (see tests/CMakeLists.txt) and with libmapfile_hist.a,
+ * whose plugin.c is compiled the same way: each MF_DEFINE_PLUGIN gives its own
  * mapfile_plugin_<name>() and no mapfile_plugin_entry, so the link itself
  * is the first check (two entry symbols would be a "multiple definition").
  * mf_registry_add_plugin() then registers each in-process.
@@ -20,8 +20,7 @@
 #include "calib_sample.h"
 #include "testutil.h"
 
-MF_DECLARE_PLUGIN(calib);
-MF_DECLARE_PLUGIN(hist);
+MF_DECLARE_PLUGIN(calib); /* hist.h declares mapfile_plugin_hist() */
 
 static mf_registry *fresh(void)
 {

@@ -115,6 +115,10 @@ typedef struct mf_profile {
 /** Codec descriptors, for mf_registry_add_class(). */
 extern const mf_class mf_hist1d_class, mf_hist2d_class, mf_profile_class;
 
+/** All three classes at once, for a program linked with libmapfile_hist:
+ *  `mf_registry_add_plugin(reg, mapfile_plugin_hist())` (mapfile.h). */
+MF_DECLARE_PLUGIN(hist);
+
 /* ------------------------------------------------------------------------ */
 /* hist1d                                                                   */
 /* ------------------------------------------------------------------------ */
