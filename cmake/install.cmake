@@ -68,6 +68,10 @@ install(FILES
     "${PROJECT_BINARY_DIR}/mapfileConfigVersion.cmake"
   DESTINATION "${MAPFILE_CMAKE_INSTALL_DIR}")
 
+# --- The codec template (mapf new-codec copies it) -------------------------------
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/sdk/template/"
+  DESTINATION "${CMAKE_INSTALL_DATADIR}/mapfile/template")
+
 # --- pkg-config ---------------------------------------------------------------
 # The .pc files locate the prefix from their own folder (${pcfiledir}), so an
 # install with `cmake --install --prefix DIR` or a DESTDIR copy stays usable.
