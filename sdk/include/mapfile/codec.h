@@ -25,7 +25,8 @@
  * codec can therefore read a whole object and check `mf_reader_failed()`
  * once at the end. Writers behave the same way when they cannot grow.
  *
- * ## ABI rules (see sdk/template/README.md)
+ * ## ABI rules (see README.md of the codec template: share/mapfile/template
+ * installed, sdk/template in the sources; `mapf new-codec NAME` copies it)
  * Structs that cross the host/plugin boundary start with `struct_size` and
  * only ever grow at the end. A plugin built against ABI 1.x loads in any host
  * that knows ABI 1.y with y >= x.
