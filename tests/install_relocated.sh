@@ -121,6 +121,14 @@ rec=$("$P/bin/mapf" ls -l "$T/gauge.map" | awk '$2 == "my.gauge" { print $1; exi
 "$P/bin/mapf" get "$T/gauge.map" "$rec" >"$T/gauge-get.txt" || fail "mapf get of a my.gauge record failed"
 grep -q '^calib_table "' "$T/gauge-get.txt" || fail "mapf get did not decode $rec with the new codec"
 unset MAPFILE_PLUGIN_PATH
+rc=0
+(cd "$T" && "$P/bin/mapf" new-codec 'bad name!' >/dev/null 2>&1) || rc=$?
+[ "$rc" = 2 ] || fail "mapf new-codec with a bad class name exited $rc, not 2"
+cp "$T/gauge/my_gauge_codec.c" "$T/gauge-codec.before"
+rc=0
+(cd "$T" && "$P/bin/mapf" new-codec my.gauge gauge >/dev/null 2>"$T/again.err") || rc=$?
+[ "$rc" = 2 ] || fail "mapf new-codec into an existing project exited $rc, not 2"
+cmp -s "$T/gauge/my_gauge_codec.c" "$T/gauge-codec.before" || fail "mapf new-codec overwrote a file"
 
 # --- mapf is a file, not a bash builtin ----------------------------------------
 step "bash -ic 'type mapf'"
