@@ -190,7 +190,7 @@ chmod 700 "$T/private-plugins"
 MAPFILE_PLUGIN_PATH="$T/private-plugins:$MAPFILE_PLUGIN_PATH" other "$MF" plugins
 expect_ok "other user: plugins with an unreadable directory"
 expect_stdout "other user: plugins flags the unreadable directory" \
-    "^  1\. $T/private-plugins \[unreadable: Permission denied\]$"
+    "^  1\. $T/private-plugins \[unreadable: Permission denied\] (MAPFILE_PLUGIN_PATH)$"
 
 # --- the library, directly -----------------------------------------------------
 
