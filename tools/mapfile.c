@@ -19,6 +19,11 @@
  */
 #include <mapfile/builtin.h>
 #include <mapfile/mapfile.h>
+#ifdef MAPFILE_HAVE_WEB
+#include <mapfile/web.h>
+#endif
+
+#include "common/objjson.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -894,23 +899,22 @@ static int print_json_object(const char *path, const char *name,
 {
     char cname[MF_CLASS_NAME_MAX + 1];
     sanitize(cname, sizeof cname, cls->name);
-    if (!cls->to_json) {
+    mf_writer w;
+    mft_buf_init(&w, 0);
+    /* The same bytes mapf serve's /NAME/get.json answers. */
+    int rc = mft_object_json(cls, obj, &w);
+    int status = EXIT_OK;
+    if (rc == MFT_JSON_NO_METHOD) {
         errorf(path, "%s: class '%s' has no to_json method (try 'mapfile dump')",
                name, cname);
-        return EXIT_MISSING;
-    }
-    mf_writer w;
-    buf_init(&w);
-    int rc = cls->to_json(obj, &w);
-    mf_w_u8(&w, '\n');
-    int status = EXIT_OK;
-    if (rc != 0 || w.err) {
+        status = EXIT_MISSING;
+    } else if (rc != MFT_JSON_OK) {
         errorf(path, "%s: class '%s' failed to write JSON", name, cname);
         status = EXIT_MISSING;
     } else if (buf_flush_stdout(&w)) {
         status = EXIT_MISSING;
     }
-    buf_free(&w);
+    mft_buf_free(&w);
     return status;
 }
 
@@ -1847,6 +1851,9 @@ static void print_main_help(FILE *out)
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].synopsis);
+#ifdef MAPFILE_HAVE_WEB
+    fprintf(out, "  %-8s %s\n", "serve", "FILE [--listen ADDR:PORT] [--token TOKEN] [--title T]");
+#endif
     fputs("\n"
           "Exit status: 0 success; 1 the record, codec or result asked for is\n"
           "missing, or check found problems; 2 usage error or a file that\n"
@@ -1887,6 +1894,11 @@ int main(int argc, char **argv)
                MF_VERSION_MINOR, MF_VERSION_PATCH, MF_FORMAT_VERSION);
         return finish_stdout(EXIT_OK);
     }
+    /* serve parses its own options (web/src/serve_cmd.c). */
+#ifdef MAPFILE_HAVE_WEB
+    if (strcmp(name, "serve") == 0)
+        return mfw_serve_command("mapfile", argc - 1, argv + 1);
+#endif
     const command *c = find_command(name);
     if (!c) {
         errorf(NULL, "unknown command '%s'", name);
