@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,6 +31,7 @@ struct mfw_client {
     int resync;        /* next message must be a resync */
     int hello;         /* next message is the hello */
     int suspended;     /* guarded by s->clients_lock */
+    int gone;          /* the peer hung up while suspended */
     double last_send;  /* monotonic seconds */
     mf_writer out;     /* the message being sent */
     size_t off;        /* bytes of out already handed to MHD */
@@ -183,7 +185,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     mfw_server *s = c->s;
     (void)pos;
     for (int tries = 0; tries < 2; tries++) {
-        if (atomic_load(&s->stopping))
+        if (atomic_load(&s->stopping) || c->gone)
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (c->off >= c->out.len)
             compose(c);
@@ -306,14 +308,44 @@ enum MHD_Result mfw_events_open(mfw_server *s, struct MHD_Connection *conn)
     return ret;
 }
 
+/* MHD does not watch a suspended connection, so a page that was closed
+ * would hold its slot until the next write. On each tick, ask the kernel
+ * which suspended peers hung up (poll does not consume anything). */
+static void find_gone(mfw_server *s)
+{
+    enum { BATCH = 256 };
+    struct pollfd fds[BATCH];
+    mfw_client *who[BATCH];
+    mfw_client *c = s->clients;
+    while (c) {
+        nfds_t n = 0;
+        for (; c && n < BATCH; c = c->next) {
+            const union MHD_ConnectionInfo *ci;
+            if (!c->suspended || c->gone ||
+                !(ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD)))
+                continue;
+            fds[n].fd = ci->connect_fd;
+            fds[n].events = POLLRDHUP;
+            fds[n].revents = 0;
+            who[n++] = c;
+        }
+        if (n && poll(fds, n, 0) > 0)
+            for (nfds_t i = 0; i < n; i++)
+                if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+                    who[i]->gone = 1;
+    }
+}
+
 void mfw_events_wake(mfw_server *s, int tick)
 {
     double now = now_s();
     pthread_mutex_lock(&s->clients_lock);
+    if (tick)
+        find_gone(s);
     for (mfw_client *c = s->clients; c; c = c->next) {
         if (!c->suspended)
             continue;
-        if (tick && now - c->last_send < s->o.keepalive_s && !has_news(c))
+        if (tick && !c->gone && now - c->last_send < s->o.keepalive_s && !has_news(c))
             continue;
         c->suspended = 0;
         MHD_resume_connection(c->conn);

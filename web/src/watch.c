@@ -189,6 +189,7 @@ static mf_file *open_file(mfw_server *s)
     o.wait_ms = 250;
     while (!atomic_load(&s->stopping)) {
         mf_file *mf;
+        mfw_events_wake(s, 1); /* keep-alives and hung-up streams meanwhile */
         int rc = mf_open(&mf, s->file, MF_READ, &o);
         if (rc == 0)
             return mf;
