@@ -212,7 +212,7 @@ static int host_ok(const char *host)
 {
     char h[256];
     if (!host)
-        return 1; /* HTTP/1.0 (HTTP/1.1 without Host is refused by MHD) */
+        return 1; /* HTTP/1.0; on_request refuses HTTP/1.1 without Host */
     snprintf(h, sizeof h, "%s", host);
     if (h[0] == '[') {
         char *e = strchr(h, ']');
@@ -277,7 +277,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **req_cls)
 {
     mfw_server *s = cls;
-    (void)version;
     (void)upload_data;
     (void)upload_data_size;
     (void)req_cls;
@@ -298,6 +297,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return mfw_reply_error(c, 403, "FORBIDDEN_HOST",
                                "the Host header does not name this loopback server "
                                "(a page of another site reaching it through DNS?)");
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        !MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"))
+        return mfw_reply_error(c, 400, "BAD_REQUEST", "HTTP/1.1 needs a Host header");
     mfw_route r;
     mfw_route_path(url, &r);
     if (auth == 2 && r.kind == MFW_R_PAGE)
