@@ -19,17 +19,23 @@
  * big histograms does not format every bin. */
 #define HEAD_BYTES 8192
 
-static const char *no_file_reason(mfw_server *s)
+/* Why there is no file yet, copied under the lock the watcher writes it
+ * with. */
+static const char *no_file_reason(mfw_server *s, char *buf, size_t cap)
 {
-    return atomic_load(&s->file_state) == -1 ? s->file_error
-                                             : "the file does not exist yet";
+    pthread_rwlock_rdlock(&s->st.lock);
+    snprintf(buf, cap, "%s", atomic_load(&s->file_state) == -1 ? s->file_error
+                                                               : "the file does not exist yet");
+    pthread_rwlock_unlock(&s->st.lock);
+    return buf;
 }
 
 static enum MHD_Result reply_waiting(mfw_server *s, struct MHD_Connection *c)
 {
+    char why[256];
     return mfw_reply_error(c, 503, "WAITING",
                            "%s: %s; the server opens it as soon as it can",
-                           s->file, no_file_reason(s));
+                           s->file, no_file_reason(s, why, sizeof why));
 }
 
 /* An mf_get failure as an HTTP status. */
@@ -256,13 +262,17 @@ enum MHD_Result mfw_serve_info(mfw_server *s, struct MHD_Connection *c)
     pthread_rwlock_rdlock(&s->st.lock);
     mfw_json_str(&w, s->title ? s->title : s->file_title);
     pthread_rwlock_unlock(&s->st.lock);
+    char why[256];
     mf_w_printf(&w, ",\"open\":%s,\"state\":", have ? "true" : "false");
-    mfw_json_str(&w, have ? "open" : no_file_reason(s));
+    mfw_json_str(&w, have ? "open" : no_file_reason(s, why, sizeof why));
+    pthread_mutex_lock(&s->clients_lock);
+    unsigned nclients = s->nclients;
+    pthread_mutex_unlock(&s->clients_lock);
     mf_w_printf(&w, ",\"generation\":%" PRIu64 ",\"records\":%" PRIu64
                     ",\"capacity\":%" PRIu64 ",\"updates_seen\":%" PRIu64
                     ",\"event_clients\":%u,\"server\":\"mapf serve\"}",
                 have ? fi.generation : 0, have ? fi.records : 0, have ? fi.capacity : 0,
-                atomic_load(&s->st.updates), s->nclients);
+                atomic_load(&s->st.updates), nclients);
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
     return mfw_reply(c, 200, "application/json", body, len, 0);

@@ -195,8 +195,10 @@ static mf_file *open_file(mfw_server *s)
             return mf;
         if (rc != MF_ETIMEDOUT && rc != MF_ENOENT) {
             /* Not a map file (yet?), unreadable, ...: say why, retry. */
+            pthread_rwlock_wrlock(&s->st.lock);
             snprintf(s->file_error, sizeof s->file_error, "%s", mf_errdetail());
             atomic_store(&s->file_state, -1);
+            pthread_rwlock_unlock(&s->st.lock);
             struct timespec ts = {0, 250 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
