@@ -184,6 +184,21 @@ def test_wait_for_file(env):
     env.stop(p)
 
 
+def test_not_a_map_file(env):
+    junk = env.path("junk.map")
+    with open(junk, "wb") as f:
+        f.write(b"this is not a map file" * 100)
+    p, addr = env.serve(junk)
+    time.sleep(0.5)
+    st, _, _, err = get_json(addr, "/hpx/get.json")
+    check(st == 503 and "map file" in err["message"] and err["message"].count(junk) == 1,
+          "a file that is not a map file: records answer 503 saying so", err)
+    st, _, _, info = get_json(addr, "/info.json")
+    check(info["open"] is False and "map file" in info["state"], "info.json says why", info)
+    check(p.poll() is None, "the server keeps running, waiting for a real file")
+    env.stop(p)
+
+
 def test_auth(env, map_path):
     r = env.run([env.mapf, "serve", map_path, "--listen", "0.0.0.0:0"])
     check(r.returncode == 2 and b"--token" in r.stderr,
@@ -270,6 +285,7 @@ def main():
         test_recreate(env, addr, map_path)
         env.stop(p)
         test_wait_for_file(env)
+        test_not_a_map_file(env)
         test_auth(env, map_path)
         test_read_only_and_limits(env, map_path)
     except Exception as e:  # a crash in the test is a failure, not a skip

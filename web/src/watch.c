@@ -195,8 +195,12 @@ static mf_file *open_file(mfw_server *s)
             return mf;
         if (rc != MF_ETIMEDOUT && rc != MF_ENOENT) {
             /* Not a map file (yet?), unreadable, ...: say why, retry. */
+            const char *why = mf_errdetail();
+            size_t flen = strlen(s->file);
+            if (strncmp(why, s->file, flen) == 0 && strncmp(why + flen, ": ", 2) == 0)
+                why += flen + 2; /* the reply names the file already */
             pthread_rwlock_wrlock(&s->st.lock);
-            snprintf(s->file_error, sizeof s->file_error, "%s", mf_errdetail());
+            snprintf(s->file_error, sizeof s->file_error, "%s", why);
             atomic_store(&s->file_state, -1);
             pthread_rwlock_unlock(&s->st.lock);
             struct timespec ts = {0, 250 * 1000 * 1000};
@@ -241,8 +245,8 @@ static void rescan(mfw_server *s, mf_file *mf, uint64_t gen, int restart)
 static void *watch_main(void *arg)
 {
     mfw_server *s = arg;
-    mf_file *mf = open_file(s);
-    if (!mf)
+    mf_file *mf = atomic_load(&s->mf);
+    if (!mf && !(mf = open_file(s)))
         return NULL;
     dev_t dev = 0;
     ino_t ino = 0;
@@ -278,6 +282,14 @@ static void *watch_main(void *arg)
 
 int mfw_watch_start(mfw_server *s)
 {
+    /* A file that is already there is served from the first request on;
+     * the watcher publishes it again (same pointer) and scans it. */
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    mf_file *mf;
+    if (mf_open(&mf, s->file, MF_READ, &o) == 0) {
+        atomic_store(&s->mf, mf);
+        atomic_store(&s->file_state, 1);
+    }
     if (pthread_create(&s->watcher, NULL, watch_main, s) != 0)
         return -1;
     s->watcher_started = 1;
