@@ -60,15 +60,22 @@ function getJson(name) {
   return JSON.parse(execFileSync(mapf, ['get', '--json', map, name], { encoding: 'utf8' }));
 }
 
+let server = null;
+
+async function startServer(listen) {
+  server = run(mapf, ['serve', map, '--listen', listen]);
+  let out = '';
+  server.stdout.on('data', (d) => { out += d; });
+  return until('the server URL', () => (out.match(/http:\/\/\S+/) || [])[0]);
+}
+
 async function main() {
   // 5 updates a second of 200 fills each: a steady stream, with quiet
   // windows long enough to compare the page with a fresh get.
-  run(demo, ['produce', map, '--rate', '5', '--every', '200']);
+  const producer = run(demo, ['produce', map, '--rate', '5', '--every', '200']);
+  globalThis.producer = producer;
   await until('the producer to create the file', () => fs.existsSync(map));
-  const server = run(mapf, ['serve', map, '--listen', '127.0.0.1:0']);
-  let out = '';
-  server.stdout.on('data', (d) => { out += d; });
-  const url = await until('the server URL', () => (out.match(/http:\/\/\S+/) || [])[0]);
+  const url = await startServer('127.0.0.1:0');
   const origin = new URL(url).origin;
   console.log(`server at ${url}`);
 
@@ -89,6 +96,7 @@ async function main() {
 }
 
 async function testPage(browser, url, origin) {
+  const producer = globalThis.producer;
   const page = await browser.newPage();
   await page.setViewport({ width: 1500, height: 820 });
   const foreign = [], consoleErrors = [], badResponses = [];
@@ -116,19 +124,20 @@ async function testPage(browser, url, origin) {
     ['hpxpy', 'hprof'].every((n) => window.mapf.drawn(n) !== null)));
   check(true, 'JSROOT drew hpx, hpxpy and hprof side by side');
 
-  // Bins drawn == bins stored: read the page, get, read the page again;
-  // the comparison counts only if no update came in between.
-  let compared = false;
-  for (let i = 0; i < 100 && !compared; i++) {
-    const before = await page.evaluate(() => window.mapf.drawn('hpx').fEntries);
-    const ref = getJson('hpx');
+  // Bins drawn == bins stored: hold the producer (SIGSTOP), let the page
+  // catch up with the file, compare, let the producer go on.
+  let compared;
+  producer.kill('SIGSTOP');
+  const ref = getJson('hpx');
+  await until('the page to show the held file', () => page.evaluate(
+    (n) => window.mapf.drawn('hpx').fEntries === n, ref.entries));
+  {
     const drawn = await page.evaluate(() => {
       const o = window.mapf.drawn('hpx');
       return { entries: o.fEntries, bins: Array.from(o.fArray), typename: o._typename,
                sumw: o.fTsumw, sumwx: o.fTsumwx, nbins: o.fXaxis.fNbins };
     });
-    if (before !== ref.entries || drawn.entries !== ref.entries) { await sleep(30); continue; }
-    compared = true;
+    compared = ref.entries === drawn.entries;
     check(drawn.typename === 'TH1D', 'hpx is drawn as a TH1D');
     check(drawn.nbins === ref.xaxis.nbins, 'drawn axis has the stored bin count');
     check(drawn.bins.length === ref.bins.length &&
@@ -138,7 +147,8 @@ async function testPage(browser, url, origin) {
     check(drawn.sumw === ref.sumw && drawn.sumwx === ref.sumwx,
           'the drawn statistics sums equal the stored ones');
   }
-  check(compared, 'found a quiet moment to compare the page with mapf get --json');
+  producer.kill('SIGCONT');
+  check(compared, 'the page caught up with the held producer');
 
   // The stats box JSROOT draws shows the entries; a newer count must appear
   // without a reload.
@@ -183,6 +193,26 @@ async function testPage(browser, url, origin) {
   await page.screenshot({ path: shot });
   check(fs.statSync(shot).size > 10000, `screenshot written to ${shot}`);
 
+  // The server goes away and comes back on the same port: the page says
+  // so, reconnects by itself and keeps drawing new fills.
+  const connText = () => page.$eval('#conn', (e) => e.textContent);
+  server.kill('SIGTERM');
+  await until('the page to notice the server is gone', async () => (await connText()) !== 'live');
+  check(true, `the status line shows the lost connection (${await connText()})`);
+  const before = await page.evaluate(() => window.mapf.drawn('hpx').fEntries);
+  await startServer(new URL(url).host);
+  await until('the page to be live again', async () => (await connText()) === 'live', 20000);
+  const after = await until('new entries after the reconnect', async () => {
+    const v = await page.evaluate(() => window.mapf.drawn('hpx').fEntries);
+    return v > before && v;
+  }, 20000);
+  check(await page.evaluate(() => window.__sameDocument === true),
+        'after a server restart the page reconnects by itself and redraws',
+        `${before} -> ${after}`);
+  // The restart's 404s/connection errors are expected; nothing else.
+  consoleErrors.splice(0, consoleErrors.length,
+    ...consoleErrors.filter((e) => !/ERR_CONNECTION_REFUSED|EventSource|net::/.test(e)));
+
   check(foreign.length === 0, 'no request left the server', foreign.join(' '));
   check(consoleErrors.length === 0, 'no console errors', consoleErrors.join(' | '));
   check(badResponses.length === 0, 'no failed responses', badResponses.join(' '));
@@ -194,7 +224,7 @@ try {
   failed++;
   console.log(`FAIL: ${e.stack || e}`);
 } finally {
-  for (const c of children) c.kill('SIGTERM');
+  for (const c of children) { c.kill('SIGCONT'); c.kill('SIGTERM'); }
   await sleep(200);
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -166,6 +166,10 @@ async function refresh(p) {
       p.dirty = false;
       await drawOnce(p);
     } while (p.dirty && panels.get(p.name) === p);
+  } catch (e) {
+    // The server is gone: keep the last drawing; the resync after the
+    // event stream reconnects redraws it.
+    p.meta.textContent = 'offline';
   } finally {
     p.busy = false;
   }

@@ -57,8 +57,7 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
     return 0;
 }
 
-/* First line of a token file, without its newline. */
-static char *read_token_file(const char *path)
+char *mfw_read_token_file(const char *path)
 {
     FILE *f = fopen(path, "r");
     char buf[512];
@@ -127,7 +126,7 @@ static int parse(const char *prog, int argc, char **argv, serve_args *a)
     if (token_file) {
         if (a->o.token)
             return usage(prog, "give --token or --token-file, not both%s", "");
-        if (!(a->token_buf = read_token_file(token_file)))
+        if (!(a->token_buf = mfw_read_token_file(token_file)))
             return usage(prog, "cannot read a token from '%s'", token_file);
         a->o.token = a->token_buf;
     }
@@ -143,10 +142,14 @@ int mfw_serve_command(const char *prog, int argc, char **argv)
             return 0;
         }
     int rc = parse(prog, argc, argv, &a);
-    if (rc) {
-        free(a.token_buf);
-        return rc;
-    }
+    if (rc == 0)
+        rc = mfw_serve_run(prog, &a.o);
+    free(a.token_buf);
+    return rc;
+}
+
+int mfw_serve_run(const char *prog, const mfw_options *opts)
+{
     /* Block the stop signals before any thread starts, so only sigwait
      * sees them; a peer that hangs up must not kill the server. */
     sigset_t set;
@@ -157,17 +160,15 @@ int mfw_serve_command(const char *prog, int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mfw_server *s;
     char err[1024];
-    rc = mfw_server_start(&s, &a.o, err, sizeof err);
+    int rc = mfw_server_start(&s, opts, err, sizeof err);
     if (rc) {
         fprintf(stderr, "%s serve: %s\n", prog, err);
-        free(a.token_buf);
         return rc == -1 ? 2 : 1;
     }
-    printf("%s serve: %s on %s\n", prog, a.o.file, mfw_server_url(s));
+    printf("%s serve: %s on %s\n", prog, opts->file, mfw_server_url(s));
     fflush(stdout);
     int sig;
     sigwait(&set, &sig);
     mfw_server_stop(s);
-    free(a.token_buf);
     return 0;
 }

@@ -83,9 +83,25 @@ const char *mfw_server_url(const mfw_server *s);
 void mfw_server_stop(mfw_server *s);
 
 /**
- * The `mapf serve` subcommand: parse @p argv (argv[0] is "serve"), start
- * the server, print its URL on stdout and serve until SIGINT or SIGTERM.
+ * Serve until SIGINT or SIGTERM: start the server, print
+ * "PROG serve: FILE on URL" on stdout, wait for the signal, stop. What the
+ * `serve` subcommand runs once it has parsed its arguments.
  * @param prog  program name for messages ("mapf")
+ * @return the exit status: 0 (stopped by a signal), 1 (could not start),
+ *         2 (bad options, with the reason on stderr)
+ */
+int mfw_serve_run(const char *prog, const mfw_options *opts);
+
+/**
+ * The first line of @p path (without its newline) as a new string, for
+ * `--token-file`; NULL if it cannot be read. free() it.
+ */
+char *mfw_read_token_file(const char *path);
+
+/**
+ * The whole `serve` subcommand for a CLI without its own parser: parse
+ * @p argv (argv[0] is "serve"; the options of mfw_options), then
+ * mfw_serve_run().
  * @return the exit status: 0, 1 (could not start), 2 (usage error)
  */
 int mfw_serve_command(const char *prog, int argc, char **argv);
