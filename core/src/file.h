@@ -226,8 +226,13 @@ void mf__link(struct mf__ctx *c, uint64_t cur, uint64_t next);
 /* Writer: THE commit: one store makes batch visible everywhere. */
 void mf__commit(struct mf__ctx *c, uint64_t batch);
 /* Writer: a block readers may still hold is no longer reachable: it is
- * freed by the second reclaim from now. */
+ * freed by the second reclaim from now. The ring must have been checked
+ * with mf__limbo_ok in this operation. */
 void mf__retire(struct mf__ctx *c, uint64_t off);
+/* Writer: check the limbo ring's header fields; 0 or MF_ECORRUPT. */
+int mf__limbo_ok(struct mf__ctx *c);
+/* Entry i of the ring (0 = the oldest), after mf__limbo_ok. */
+uint64_t mf__limbo_entry(const struct mf__ctx *c, uint64_t i);
 /* Writer: free what the epoch protocol allows (see format.h). `force`
  * reclaims even if little is waiting (allocation failed). Returns the
  * bytes freed. */

@@ -144,7 +144,9 @@ static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
 static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
 {
     uint64_t added;
-    int rc = count_new(c, ops, n, &added);
+    int rc = mf__limbo_ok(c);
+    if (rc == 0)
+        rc = count_new(c, ops, n, &added);
     /* Room in the index for the new names now, while failing is harmless
      * (a rehash renumbers slots, so pass 2 looks the names up again). */
     if (rc == 0)
@@ -282,6 +284,7 @@ static int encode(mf_file *mf, const char *name, const mf_class *cls,
         return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
                         "(stream_out returned %d, writer error %d)", mf->path,
                         cls->name, name, rc, w.err);
+    *op = (struct mf__op){0};
     op_name(op, name);
     op->class_name = cls->name;
     op->class_version = cls->version;
