@@ -23,8 +23,7 @@ if (!buildDir || !npmDir || !artifactDir) {
 const require = createRequire(path.join(npmDir, 'package.json'));
 const puppeteer = require('puppeteer-core');
 
-const mapf = fs.existsSync(path.join(buildDir, 'tools/mapf'))
-  ? path.join(buildDir, 'tools/mapf') : path.join(buildDir, 'tools/mapfile');
+const mapf = path.join(buildDir, 'tools/mapf');
 const demo = path.join(buildDir, 'tools/mapfile-demo');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mapf-browser-'));
 const map = path.join(tmp, 'demo.map');

@@ -43,8 +43,7 @@ class Env:
     def __init__(self, build):
         self.build = os.path.abspath(build)
         tools = os.path.join(self.build, "tools")
-        mapf = os.path.join(tools, "mapf")
-        self.mapf = mapf if os.path.exists(mapf) else os.path.join(tools, "mapfile")
+        self.mapf = os.path.join(tools, "mapf")
         self.demo = os.path.join(tools, "mapfile-demo")
         self.tmp = tempfile.mkdtemp(prefix="mapf-web-")
         self.procs = []

@@ -400,8 +400,8 @@ static int check_options(const mfw_options *o, const listen_addr *a, char *err,
     }
     if (o->token) {
         size_t n = strlen(o->token);
-        if (n < 8 || n > 256) {
-            snprintf(err, cap, "--token must be 8 to 256 characters");
+        if (n < 8 || n > MFW_TOKEN_MAX) {
+            snprintf(err, cap, "--token must be 8 to %d characters", MFW_TOKEN_MAX);
             return -1;
         }
         for (const char *p = o->token; *p; p++)

@@ -92,19 +92,17 @@ void mfw_server_stop(mfw_server *s);
  */
 int mfw_serve_run(const char *prog, const mfw_options *opts);
 
-/**
- * The first line of @p path (without its newline) as a new string, for
- * `--token-file`; NULL if it cannot be read. free() it.
- */
-char *mfw_read_token_file(const char *path);
+/** Longest token --token-file reads. */
+#define MFW_TOKEN_MAX 256
 
 /**
- * The whole `serve` subcommand for a CLI without its own parser: parse
- * @p argv (argv[0] is "serve"; the options of mfw_options), then
- * mfw_serve_run().
- * @return the exit status: 0, 1 (could not start), 2 (usage error)
+ * The first line of @p path (without its newline) as a new string, for
+ * `--token-file`. free() it.
+ * @return the token, or NULL with errno: fopen's (ENOENT, EACCES...), EIO
+ *         (read error), ENODATA (empty first line), EMSGSIZE (longer than
+ *         #MFW_TOKEN_MAX), ENOMEM
  */
-int mfw_serve_command(const char *prog, int argc, char **argv);
+char *mfw_read_token_file(const char *path);
 
 #ifdef __cplusplus
 }
