@@ -25,6 +25,7 @@
     X(check)             \
     X(copy)              \
     X(watch)             \
+    X(serve)             \
     X(plugins)           \
     X(call)              \
     X(new_codec)         \
