@@ -18,5 +18,5 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "0 passed, 1 failed"
     exit 1
 fi
-export MAPFILE_PLUGIN_PATH=$BUILD/plugins
+export MAPFILE_PLUGIN_PATH=$BUILD/lib/mapfile/plugins
 exec node "$SRC/tests/web/browser.mjs" "$BUILD" "$NPM" "$BUILD/tests/web-artifacts"
