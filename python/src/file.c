@@ -231,7 +231,7 @@ static int open_waiting(mf_file **mf, const char *path, int mode, mf_open_option
             return rc;
         if (PyErr_CheckSignals() < 0)
             return 1;
-        if (opts->wait_ms == 0)
+        if (deadline >= 0 && pymf_now() >= deadline)
             return rc;
     }
 }
