@@ -2,7 +2,7 @@
 
 import builtins
 import os
-from typing import Any, Iterable, Iterator, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Iterable, Iterator, Literal, Optional, Sequence, Union
 
 __version__: str
 FORMAT_VERSION: int
