@@ -69,8 +69,10 @@ def test_an_installed_tree_imports_and_moves(tmp_path, demo_file):
             "print(mapfile.__file__)\n"
             "print(sorted(set(libs))[0])\n")
     env = dict(os.environ, PYTHONPATH=str(moved / "lib" / "python3" / "dist-packages"))
+    # cwd: not a directory holding the build tree's module (python -c puts
+    # the working directory first on sys.path).
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=env, timeout=60)
+                       env=env, cwd=tmp_path, timeout=60)
     assert r.returncode == 0, r.stderr
     module, lib = r.stdout.split()
     assert module.startswith(str(moved)) and lib.startswith(str(moved)), r.stdout
