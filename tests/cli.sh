@@ -300,7 +300,7 @@ t = open(sys.argv[1]).read()
 kv = dict(l.split(":", 1) for l in t.splitlines())
 kv = {k: v.strip() for k, v in kv.items()}
 assert kv["Map file"] == sys.argv[2], kv
-assert kv["Format version"] == "1"
+assert kv["Format version"] == "2"
 assert kv["Records"] == "5", kv["Records"]
 assert kv["Writer"] == "free"
 assert kv["Recoveries"] == "0"

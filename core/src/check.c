@@ -1,14 +1,16 @@
 /*
  * check.c - verify everything a map file holds, without changing it.
  *
- * The check reads like any reader, so it may run while writers work. It
- * notes the publish sequence first and compares at the end; if a writer
- * changed something meanwhile, the findings are thrown away and the check
- * runs again, so it only ever reports problems of one consistent state.
+ * The check reads like any reader and is safe beside live writers. Each
+ * record is checked inside its own read window (version.c), and a finding
+ * is kept only if the window was stable: never a state a writer passes
+ * through. The heap and the cross-checks need the whole file still: they
+ * run while header.write_seq shows no writer holding the lock, and their
+ * findings count only if write_seq did not move meanwhile. On a writable
+ * handle the check simply takes the writer lock.
  */
 #include "file.h"
 
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,10 +21,14 @@
 struct findings {
     char **msgs;
     size_t n, cap;
-    uint64_t *live;
+    uint64_t *live;          /* blocks something reaches */
     size_t nlive, cap_live;
-    uint64_t *recs;
-    size_t nrecs, cap_recs;
+    struct seen {
+        uint64_t hash, slot;
+    } *visible;              /* visible records, for the duplicate check */
+    size_t nvis, cap_vis;
+    uint64_t slots_used;     /* non-empty slots met through the order array */
+    bool oom;
 };
 
 static void note(struct findings *f, const char *fmt, ...)
@@ -32,44 +38,61 @@ static void note(struct findings *f, const char *fmt, ...)
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 16;
         char **m = realloc(f->msgs, cap * sizeof *m);
-        if (!m)
+        if (!m) {
+            f->oom = true;
             return;
+        }
         f->msgs = m;
         f->cap = cap;
     }
-    char buf[512];
+    char buf[640];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    f->msgs[f->n] = strdup(buf);
-    if (f->msgs[f->n])
+    if ((f->msgs[f->n] = strdup(buf)))
         f->n++;
+    else
+        f->oom = true;
 }
 
 static void heap_note(void *ud, const char *msg) { note(ud, "%s", msg); }
 
-static int push(uint64_t **arr, size_t *n, size_t *cap, uint64_t v)
+static void grow(void **arr, size_t *cap, size_t n, size_t elem, bool *oom)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 256;
-        uint64_t *a = realloc(*arr, c * sizeof *a);
-        if (!a)
-            return MF_ENOMEM;
-        *arr = a;
-        *cap = c;
+    if (n < *cap)
+        return;
+    size_t c = *cap ? *cap * 2 : 256;
+    void *a = realloc(*arr, c * elem);
+    if (!a) {
+        *oom = true;
+        return;
     }
-    (*arr)[(*n)++] = v;
-    return 0;
+    *arr = a;
+    *cap = c;
+}
+
+static void live_add(struct findings *f, uint64_t off)
+{
+    grow((void **)&f->live, &f->cap_live, f->nlive, sizeof *f->live, &f->oom);
+    if (f->nlive < f->cap_live)
+        f->live[f->nlive++] = off;
 }
 
 static void findings_clear(struct findings *f)
 {
     for (size_t i = 0; i < f->n; i++)
         free(f->msgs[i]);
-    f->n = 0;
-    f->nlive = 0;
-    f->nrecs = 0;
+    f->n = f->nlive = f->nvis = 0;
+    f->slots_used = 0;
+}
+
+static void findings_free(struct findings *f)
+{
+    findings_clear(f);
+    free(f->msgs);
+    free(f->live);
+    free(f->visible);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -78,207 +101,371 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Records                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A lookup of this hash probes from its home slot to the first empty one:
+ * is `slot` on that path? */
+static bool slot_misplaced(const struct mf__table *t, uint64_t slot, uint64_t hash)
+{
+    for (uint64_t i = mf__slot_home(hash, t->nslots); i != slot;
+         i = mf__slot_next(i, t->nslots))
+        if (mf__slot_load(t, i) == MF__SLOT_EMPTY)
+            return true;
+    return false;
+}
+
+/* One record's slot: its versions, names, hash and checksum. Findings go
+ * to f only when the read window stayed stable. Returns MF__RETRY when it
+ * did not. */
+static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
+                           uint64_t slot, struct findings *f)
+{
+    struct findings mine = {0};
+    bool visible = false;
+    mf__read_begin(c);
+    mf__clear_detail();
+    uint64_t word = mf__slot_load(t, slot);
+    if (!mf__slot_used(word))
+        return 0;
+    struct mf__version v;
+    int rc = mf__version_at(c, mf__slot_off(word), &v);
+    uint64_t hash = 0;
+    if (rc == MF__RETRY)
+        return rc;
+    if (rc) {
+        note(&mine, "slot %llu: %s", (unsigned long long)slot, mf_errdetail());
+    } else {
+        char name[MF_NAME_MAX + 1];
+        memcpy(name, v.name, v.name_len);
+        name[v.name_len] = '\0';
+        live_add(&mine, v.off);
+        if (mf__check_record_name(name) != 0)
+            note(&mine, "slot %llu: invalid record name", (unsigned long long)slot);
+        if (mf__check_class_name(v.class_name) != 0)
+            note(&mine, "record '%s': invalid class name", name);
+        hash = mf__hash_name(v.name, v.name_len);
+        if (!mf__slot_tag_is(word, hash))
+            note(&mine, "record '%s': the index holds the wrong hash for it", name);
+        if (slot_misplaced(t, slot, hash))
+            note(&mine, "record '%s': its slot %llu is not on its probe path",
+                 name, (unsigned long long)slot);
+        for (uint64_t n = v.next; n && !(n & MF__NEXT_REMOVED);) {
+            struct mf__version s;
+            if (mf__version_at(c, n, &s) != 0)
+                break; /* resolve below says what is wrong */
+            live_add(&mine, n);
+            n = mine.nlive > 16 ? 0 : s.next;
+        }
+        struct mf__version r;
+        rc = mf__resolve(c, word, MF__LATEST, &r);
+        if (rc == MF__RETRY)
+            return rc;
+        if (rc < 0) {
+            note(&mine, "record '%s': %s", name, mf_errdetail());
+        } else if (rc == 0) {
+            if (r.batch > mf__committed(c))
+                note(&mine, "record '%s': its current version is from batch %llu, "
+                     "which is not committed", name, (unsigned long long)r.batch);
+            uint64_t ck = mf__checksum(r.data, r.size);
+            if (ck != r.checksum)
+                note(&mine, "record '%s': checksum mismatch (stored %016llx, "
+                     "computed %016llx)", name, (unsigned long long)r.checksum,
+                     (unsigned long long)ck);
+            visible = true;
+        }
+    }
+    if (!mf__read_stable(c)) {
+        findings_free(&mine);
+        return MF__RETRY;
+    }
+    for (size_t i = 0; i < mine.n; i++)
+        note(f, "%s", mine.msgs[i]);
+    for (size_t i = 0; i < mine.nlive; i++)
+        live_add(f, mine.live[i]);
+    if (visible) {
+        grow((void **)&f->visible, &f->cap_vis, f->nvis, sizeof *f->visible, &f->oom);
+        if (f->nvis < f->cap_vis)
+            f->visible[f->nvis++] = (struct seen){hash, slot};
+    }
+    f->oom |= mine.oom;
+    findings_free(&mine);
+    return 0;
+}
+
+static void check_slot(struct mf__ctx *c, const struct mf__table *t, uint64_t slot,
+                       struct findings *f)
+{
+    for (int tries = 0; tries < 1000; tries++)
+        if (check_slot_once(c, t, slot, f) != MF__RETRY)
+            return;
+    /* Reclaims outran every read of this record: nothing to report. */
+}
+
+/* Walk the insertion order: every entry names a used slot, once. */
+static void check_records(struct mf__ctx *c, const struct mf__table *t,
+                          struct findings *f)
+{
+    uint64_t len = MF__LOAD_ACQ(&t->ix->order_len);
+    if (len > t->order_cap) {
+        note(f, "index: order length %llu exceeds its %llu entries",
+             (unsigned long long)len, (unsigned long long)t->order_cap);
+        len = t->order_cap;
+    }
+    for (uint64_t i = 0; i < len; i++) {
+        uint32_t slot = MF__LOAD(&t->order[i]);
+        if (slot >= t->nslots) {
+            note(f, "index: order entry %llu names slot %u of %llu",
+                 (unsigned long long)i, slot, (unsigned long long)t->nslots);
+            continue;
+        }
+        if (mf__slot_load(t, slot) != MF__SLOT_EMPTY)
+            f->slots_used++;
+        check_slot(c, t, slot, f);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Cross-checks (the file must be still)                                     */
+/* ------------------------------------------------------------------------ */
+
+static int cmp_seen(const void *a, const void *b)
+{
+    const struct seen *x = a, *y = b;
+    return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+static bool same_name(struct mf__ctx *c, const struct mf__table *t, uint64_t a,
+                      uint64_t b)
+{
+    struct mf__version x, y;
+    return mf__version_at(c, mf__slot_off(mf__slot_load(t, a)), &x) == 0 &&
+           mf__version_at(c, mf__slot_off(mf__slot_load(t, b)), &y) == 0 &&
+           x.name_len == y.name_len && memcmp(x.name, y.name, x.name_len) == 0;
+}
+
+static void check_counts(struct mf__ctx *c, const struct mf__table *t,
+                         struct findings *f)
+{
+    uint64_t used = 0, tombs = 0;
+    for (uint64_t s = 0; s < t->nslots; s++) {
+        uint64_t w = mf__slot_load(t, s);
+        used += mf__slot_used(w);
+        tombs += w == MF__SLOT_TOMB;
+    }
+    if (used + tombs != f->slots_used)
+        note(f, "index: %llu slots are in use but the insertion order names %llu",
+             (unsigned long long)(used + tombs), (unsigned long long)f->slots_used);
+    if (used != t->ix->used || tombs != t->ix->tombstones)
+        note(f, "index: counts say %llu used and %llu tombstones, slots hold "
+             "%llu and %llu", (unsigned long long)t->ix->used,
+             (unsigned long long)t->ix->tombstones, (unsigned long long)used,
+             (unsigned long long)tombs);
+    if (MF__LOAD(&c->hdr->record_count) != f->nvis)
+        note(f, "directory: record count says %llu, the index holds %llu",
+             (unsigned long long)MF__LOAD(&c->hdr->record_count),
+             (unsigned long long)f->nvis);
+    qsort(f->visible, f->nvis, sizeof *f->visible, cmp_seen);
+    for (size_t i = 1; i < f->nvis; i++)
+        if (f->visible[i].hash == f->visible[i - 1].hash &&
+            same_name(c, t, f->visible[i].slot, f->visible[i - 1].slot))
+            note(f, "index: slots %llu and %llu hold the same name",
+                 (unsigned long long)f->visible[i - 1].slot,
+                 (unsigned long long)f->visible[i].slot);
+}
+
+/* The retired blocks are allocated on purpose: walk both chains. */
+static void walk_limbo(struct mf__ctx *c, struct findings *f)
+{
+    const struct mf__header *h = c->hdr;
+    struct mf__heap hv = mf__heap_view(c);
+    uint64_t heads[2] = {h->limbo_young, h->limbo_old};
+    uint64_t counts[2] = {h->young_count, h->old_count};
+    for (int l = 0; l < 2; l++) {
+        uint64_t off = heads[l], n = 0;
+        for (; off && n <= counts[l]; n++) {
+            live_add(f, off);
+            if (mf__heap_chain_get(&hv, off, &off) != 0) {
+                note(f, "heap: the retired list holds %llu, not a block",
+                     (unsigned long long)off);
+                break;
+            }
+        }
+        if (n != counts[l])
+            note(f, "heap: the %s retired list holds %llu blocks, its count says "
+                 "%llu", l ? "old" : "young", (unsigned long long)n,
+                 (unsigned long long)counts[l]);
+    }
+}
+
 static void check_header(struct mf__ctx *c, struct findings *f)
 {
     const struct mf__header *h = c->hdr;
     struct stat st;
-    if (fstat(c->inc->fd, &st) == 0 && (uint64_t)st.st_size < h->heap.heap_end)
+    if (c->inc->fd >= 0 && fstat(c->inc->fd, &st) == 0 &&
+        (uint64_t)st.st_size < h->heap.heap_end)
         note(f, "header: heap end %llu is beyond the file size %lld (truncated)",
              (unsigned long long)h->heap.heap_end, (long long)st.st_size);
     if (MF__LOAD(&h->capacity) > h->heap.heap_end)
         note(f, "header: capacity %llu exceeds the heap end %llu",
              (unsigned long long)h->capacity, (unsigned long long)h->heap.heap_end);
-    if (h->intent_op != MF__INTENT_NONE || (MF__LOAD(&h->flags) & MF__HF_DIRTY))
-        note(f, "header: a writer died in the middle of a change; the next "
-             "writer to open the file repairs it");
     if (h->max_size < h->heap.heap_end)
         note(f, "header: maximum size %llu is below the current size %llu",
              (unsigned long long)h->max_size, (unsigned long long)h->heap.heap_end);
+    if (MF__LOAD(&h->committed) > MF__LOAD(&h->staging))
+        note(f, "header: committed batch %llu is beyond the last one staged %llu",
+             (unsigned long long)h->committed, (unsigned long long)h->staging);
 }
 
-/* Walk the record list: links, names, payloads, checksums. */
-static void check_records(struct mf__ctx *c, struct findings *f)
+/* ------------------------------------------------------------------------ */
+/* Running the check                                                         */
+/* ------------------------------------------------------------------------ */
+
+/* The records, and when `still` the cross-checks and the heap too. */
+static int run(struct mf__ctx *c, struct findings *f, bool still)
 {
-    const struct mf__header *h = c->hdr;
-    uint64_t bound = h->heap.heap_end / sizeof(struct mf__record) + 1;
-    uint64_t off = MF__LOAD_ACQ(&h->first_rec), prev = 0, last_order = 0, n = 0;
-    for (; off; n++) {
-        if (n >= bound) {
-            note(f, "directory: the record list does not end (a cycle)");
-            break;
-        }
-        const struct mf__record *r = mf__record_at(c->m, off);
-        if (!r) {
-            note(f, "directory: record link %llu points outside the heap or at "
-                 "garbage", (unsigned long long)off);
-            break;
-        }
-        const char *name = r->strings;
-        uint64_t rs = MF__LOAD_ACQ(&r->stamp);
-        if (rs == 0 || (rs & 1))
-            note(f, "record '%s': linked but not live", name);
-        if (r->prev != prev)
-            note(f, "record '%s': back link %llu should be %llu", name,
-                 (unsigned long long)r->prev, (unsigned long long)prev);
-        if (r->order_seq <= last_order) {
-            note(f, "record '%s': out of insertion order (a cycle?)", name);
-            break;
-        }
-        last_order = r->order_seq;
-        if (mf__check_record_name(name) != 0)
-            note(f, "record at %llu: invalid name", (unsigned long long)off);
-        if (mf__check_class_name(name + r->name_len + 1) != 0)
-            note(f, "record '%s': invalid class name", name);
-        if (r->hash != mf__hash_name(name, r->name_len))
-            note(f, "record '%s': stored name hash is wrong", name);
-        push(&f->live, &f->nlive, &f->cap_live, off);
-        push(&f->recs, &f->nrecs, &f->cap_recs, off);
-        struct mf__view v;
-        int vr = mf__view_record(c, off, rs, &v);
-        uint64_t prev_pay = MF__LOAD(&r->prev_payload);
-        if (prev_pay) {
-            const struct mf__payload *pp =
-                mf__in_map(c->m->len, prev_pay, sizeof *pp) && prev_pay % 16 == 0
-                    ? (const struct mf__payload *)(c->m->base + prev_pay)
-                    : NULL;
-            if (!pp || MF__LOAD(&pp->record) != off)
-                note(f, "record '%s': previous payload link %llu is invalid", name,
-                     (unsigned long long)prev_pay);
-            else
-                push(&f->live, &f->nlive, &f->cap_live, prev_pay);
-        }
-        if (vr < 0) {
-            note(f, "%s", mf_errdetail());
-        } else if (vr == 0) {
-            push(&f->live, &f->nlive, &f->cap_live, v.payload);
-            uint64_t ck = mf__checksum(v.data, v.size);
-            if (ck != MF__LOAD(&v.p->checksum))
-                note(f, "record '%s': checksum mismatch (stored %016llx, "
-                     "computed %016llx)", name,
-                     (unsigned long long)MF__LOAD(&v.p->checksum),
-                     (unsigned long long)ck);
-        } else {
-            note(f, "record '%s': payload is not sealed", name);
-        }
-        prev = off;
-        off = MF__LOAD_ACQ(&r->next);
+    findings_clear(f);
+    struct mf__table t;
+    mf__read_begin(c);
+    int rc = mf__table(c, &t);
+    if (rc == MF__RETRY)
+        return rc;
+    if (rc) {
+        note(f, "%s", mf_errdetail());
+        return 0;
     }
-    if (h->last_rec != prev)
-        note(f, "directory: last record is %llu, the list ends at %llu",
-             (unsigned long long)h->last_rec, (unsigned long long)prev);
-    if (MF__LOAD(&h->record_count) != n)
-        note(f, "directory: record count says %llu, the list has %llu",
-             (unsigned long long)MF__LOAD(&h->record_count), (unsigned long long)n);
+    check_header(c, f);
+    check_records(c, &t, f);
+    if (!still)
+        return 0;
+    check_counts(c, &t, f);
+    live_add(f, t.off);
+    walk_limbo(c, f);
+    qsort(f->live, f->nlive, sizeof *f->live, cmp_u64);
+    size_t uniq = 0;
+    for (size_t i = 0; i < f->nlive; i++)
+        if (uniq == 0 || f->live[uniq - 1] != f->live[i])
+            f->live[uniq++] = f->live[i];
+    struct mf__heap hv = mf__heap_view(c);
+    mf__heap_check(&hv, f->live, uniq, heap_note, f);
+    return 0;
 }
 
-/* Every listed record is in the index exactly once, and nothing else is. */
-static void check_index(struct mf__ctx *c, struct findings *f)
+static void sleep_ms(long ms)
 {
-    uint64_t idx = MF__LOAD_ACQ(&c->hdr->index_off);
-    const struct mf__index *ix = mf__index_at(c->m, idx);
-    if (!ix) {
-        note(f, "index: the hash index at %llu is invalid", (unsigned long long)idx);
-        return;
-    }
-    push(&f->live, &f->nlive, &f->cap_live, idx);
-    if (f->nrecs)
-        qsort(f->recs, f->nrecs, sizeof *f->recs, cmp_u64);
-    uint64_t used = 0, tombs = 0;
-    unsigned char *seen = calloc(f->nrecs ? f->nrecs : 1, 1);
-    for (uint64_t i = 0; i < ix->nslots; i++) {
-        uint64_t r = MF__LOAD(&ix->slots[i].rec);
-        if (r == MF__SLOT_EMPTY)
-            continue;
-        if (r == MF__SLOT_TOMB) {
-            tombs++;
-            continue;
-        }
-        used++;
-        uint64_t *hit = f->nrecs ? bsearch(&r, f->recs, f->nrecs, sizeof *f->recs,
-                                           cmp_u64)
-                                 : NULL;
-        if (!hit) {
-            note(f, "index: slot %llu points at %llu, which is not a listed record",
-                 (unsigned long long)i, (unsigned long long)r);
-            continue;
-        }
-        size_t k = (size_t)(hit - f->recs);
-        if (seen && seen[k]++)
-            note(f, "index: record at %llu appears twice", (unsigned long long)r);
-        const struct mf__record *rec = mf__record_at(c->m, r);
-        if (rec && MF__LOAD(&ix->slots[i].hash) != rec->hash)
-            note(f, "index: slot %llu has the wrong hash for '%s'",
-                 (unsigned long long)i, rec->strings);
-    }
-    for (size_t k = 0; seen && k < f->nrecs; k++)
-        if (!seen[k]) {
-            const struct mf__record *rec = mf__record_at(c->m, f->recs[k]);
-            note(f, "index: record '%s' is missing from the index",
-                 rec ? rec->strings : "?");
-        }
-    free(seen);
-    if (used != ix->used || tombs != ix->tombstones)
-        note(f, "index: counts say %llu used and %llu tombstones, slots hold "
-             "%llu and %llu", (unsigned long long)ix->used,
-             (unsigned long long)ix->tombstones, (unsigned long long)used,
-             (unsigned long long)tombs);
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
-static int mf_check_unguarded(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problems)
+/* Read-only: wait for a moment with no writer and check everything in it;
+ * records only if writers never pause. */
+static int run_lock_free(struct mf__ctx *c, struct findings *f, mf_check_result *res)
 {
-    mf__clear_detail();
-    if (!mf)
-        return mf__fail(MF_EINVAL, "mf_check: NULL handle");
-    struct findings f = {0};
-    int rc = MF_EBUSY;
-    for (int attempt = 0; attempt < 500; attempt++) {
-        struct mf__ctx c;
-        if ((rc = mf__enter(mf, &c)))
-            break;
-        findings_clear(&f);
-        /* A writer between taking the lock and committing (staging) has
-         * allocated blocks nothing reaches yet: wait for a quiet moment. */
-        bool busy = mf__writer_state(c.hdr, mf->writable) == MF_WRITER_HELD &&
-                    MF__LOAD(&c.hdr->writer_pid) != 0;
-        uint64_t seq = MF__LOAD_ACQ(&c.hdr->pub_seq);
-        check_header(&c, &f);
-        check_records(&c, &f);
-        check_index(&c, &f);
-        if (f.nlive)
-            qsort(f.live, f.nlive, sizeof *f.live, cmp_u64);
-        struct mf__heap hv = mf__heap_view(&c);
-        mf__heap_check(&hv, f.live, f.nlive, heap_note, &f);
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        uint64_t s1 = MF__LOAD_ACQ(&c->hdr->write_seq);
+        if (s1 & 1) {
+            sleep_ms(1);
+            continue;
+        }
+        int rc = run(c, f, true);
+        if (rc < 0)
+            return rc;
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        uint64_t now = MF__LOAD(&c.hdr->pub_seq);
-        /* An odd sequence that stays odd is a writer mid-publish; if that
-         * writer is dead, the file is what it is and the findings stand. */
-        busy = busy || (MF__LOAD(&c.hdr->writer_pid) != 0 &&
-                        mf__writer_state(c.hdr, false) == MF_WRITER_HELD);
-        if (now == seq && (f.n == 0 || !busy)) {
-            rc = 0;
-            break;
+        if (rc == 0 && MF__LOAD(&c->hdr->write_seq) == s1) {
+            res->heap_checked = 1;
+            return 0;
         }
-        sched_yield();
-        rc = mf__fail(MF_EBUSY, "%s: the file kept changing during the check",
-                      mf->path);
     }
+    int rc;
+    while ((rc = run(c, f, false)) == MF__RETRY)
+        ;
+    return rc;
+}
+
+/* Read-only handle: lock-free, guarded against a file shrinking under us. */
+static int check_reader(mf_file *mf, struct findings *f, mf_check_result *res)
+{
+    struct mf__ctx c;
+    int rc = mf__enter(mf, &c);
+    if (rc)
+        return rc;
+    res->writer_state = mf__writer_state(c.hdr, c.inc, &res->writer_pid);
+    res->repair_pending = res->writer_state == MF_WRITER_DEAD ||
+                          (MF__LOAD(&c.hdr->flags) & MF__HF_DIRTY);
+    if (res->repair_pending) {
+        /* The dead writer's half-done change is the repair's business; the
+         * records it cannot have damaged are still checked. */
+        while ((rc = run(&c, f, false)) == MF__RETRY)
+            ;
+    } else {
+        rc = run_lock_free(&c, f, res);
+    }
+    mf__leave(&c);
+    return rc;
+}
+
+/* Writable handle: under the writer lock (which repairs first), exact. Not
+ * guarded: a jump must never leave the lock held. */
+static int check_writer(mf_file *mf, struct findings *f, mf_check_result *res)
+{
+    int rc = mf__writer_lock(mf);
+    if (rc)
+        return rc;
+    struct mf__ctx c;
+    if ((rc = mf__enter(mf, &c)) == 0) {
+        res->writer_state = MF_WRITER_HELD;
+        res->writer_pid = mf__pid();
+        rc = run(&c, f, true);
+        res->heap_checked = rc == 0;
+        mf__leave(&c);
+    }
+    mf__writer_unlock(mf);
+    return rc;
+}
+
+static int check_and_report(mf_file *mf, mf_check_report_fn report, void *ud,
+                            mf_check_result *res)
+{
+    struct findings f = {0};
+    int rc;
+    if (mf->writable)
+        rc = check_writer(mf, &f, res);
+    else
+        MF__GUARDED(rc, check_reader(mf, &f, res));
+    if (rc == 0 && f.oom)
+        rc = mf__fail(MF_ENOMEM, "%s: out of memory during the check", mf->path);
     if (rc == 0) {
         for (size_t i = 0; i < f.n; i++)
             if (report)
                 report(ud, f.msgs[i]);
-        if (problems)
-            *problems = (unsigned)f.n;
+        res->problems = (unsigned)f.n;
     }
-    findings_clear(&f);
-    free(f.msgs);
-    free(f.live);
-    free(f.recs);
+    findings_free(&f);
     return rc;
+}
+
+int mf_check_file(mf_file *mf, mf_check_report_fn report, void *ud,
+                  mf_check_result *res)
+{
+    mf__clear_detail();
+    if (!mf)
+        return mf__fail(MF_EINVAL, "mf_check: NULL handle");
+    mf_check_result local = {sizeof local, 0, 0, 0, 0, 0};
+    if (res && res->struct_size < sizeof *res)
+        return mf__fail(MF_EINVAL, "%s: mf_check_file: bad result struct_size %zu",
+                        mf->path, res->struct_size);
+    mf_check_result *r = res ? res : &local;
+    memset(r, 0, sizeof *r);
+    r->struct_size = sizeof *r;
+    return check_and_report(mf, report, ud, r);
 }
 
 int mf_check(mf_file *mf, mf_check_report_fn report, void *ud, unsigned *problems)
 {
-    int rc;
-    MF__GUARDED(rc, mf_check_unguarded(mf, report, ud, problems));
+    mf_check_result r = {sizeof r, 0, 0, 0, 0, 0};
+    int rc = mf_check_file(mf, report, ud, &r);
+    if (rc == 0 && problems)
+        *problems = r.problems;
     return rc;
 }

@@ -1,12 +1,14 @@
 /*
- * directory.c - names to records: the hash index and the insertion-ordered
- * list, read lock-free and changed under the writer lock.
+ * directory.c - names to versions: the index table (format.h), read
+ * lock-free and changed under the writer lock, and the heap calls the
+ * writer makes through it.
  *
- * The index is open addressing with linear probing. Entries are never moved
- * while a table is current (removal leaves a tombstone), so a reader racing
- * a writer cannot miss a key that stays live. A rehash builds a whole new
- * table, swings header.index_off and retires the old one with an odd stamp,
- * which is how a reader that raced it knows to look again.
+ * The table is open addressing with linear probing over 8-byte slots
+ * (format.h). Slots never move while a table is current and are never
+ * reused after a removal (tombstones stay until the next rebuild), so a
+ * lookup racing the writer cannot miss a name that stays present, and an
+ * order entry names one record for the table's whole life. A rehash builds
+ * a new table, swings header.index_off and retires the old table.
  */
 #include "file.h"
 
@@ -23,17 +25,16 @@ struct mf__heap mf__heap_view(struct mf__ctx *c)
     return hv;
 }
 
-uint64_t mf__next_stamp(struct mf__ctx *c)
-{
-    uint64_t s = c->hdr->stamp_counter + 2;
-    c->hdr->stamp_counter = s;
-    return s;
-}
-
 int mf__alloc(struct mf__ctx *c, uint64_t size, uint64_t *off)
 {
     struct mf__heap hv = mf__heap_view(c);
     int rc = mf__heap_alloc(&hv, size, off);
+    /* Retired blocks first (twice frees both generations), growth last. */
+    for (int round = 0; rc == MF_EFULL && round < 2; round++) {
+        if (mf__reclaim(c, true) == 0 && round == 1)
+            break;
+        rc = mf__heap_alloc(&hv, size, off);
+    }
     if (rc == MF_EFULL) {
         rc = mf__grow(c, size + MF__BLOCK_HEADER);
         if (rc)
@@ -45,10 +46,10 @@ int mf__alloc(struct mf__ctx *c, uint64_t size, uint64_t *off)
                             "bytes after growing", c->mf->path,
                             (unsigned long long)size);
     }
-    if (rc && rc != MF_EFULL)
+    if (rc)
         return mf__fail(rc, "%s: heap allocation failed: %s", c->mf->path,
                         mf_strerror(rc));
-    return rc;
+    return 0;
 }
 
 int mf__free(struct mf__ctx *c, uint64_t off)
@@ -61,277 +62,268 @@ int mf__free(struct mf__ctx *c, uint64_t off)
     return 0;
 }
 
-struct mf__record *mf__record_at(const struct mf__map *m, uint64_t off)
+/* ------------------------------------------------------------------------ */
+/* Tables                                                                    */
+/* ------------------------------------------------------------------------ */
+
+#define MF__MAX_SLOTS (1ull << 32) /* order entries are 32-bit slot numbers */
+
+static uint64_t table_bytes(uint64_t nslots, uint64_t order_cap, uint64_t *order_at)
 {
-    if (off % MF__HEAP_ALIGN || off < MF__HEADER_SIZE ||
-        !mf__in_map(m->len, off, sizeof(struct mf__record)))
-        return NULL;
-    struct mf__record *r = (struct mf__record *)(m->base + off);
-    uint32_t nl = MF__LOAD(&r->name_len), cl = MF__LOAD(&r->class_len);
-    if (nl == 0 || nl > MF_NAME_MAX || cl == 0 || cl > MF_CLASS_NAME_MAX)
-        return NULL;
-    if (!mf__in_map(m->len, off + sizeof *r, (uint64_t)nl + 1 + cl + 1))
-        return NULL;
-    /* Both strings end where their lengths say, so string functions on
-     * them never run past the record. */
-    if (r->strings[nl] != '\0' || r->strings[nl + 1 + cl] != '\0')
-        return NULL;
-    return r;
+    uint64_t at = sizeof(struct mf__index) + nslots * sizeof(uint64_t);
+    *order_at = at;
+    return at + order_cap * sizeof(uint32_t);
 }
 
-struct mf__index *mf__index_at(const struct mf__map *m, uint64_t off)
+int mf__table(struct mf__ctx *c, struct mf__table *t)
 {
+    uint64_t off = MF__LOAD_ACQ(&c->hdr->index_off);
     if (off % MF__HEAP_ALIGN || off < MF__HEADER_SIZE ||
-        !mf__in_map(m->len, off, sizeof(struct mf__index)))
-        return NULL;
-    struct mf__index *ix = (struct mf__index *)(m->base + off);
-    uint64_t n = MF__LOAD(&ix->nslots);
-    if (n < 8 || n > (1ull << 36) || (n & (n - 1)))
-        return NULL;
-    if (!mf__in_map(m->len, off + sizeof *ix, n * sizeof(struct mf__slot)))
-        return NULL;
-    return ix;
+        !mf__in_map(c->m->len, off, sizeof(struct mf__index)))
+        return mf__suspect(c, "the index offset %llu is outside the heap",
+                           (unsigned long long)off);
+    struct mf__index *ix = (struct mf__index *)(c->m->base + off);
+    t->off = off;
+    t->ix = ix;
+    t->nslots = MF__LOAD(&ix->nslots);
+    t->order_cap = MF__LOAD(&ix->order_cap);
+    t->serial = MF__LOAD(&ix->serial);
+    uint64_t order_at = MF__LOAD(&ix->order_at), want_at;
+    uint64_t n = t->nslots;
+    if (n < 8 || n > MF__MAX_SLOTS || t->order_cap > n)
+        return mf__suspect(c, "the index at %llu has an invalid size",
+                           (unsigned long long)off);
+    uint64_t bytes = table_bytes(n, t->order_cap, &want_at);
+    if (order_at != want_at || !mf__in_map(c->m->len, off, bytes))
+        return mf__suspect(c, "the index at %llu does not fit in the file",
+                           (unsigned long long)off);
+    t->order = (const uint32_t *)(c->m->base + off + order_at);
+    return 0;
 }
 
-/* Does the live record r carry this name? Reads are bounded by record_at. */
-static bool record_is(const struct mf__record *r, const char *name, size_t len,
-                      uint64_t hash)
+/* Does the name in the payload of slot word w equal name? */
+static int name_is(struct mf__ctx *c, uint64_t w, const char *name, size_t len,
+                   bool *same)
 {
-    return MF__LOAD(&r->hash) == hash && MF__LOAD(&r->name_len) == len &&
-           memcmp(r->strings, name, len) == 0 && r->strings[len] == '\0';
+    struct mf__version v;
+    int rc = mf__version_at(c, mf__slot_off(w), &v);
+    if (rc == 0)
+        *same = v.name_len == len && memcmp(v.name, name, len) == 0;
+    return rc;
 }
 
 int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
-               uint64_t *rec_out, uint64_t *stamp_out)
+               uint64_t at, struct mf__version *v, uint64_t *slot_out)
 {
-    for (unsigned tries = 0; tries < 10000; tries++) {
-        uint64_t idx_off = MF__LOAD_ACQ(&c->hdr->index_off);
-        struct mf__index *ix = mf__index_at(c->m, idx_off);
-        uint64_t ix_slots = ix ? MF__LOAD(&ix->nslots) : 0;
-        if (ix && (ix_slots < 8 || ix_slots > (1ull << 36) || (ix_slots & (ix_slots - 1)) ||
-                   !mf__in_map(c->m->len, idx_off + sizeof *ix,
-                               ix_slots * sizeof(struct mf__slot))))
-            ix = NULL; /* changed between the check and our read */
-        if (!ix) {
-            if (MF__LOAD_ACQ(&c->hdr->index_off) != idx_off)
-                continue; /* replaced by a rehash while we looked */
-            int rc = mf__refresh(c);
-            if (rc < 0)
-                return rc;
-            if (rc == 1)
-                continue;
-            return mf__fail(MF_ECORRUPT, "%s: the hash index at %llu is invalid",
-                            c->mf->path, (unsigned long long)idx_off);
-        }
-        uint64_t s1 = MF__LOAD_ACQ(&ix->stamp);
-        if (s1 & 1) {
-            /* Retired by a rehash, which swings index_off first: if it still
-             * points here, no writer did this and the file is corrupt. */
-            if (MF__LOAD_ACQ(&c->hdr->index_off) == idx_off)
-                return mf__fail(MF_ECORRUPT, "%s: the current hash index at "
-                                "%llu is marked retired", c->mf->path,
-                                (unsigned long long)idx_off);
+    struct mf__table t;
+    int rc = mf__table(c, &t);
+    if (rc)
+        return rc;
+    uint64_t slot = mf__slot_home(hash, t.nslots);
+    for (uint64_t i = 0; i < t.nslots; i++, slot = mf__slot_next(slot, t.nslots)) {
+        uint64_t w = mf__slot_load(&t, slot);
+        if (w == MF__SLOT_EMPTY)
+            break;
+        if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
             continue;
-        }
-        /* Use the size index_at validated: a concurrent rehash may free and
-         * reuse this block, and a re-read could say anything. */
-        uint64_t n = ix_slots, mask = n - 1;
-        bool remapped = false;
-        for (uint64_t i = 0; i < n; i++) {
-            struct mf__slot *s = &ix->slots[(hash + i) & mask];
-            uint64_t r = MF__LOAD_ACQ(&s->rec);
-            if (r == MF__SLOT_EMPTY)
-                break;
-            if (r == MF__SLOT_TOMB || MF__LOAD(&s->hash) != hash)
-                continue;
-            struct mf__record *rec = mf__record_at(c->m, r);
-            if (!rec) {
-                /* Maybe a record in (or straddling into) space the file
-                 * gained since we mapped it. */
-                int rc = mf__refresh(c);
-                if (rc < 0)
-                    return rc;
-                if (rc == 1) {
-                    remapped = true;
-                    break;
-                }
-                continue;
-            }
-            uint64_t rs = MF__LOAD_ACQ(&rec->stamp);
-            if (rs == 0 || (rs & 1) || !record_is(rec, name, len, hash))
-                continue;
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            if (MF__LOAD(&rec->stamp) != rs)
-                continue;
-            *rec_out = r;
-            *stamp_out = rs;
-            return 0;
-        }
-        if (remapped)
+        bool same = false;
+        if ((rc = name_is(c, w, name, len, &same)))
+            return rc;
+        if (!same)
             continue;
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        if (MF__LOAD(&ix->stamp) == s1 &&
-            MF__LOAD(&c->hdr->index_off) == idx_off)
-            return mf__fail(MF_ENOTFOUND, "%s: no record named '%.*s'",
-                            c->mf->path, (int)len, name);
+        rc = mf__resolve(c, w, at, v);
+        if (rc == MF__INVISIBLE)
+            continue; /* removed or not yet added: a later slot may hold it */
+        if (rc == 0 && slot_out)
+            *slot_out = slot;
+        return rc;
     }
-    return mf__fail(MF_EBUSY, "%s: the index kept changing during lookup of '%.*s'",
-                    c->mf->path, (int)len, name);
+    /* "Not found" is only an answer if no reclaim made us read reused memory. */
+    if (!mf__read_stable(c))
+        return MF__RETRY;
+    return mf__fail(MF_ENOTFOUND, "%s: no record named '%.*s'", c->mf->path,
+                    (int)len, name);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Writer side (lock held)                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void slot_put(struct mf__index *ix, uint64_t hash, uint64_t rec)
+/* The writer reads the same hostile file: it validates like a reader, but
+ * nothing can move under it, so any failure is corruption. */
+static int writer_table(struct mf__ctx *c, struct mf__table *t)
 {
-    uint64_t mask = ix->nslots - 1;
-    for (uint64_t i = 0; i <= mask; i++) {
-        struct mf__slot *s = &ix->slots[(hash + i) & mask];
-        uint64_t r = MF__LOAD(&s->rec);
-        if (r == MF__SLOT_EMPTY || r == MF__SLOT_TOMB) {
-            if (r == MF__SLOT_TOMB)
-                ix->tombstones--;
-            MF__STORE(&s->hash, hash);
-            MF__STORE_REL(&s->rec, rec);
+    mf__read_begin(c);
+    int rc = mf__table(c, t);
+    return rc == MF__RETRY ? mf__fail(MF_ECORRUPT, "%s: the index is invalid",
+                                      c->mf->path)
+                           : rc;
+}
+
+int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
+                 uint64_t *slot_out, uint64_t *cur_out)
+{
+    struct mf__table t;
+    int rc = writer_table(c, &t);
+    if (rc)
+        return rc;
+    uint64_t slot = mf__slot_home(hash, t.nslots);
+    for (uint64_t i = 0; i < t.nslots; i++, slot = mf__slot_next(slot, t.nslots)) {
+        uint64_t w = t.ix->slots[slot];
+        if (w == MF__SLOT_EMPTY)
+            break;
+        if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
+            continue;
+        bool same = false;
+        rc = name_is(c, w, name, len, &same);
+        if (rc)
+            return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
+                                          c->mf->path, (unsigned long long)slot);
+        if (same) {
+            *slot_out = slot;
+            *cur_out = mf__slot_off(w);
+            return 0;
+        }
+    }
+    return MF_ENOTFOUND;
+}
+
+/* Put a slot word at the first empty slot of hash's probe sequence and
+ * append it to the insertion order. The word holds only the hash's tag, so
+ * the hash itself says where. */
+void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t word)
+{
+    uint64_t slot = mf__slot_home(hash, ix->nslots);
+    for (uint64_t i = 0; i < ix->nslots; i++, slot = mf__slot_next(slot, ix->nslots)) {
+        if (ix->slots[slot] == MF__SLOT_EMPTY) {
+            MF__STORE_REL(&ix->slots[slot], word);
+            uint32_t *order = (uint32_t *)((unsigned char *)ix + ix->order_at);
+            order[ix->order_len] = (uint32_t)slot;
+            MF__STORE_REL(&ix->order_len, ix->order_len + 1);
             ix->used++;
             return;
         }
     }
 }
 
-int mf__index_create(struct mf__ctx *c, uint64_t nslots, uint64_t *out)
+/* Slots for n names: at most half full when built; rebuilt when adds and
+ * removes fill three quarters. */
+static uint64_t slots_for(uint64_t n)
 {
+    return n < 31 ? 64 : (n + 1) * 2;
+}
+
+int mf__index_create(struct mf__ctx *c, uint64_t n, uint64_t *out)
+{
+    uint64_t nslots = slots_for(n), order_at;
+    if (nslots > MF__MAX_SLOTS)
+        return mf__fail(MF_EFULL, "%s: too many names for one index", c->mf->path);
+    /* Every slot can take an add before the next rebuild: the order array
+     * needs one entry per slot that can be filled (3/4 of them). */
+    uint64_t order_cap = nslots / 4 * 3;
+    uint64_t bytes = table_bytes(nslots, order_cap, &order_at);
     uint64_t off;
-    int rc = mf__alloc(c, sizeof(struct mf__index) + nslots * sizeof(struct mf__slot),
-                       &off);
+    int rc = mf__alloc(c, bytes, &off);
     if (rc)
         return rc;
     struct mf__index *ix = (struct mf__index *)(c->m->base + off);
-    MF__STORE(&ix->stamp, mf__next_stamp(c) | 1);
-    __atomic_thread_fence(__ATOMIC_RELEASE); /* odd before the rewrite */
-    memset(ix->slots, 0, nslots * sizeof(struct mf__slot));
+    memset(ix, 0, bytes);
     ix->nslots = nslots;
-    ix->used = 0;
-    ix->tombstones = 0;
+    ix->order_cap = order_cap;
+    ix->order_at = order_at;
+    ix->serial = ++c->hdr->index_serial;
     *out = off;
     return 0;
 }
 
-/* Install a sealed index as the current one and retire the old one. */
-void mf__index_install(struct mf__ctx *c, uint64_t new_off)
+void mf__index_install(struct mf__ctx *c, uint64_t off, bool retire_old)
 {
-    struct mf__index *nix = (struct mf__index *)(c->m->base + new_off);
-    uint64_t old_off = c->hdr->index_off;
-    MF__STORE_REL(&nix->stamp, mf__next_stamp(c));
-    MF__STORE_REL(&c->hdr->index_off, new_off);
-    struct mf__index *old = mf__index_at(c->m, old_off);
-    if (old && old_off != new_off) {
-        MF__STORE_REL(&old->stamp, MF__LOAD(&old->stamp) | 1);
-        mf__free(c, old_off);
-    }
+    uint64_t old = c->hdr->index_off;
+    MF__STORE_REL(&c->hdr->index_off, off);
+    MF__CRASH_POINT();
+    if (retire_old && old != off)
+        mf__retire(c, old);
 }
 
-static int rehash(struct mf__ctx *c, uint64_t nslots)
+/* The full hash of the name in a used slot (the word keeps only a tag). */
+static int slot_hash(struct mf__ctx *c, uint64_t w, uint64_t *hash)
+{
+    struct mf__version v;
+    int rc = mf__version_at(c, mf__slot_off(w), &v);
+    if (rc)
+        return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: a slot names an invalid "
+                                      "payload", c->mf->path);
+    *hash = mf__hash_name(v.name, v.name_len);
+    return 0;
+}
+
+/* Copy the current table's names, in insertion order, into a new table with
+ * room for `room` names, and install it. */
+static int rehash(struct mf__ctx *c, uint64_t room)
 {
     uint64_t off;
-    int rc = mf__index_create(c, nslots, &off);
+    int rc = mf__index_create(c, room, &off);
     if (rc)
         return rc;
-    /* Re-derive after a possible growth inside the allocation. */
-    struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
+    /* The allocation may have remapped: look the old table up again. */
+    struct mf__table old;
+    if ((rc = writer_table(c, &old)))
+        return rc;
     struct mf__index *nix = (struct mf__index *)(c->m->base + off);
-    if (!ix)
-        return mf__fail(MF_ECORRUPT, "%s: the hash index is invalid", c->mf->path);
-    for (uint64_t i = 0; i < ix->nslots; i++) {
-        uint64_t r = ix->slots[i].rec;
-        if (r != MF__SLOT_EMPTY && r != MF__SLOT_TOMB)
-            slot_put(nix, ix->slots[i].hash, r);
+    uint64_t len = old.ix->order_len;
+    if (len > old.order_cap)
+        return mf__fail(MF_ECORRUPT, "%s: the index order length is invalid",
+                        c->mf->path);
+    for (uint64_t i = 0; i < len; i++) {
+        uint32_t slot = old.order[i];
+        if (slot >= old.nslots)
+            return mf__fail(MF_ECORRUPT, "%s: index order entry %llu is invalid",
+                            c->mf->path, (unsigned long long)i);
+        uint64_t w = old.ix->slots[slot], hash = 0;
+        if (!mf__slot_used(w))
+            continue;
+        if ((rc = slot_hash(c, w, &hash)))
+            return rc;
+        mf__table_put(nix, hash, w);
     }
     MF__CRASH_POINT();
-    mf__index_install(c, off);
-    MF__CRASH_POINT();
+    mf__index_install(c, off, true);
     return 0;
 }
 
 int mf__dir_reserve(struct mf__ctx *c, uint64_t extra)
 {
-    struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
-    if (!ix)
-        return mf__fail(MF_ECORRUPT, "%s: the hash index is invalid", c->mf->path);
-    if ((ix->used + ix->tombstones + extra) * 4 <= ix->nslots * 3)
-        return 0;
-    /* Keep the table at most 3/8 full after a rehash; if tombstones were
-     * the problem, the same size without them will do. */
-    uint64_t n = ix->nslots;
-    while ((ix->used + extra) * 8 > n * 3)
-        n *= 2;
-    return rehash(c, n);
-}
-
-int mf__dir_insert(struct mf__ctx *c, uint64_t rec_off)
-{
-    int rc = mf__dir_reserve(c, 1);
+    struct mf__table t;
+    int rc = writer_table(c, &t);
     if (rc)
         return rc;
-    struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
-    struct mf__record *r = (struct mf__record *)(c->m->base + rec_off);
-    slot_put(ix, r->hash, rec_off);
-    MF__CRASH_POINT();
-
-    uint64_t last = c->hdr->last_rec;
-    r->prev = last;
-    MF__STORE(&r->next, 0);
-    if (last) {
-        struct mf__record *l = mf__record_at(c->m, last);
-        if (!l)
-            return mf__fail(MF_ECORRUPT, "%s: the last record link is invalid",
-                            c->mf->path);
-        MF__STORE_REL(&l->next, rec_off);
-        MF__CRASH_POINT();
-    } else {
-        MF__STORE_REL(&c->hdr->first_rec, rec_off);
-    }
-    c->hdr->last_rec = rec_off;
-    MF__STORE(&c->hdr->record_count, c->hdr->record_count + 1);
-    return 0;
+    struct mf__index *ix = t.ix;
+    if (ix->used > t.nslots || ix->order_len > t.order_cap)
+        return mf__fail(MF_ECORRUPT, "%s: the index counts are invalid", c->mf->path);
+    if ((ix->used + ix->tombstones + extra) * 4 <= t.nslots * 3 &&
+        ix->order_len + extra <= t.order_cap)
+        return 0;
+    return rehash(c, ix->used + extra);
 }
 
-int mf__dir_unlink(struct mf__ctx *c, uint64_t rec_off)
+uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t pay)
 {
-    struct mf__record *r = (struct mf__record *)(c->m->base + rec_off);
-    struct mf__index *ix = mf__index_at(c->m, c->hdr->index_off);
-    if (!ix)
-        return mf__fail(MF_ECORRUPT, "%s: the hash index is invalid", c->mf->path);
-    uint64_t mask = ix->nslots - 1;
-    for (uint64_t i = 0; i <= mask; i++) {
-        struct mf__slot *s = &ix->slots[(r->hash + i) & mask];
-        uint64_t v = s->rec;
-        if (v == MF__SLOT_EMPTY)
-            break;
-        if (v == rec_off) {
-            MF__STORE_REL(&s->rec, MF__SLOT_TOMB);
-            ix->used--;
-            ix->tombstones++;
-            break;
-        }
+    struct mf__index *ix = (struct mf__index *)(c->m->base + c->hdr->index_off);
+    mf__table_put(ix, hash, mf__slot_word(hash, pay, 1));
+    MF__CRASH_POINT();
+    uint32_t *order = (uint32_t *)((unsigned char *)ix + ix->order_at);
+    return order[ix->order_len - 1];
+}
+
+void mf__dir_set(struct mf__ctx *c, uint64_t slot, uint64_t pay)
+{
+    struct mf__index *ix = (struct mf__index *)(c->m->base + c->hdr->index_off);
+    uint64_t w = ix->slots[slot];
+    /* The tag stays: it is the name's, and the name does not change. */
+    MF__STORE_REL(&ix->slots[slot], pay ? mf__slot_word(w, pay, 0) : MF__SLOT_TOMB);
+    if (!pay) {
+        ix->used--;
+        ix->tombstones++;
     }
     MF__CRASH_POINT();
-    uint64_t prev = r->prev, next = MF__LOAD(&r->next);
-    struct mf__record *p = prev ? mf__record_at(c->m, prev) : NULL;
-    struct mf__record *n = next ? mf__record_at(c->m, next) : NULL;
-    if ((prev && !p) || (next && !n))
-        return mf__fail(MF_ECORRUPT, "%s: record links around %llu are invalid",
-                        c->mf->path, (unsigned long long)rec_off);
-    if (p)
-        MF__STORE_REL(&p->next, next);
-    else
-        MF__STORE_REL(&c->hdr->first_rec, next);
-    MF__CRASH_POINT();
-    if (n)
-        n->prev = prev;
-    else
-        c->hdr->last_rec = prev;
-    MF__STORE(&c->hdr->record_count, c->hdr->record_count - 1);
-    return 0;
 }

@@ -461,6 +461,32 @@ uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
     return bsize(&b) - MF__BLOCK_HEADER;
 }
 
+static int allocated_at(const struct mf__heap *h, uint64_t user_off, struct blk *b)
+{
+    if (!handle_ok(h) || !ctl_ok(h) || user_off < MF__BLOCK_HEADER ||
+        hload(h, user_off - MF__BLOCK_HEADER, b) || bfree(b))
+        return MF_ECORRUPT;
+    return 0;
+}
+
+int mf__heap_chain_get(const struct mf__heap *h, uint64_t user_off, uint64_t *next)
+{
+    struct blk b;
+    int rc = allocated_at(h, user_off, &b);
+    if (rc == 0)
+        *next = b.next_free;
+    return rc;
+}
+
+int mf__heap_chain_set(struct mf__heap *h, uint64_t user_off, uint64_t next)
+{
+    struct blk b;
+    int rc = allocated_at(h, user_off, &b);
+    if (rc == 0)
+        wr64(h->base, b.off + HDR_NEXTF, next);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Grow                                                                      */
 /* ------------------------------------------------------------------------ */

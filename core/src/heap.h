@@ -14,8 +14,9 @@
  *     b + 24  uint64 prev_free
  *     b + 32  user area ...
  *
- * The free links sit in the header, not in the user area, so the allocator
- * never writes into bytes a lock-free reader may still be validating.
+ * The free links sit in the header, not in the user area. While a block is
+ * allocated its next_free word is the owner's to use (mf__heap_chain_*):
+ * the writer chains retired blocks through it, where readers never look.
  * Callers only ever see *user offsets* (b + 32).
  */
 #ifndef MF_HEAP_H
@@ -78,6 +79,12 @@ int mf__heap_free(struct mf__heap *h, uint64_t user_off);
 uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
                          uint64_t heap_start, uint64_t heap_end,
                          uint64_t user_off);
+
+/* The chain word of an allocated block (its unused next_free link), for
+ * lists of allocated blocks such as the retired ones. Returns 0, or
+ * MF_ECORRUPT if user_off is not an allocated block. */
+int mf__heap_chain_get(const struct mf__heap *h, uint64_t user_off, uint64_t *next);
+int mf__heap_chain_set(struct mf__heap *h, uint64_t user_off, uint64_t next);
 
 /* The file grew: extend the heap to new_end (> heap_end, mapped). The new
  * space becomes free, merged with a free last block. Returns 0 or an error. */

@@ -47,10 +47,10 @@ void mf__methods_forget(const mf_class *cls);
 extern const mf_class mf__text_class;
 extern const mf_class mf__blob_class;
 
-/* checksum.c: XXH3-64 of a payload (and of names), through libxxhash's
- * CPU-dispatching entry point where there is one: AVX2 is 3x faster than
- * the baseline SSE2 path here, with identical values. */
+/* checksum.c: XXH3-64 of a payload (and of names). */
 uint64_t mf__checksum(const void *data, size_t len);
+/* Which code path long checksums take on this CPU, for reports. */
+const char *mf__checksum_path(void);
 
 /* lock.c: getpid() without a system call per writer lock. */
 uint32_t mf__pid(void);
@@ -63,6 +63,10 @@ int mf__check_class_name(const char *name);
  * Guards nest. */
 extern _Thread_local sigjmp_buf *mf__guard_env;
 void mf__guard_init(void);
+/* Register a mapping of ours before use, unregister it before munmap: the
+ * handler only jumps for faults inside registered mappings. */
+void mf__guard_map(const void *base, size_t len);
+void mf__guard_unmap(const void *base);
 int mf__guard_tripped(void);
 #define MF__GUARDED(rc, call)                                   \
     do {                                                        \

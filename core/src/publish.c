@@ -1,10 +1,10 @@
 /*
- * publish.c - the producer side: add, update, put, remove.
+ * publish.c - the producer side: add, update, put, remove, and batches.
  *
  * Objects are encoded outside the writer lock into one reusable local
- * buffer (TMapFile's best-buffer idea); the lock is held only to allocate,
- * copy and publish. A publish never writes into a payload a reader may be
- * reading: see format.h.
+ * buffer (TMapFile's best-buffer idea); the lock is held only to stage,
+ * commit and fold. Every change, single or many, is one batch of the
+ * protocol in format.h (the steps live in version.c).
  */
 #include "file.h"
 
@@ -25,6 +25,165 @@ int mf__check_record_name(const char *name)
                             "at byte %zu", i);
     }
     return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Staging, commit and fold (writer lock held)                              */
+/* ------------------------------------------------------------------------ */
+
+/* Pass 1: how many names of the batch are new (for the index reserve). */
+static int count_new(struct mf__ctx *c, const struct mf__op *ops, size_t n,
+                     uint64_t *added)
+{
+    *added = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t slot, cur;
+        int rc = mf__dir_find(c, ops[i].name, ops[i].name_len, ops[i].hash,
+                              &slot, &cur);
+        if (rc == MF_ENOTFOUND)
+            *added += ops[i].class_name != NULL;
+        else if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Pass 2 for one op: find its record and stage its new version. */
+static int stage_one(struct mf__ctx *c, struct mf__op *op, uint64_t batch)
+{
+    op->old = 0;
+    op->pay = 0;
+    int rc = mf__dir_find(c, op->name, op->name_len, op->hash, &op->slot, &op->old);
+    if (rc && rc != MF_ENOTFOUND)
+        return rc;
+    if (!op->class_name)
+        return 0; /* a removal stages nothing */
+    uint64_t count = 1, order;
+    if (op->old) {
+        struct mf__version v;
+        if ((rc = mf__version_at(c, op->old, &v)))
+            return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: record '%s' is invalid",
+                                          c->mf->path, op->name);
+        if (strcmp(v.class_name, op->class_name) != 0)
+            return mf__fail(MF_ECLASS, "%s: record '%s' holds class '%s', not "
+                            "'%s'; remove it first", c->mf->path, op->name,
+                            v.class_name, op->class_name);
+        count = v.update_count + 1;
+        order = v.order_seq;
+    } else {
+        order = c->hdr->order_counter + 1;
+        c->hdr->order_counter = order;
+    }
+    return mf__stage(c, op, batch, op->keep_count ? op->keep_count : count, order,
+                     &op->pay);
+}
+
+/* Free what was staged but never made reachable. */
+static void unstage(struct mf__ctx *c, struct mf__op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].pay)
+            mf__free(c, ops[i].pay);
+}
+
+static void link_all(struct mf__ctx *c, struct mf__op *ops, size_t n, uint64_t batch)
+{
+    /* Before any removal is linked: read views older than this batch then
+     * know that a name they miss may have been removed after them. */
+    for (size_t i = 0; i < n; i++)
+        if (!ops[i].pay && ops[i].old) {
+            __atomic_store_n(&c->hdr->removed_batch, batch, __ATOMIC_SEQ_CST);
+            break;
+        }
+    for (size_t i = 0; i < n; i++) {
+        struct mf__op *op = &ops[i];
+        if (op->pay && op->old)
+            mf__link(c, op->old, op->pay);
+        else if (op->pay)
+            op->slot = mf__dir_add(c, op->hash, op->pay);
+        else if (op->old)
+            mf__link(c, op->old, MF__NEXT_REMOVED | batch);
+    }
+}
+
+static void fold_all(struct mf__ctx *c, struct mf__op *ops, size_t n)
+{
+    struct mf__header *h = c->hdr;
+    uint64_t count = MF__LOAD(&h->record_count);
+    for (size_t i = 0; i < n; i++) {
+        struct mf__op *op = &ops[i];
+        if (op->pay) {
+            mf__dir_set(c, op->slot, op->pay);
+            count += op->old == 0;
+        } else if (op->old) {
+            mf__dir_set(c, op->slot, 0);
+            count--;
+        }
+        if (op->old)
+            mf__retire(c, op->old);
+    }
+    MF__STORE(&h->record_count, count);
+}
+
+static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!ops[i].class_name)
+            continue;
+        h->sum_buffer += (double)ops[i].size;
+        h->sum2_buffer += (double)ops[i].size * (double)ops[i].size;
+        k++;
+    }
+    MF__STORE(&h->written, h->written + k);
+}
+
+/* Publish n changes as one batch under the writer lock. Everything is
+ * allocated and written first (a failure there publishes nothing); then
+ * linked as uncommitted, committed by one store, and folded. */
+static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
+{
+    uint64_t added;
+    int rc = count_new(c, ops, n, &added);
+    /* Room in the index for the new names now, while failing is harmless
+     * (a rehash renumbers slots, so pass 2 looks the names up again). */
+    if (rc == 0)
+        rc = mf__dir_reserve(c, added);
+    if (rc)
+        return rc;
+    uint64_t batch = mf__batch_begin(c);
+    size_t staged = 0;
+    while (staged < n && rc == 0)
+        rc = stage_one(c, &ops[staged++], batch);
+    if (rc) {
+        unstage(c, ops, staged);
+        return rc;
+    }
+    link_all(c, ops, n, batch);
+    mf__commit(c, batch);
+    fold_all(c, ops, n);
+    account(c->hdr, ops, n);
+    mf__reclaim_if_due(c);
+    return 0;
+}
+
+int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ops[i].class_name)
+            ops[i].checksum = mf__checksum(ops[i].data, ops[i].size);
+    int rc = mf__writer_lock(mf);
+    if (rc)
+        return rc;
+    struct mf__ctx c;
+    if ((rc = mf__enter(mf, &c)) == 0) {
+        rc = publish_locked(&c, ops, n);
+        if (rc == 0)
+            mf__announce(c.hdr);
+        mf__leave(&c);
+    }
+    mf__writer_unlock(mf);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -71,37 +230,51 @@ static size_t best_buffer(const struct mf__header *h)
     return (size_t)best;
 }
 
-/* Make sure the encode buffer can hold `count` typical objects before the
- * first encode, so steady-state updates never reallocate. */
+/* The first encode's buffer: `count` typical objects, so steady-state
+ * updates never reallocate. Capped: the estimate comes from the whole file
+ * history (a file that once held huge objects must not make a producer of
+ * small ones ask for gigabytes); past the cap the buffer grows on demand. */
+#define MF__PRESIZE_MAX (64u << 20)
+
 static int enc_presize(mf_file *mf, size_t count)
 {
     if (mf->enc_cap)
         return 0;
-    size_t want = best_buffer(atomic_load(&mf->inc)->hdr) * (count ? count : 1);
+    size_t best = best_buffer(atomic_load(&mf->inc)->hdr);
+    size_t want = count && best > MF__PRESIZE_MAX / count ? MF__PRESIZE_MAX
+                                                          : best * (count ? count : 1);
     mf_writer w = {NULL, 0, 0, 0, enc_reserve, mf};
     return enc_reserve(&w, want) ? mf__fail(MF_ENOMEM, "%s: out of memory "
                                             "for the encode buffer", mf->path)
                                  : 0;
 }
 
-static int pend_reserve(mf_file *mf, size_t n)
+static int ops_reserve(mf_file *mf, size_t n)
 {
-    if (mf->cap_pend >= n)
+    if (mf->cap_ops >= n)
         return 0;
-    size_t cap = mf->cap_pend ? mf->cap_pend : 8;
+    size_t cap = mf->cap_ops ? mf->cap_ops : 8;
     while (cap < n)
         cap *= 2;
-    struct mf__pending *p = realloc(mf->pend, cap * sizeof *p);
+    struct mf__op *p = realloc(mf->ops, cap * sizeof *p);
     if (!p)
         return mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
-    mf->pend = p;
-    mf->cap_pend = cap;
+    mf->ops = p;
+    mf->cap_ops = cap;
     return 0;
 }
 
-/* Append one object's encoding to the buffer at *len. */
+static void op_name(struct mf__op *op, const char *name)
+{
+    op->name = name;
+    op->name_len = strlen(name);
+    op->hash = mf__hash_name(name, op->name_len);
+}
+
+/* Append one object's encoding to the buffer at *len; op->data is an
+ * offset into the buffer until the buffer stops moving. */
 static int encode(mf_file *mf, const char *name, const mf_class *cls,
-                  const void *obj, size_t *len, struct mf__pending *p)
+                  const void *obj, size_t *len, struct mf__op *op)
 {
     mf_writer w = {mf->enc, *len, mf->enc_cap, 0, enc_reserve, mf};
     int rc = cls->stream_out(obj, &w);
@@ -109,239 +282,20 @@ static int encode(mf_file *mf, const char *name, const mf_class *cls,
         return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
                         "(stream_out returned %d, writer error %d)", mf->path,
                         cls->name, name, rc, w.err);
-    p->name = name;
-    p->class_name = cls->name;
-    p->class_version = cls->version;
-    p->off = *len;
-    p->size = w.len - *len;
+    op_name(op, name);
+    op->class_name = cls->name;
+    op->class_version = cls->version;
+    op->data = (const void *)(uintptr_t)*len;
+    op->size = w.len - *len;
     *len = w.len;
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* Publishing (writer lock held)                                             */
-/* ------------------------------------------------------------------------ */
-
-static int new_record(struct mf__ctx *c, const struct mf__pending *p,
-                      uint64_t hash, uint64_t *out)
+/* Turn the buffer offsets left by encode() into pointers. */
+static void ops_point(mf_file *mf, struct mf__op *ops, size_t n)
 {
-    size_t nl = strlen(p->name), cl = strlen(p->class_name);
-    uint64_t off;
-    int rc = mf__alloc(c, sizeof(struct mf__record) + nl + 1 + cl + 1, &off);
-    if (rc)
-        return rc;
-    struct mf__record *r = (struct mf__record *)(c->m->base + off);
-    MF__STORE(&r->stamp, 1); /* odd: not live yet */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    r->payload = 0;
-    r->next = 0;
-    r->prev = 0;
-    r->order_seq = 0;
-    r->hash = hash;
-    r->name_len = (uint32_t)nl;
-    r->class_len = (uint32_t)cl;
-    r->prev_payload = 0;
-    memcpy(r->strings, p->name, nl + 1);
-    memcpy(r->strings + nl + 1, p->class_name, cl + 1);
-    *out = off;
-    return 0;
-}
-
-/* Write a sealed payload block for record rec. */
-static int new_payload(struct mf__ctx *c, const struct mf__pending *p,
-                       uint64_t rec, uint64_t update_count, uint64_t batch,
-                       uint64_t *out)
-{
-    uint64_t off;
-    int rc = mf__alloc(c, sizeof(struct mf__payload) + p->size, &off);
-    if (rc)
-        return rc;
-    struct mf__payload *pl = (struct mf__payload *)(c->m->base + off);
-    uint64_t stamp = mf__next_stamp(c);
-    /* Odd first: a slow reader still holding this address from the block's
-     * previous life must see it change. */
-    MF__STORE(&pl->stamp, stamp | 1);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    MF__CRASH_POINT();
-    pl->record = rec;
-    pl->size = p->size;
-    pl->checksum = p->checksum;
-    pl->update_count = update_count;
-    pl->time_ns = mf__now_ns();
-    pl->batch = batch;
-    pl->class_version = p->class_version;
-    pl->reserved = 0;
-    if (p->size)
-        memcpy(pl->data, p->data, p->size);
-    MF__CRASH_POINT();
-    MF__STORE_REL(&pl->stamp, stamp);
-    *out = off;
-    return 0;
-}
-
-/* Payloads at least this big outlive their successor by one update. */
-#define MF__KEEP_PREVIOUS_BYTES 4096u
-
-static bool payload_in_map(struct mf__ctx *c, uint64_t off)
-{
-    return off % MF__HEAP_ALIGN == 0 && off >= MF__HEADER_SIZE &&
-           mf__in_map(c->m->len, off, sizeof(struct mf__payload));
-}
-
-static uint64_t payload_size(struct mf__ctx *c, uint64_t off)
-{
-    return payload_in_map(c, off) ? ((const struct mf__payload *)(c->m->base + off))->size
-                                  : 0;
-}
-
-/* Retire and free a payload that is no longer reachable. */
-static void drop_payload(struct mf__ctx *c, uint64_t off)
-{
-    if (!payload_in_map(c, off))
-        return; /* a hostile link: leave it to mapfile check */
-    struct mf__payload *pl = (struct mf__payload *)(c->m->base + off);
-    MF__STORE_REL(&pl->stamp, MF__LOAD(&pl->stamp) | 1);
-    mf__free(c, off);
-}
-
-/* Phase 1 for one object: find its record (or make a new, unlinked one) and
- * write its sealed payload. Nothing is reachable by readers yet. */
-static int stage_one(struct mf__ctx *c, struct mf__pending *p, uint64_t batch)
-{
-    size_t nl = strlen(p->name);
-    uint64_t hash = mf__hash_name(p->name, nl);
-    uint64_t rs, count = 1;
-    p->is_new = false;
-    p->old = 0;
-    int rc = mf__lookup(c, p->name, nl, hash, &p->rec, &rs);
-    if (rc == 0) {
-        struct mf__record *r = mf__record_at(c->m, p->rec);
-        const char *cls = r->strings + r->name_len + 1;
-        if (strcmp(cls, p->class_name) != 0)
-            return mf__fail(MF_ECLASS, "%s: record '%s' holds class '%s', not "
-                            "'%s'; remove it first", c->mf->path, p->name, cls,
-                            p->class_name);
-        p->old = MF__LOAD(&r->payload);
-        if (p->old && mf__in_map(c->m->len, p->old, sizeof(struct mf__payload)))
-            count = ((struct mf__payload *)(c->m->base + p->old))->update_count + 1;
-    } else if (rc == MF_ENOTFOUND) {
-        mf__clear_detail();
-        if ((rc = new_record(c, p, hash, &p->rec)))
-            return rc;
-        p->is_new = true;
-    } else {
-        return rc;
-    }
-    rc = new_payload(c, p, p->rec, count, batch, &p->pay);
-    if (rc && p->is_new)
-        mf__free(c, p->rec);
-    return rc;
-}
-
-/* Undo phase 1: free what was staged but never made reachable. */
-static void unstage(struct mf__ctx *c, struct mf__pending *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        mf__free(c, p[i].pay);
-        if (p[i].is_new)
-            mf__free(c, p[i].rec);
-    }
-}
-
-/* Phase 2 for one object: make the staged payload (and record) visible.
- * Allocates nothing, so it cannot fail for want of space. */
-static int commit_one(struct mf__ctx *c, const struct mf__pending *p)
-{
-    struct mf__record *r = (struct mf__record *)(c->m->base + p->rec);
-    if (!p->is_new) {
-        MF__CRASH_POINT();
-        MF__STORE_REL(&r->payload, p->pay);
-        MF__CRASH_POINT();
-        /* A large payload stays sealed for one more update, so a reader
-         * still copying or decoding it finishes instead of starting over:
-         * without this, readers of big objects starve under a fast writer. */
-        uint64_t older = r->prev_payload;
-        r->prev_payload = 0;
-        if (older)
-            drop_payload(c, older);
-        MF__CRASH_POINT();
-        if (p->old && payload_size(c, p->old) >= MF__KEEP_PREVIOUS_BYTES)
-            r->prev_payload = p->old;
-        else if (p->old)
-            drop_payload(c, p->old);
-        MF__CRASH_POINT();
-        return 0;
-    }
-    r->payload = p->pay;
-    r->order_seq = ++c->hdr->order_counter;
-    MF__STORE_REL(&r->stamp, mf__next_stamp(c));
-    /* Journal first: a writer killed while linking leaves a record that
-     * recovery unlinks and reclaims, as if the add never happened. */
-    c->hdr->intent_rec = p->rec;
-    MF__STORE(&c->hdr->intent_op, MF__INTENT_ADD);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    MF__CRASH_POINT();
-    int rc = mf__dir_insert(c, p->rec);
-    MF__CRASH_POINT();
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    MF__STORE(&c->hdr->intent_op, MF__INTENT_NONE);
-    return rc;
-}
-
-static void account(struct mf__header *h, const struct mf__pending *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h->sum_buffer += (double)p[i].size;
-        h->sum2_buffer += (double)p[i].size * (double)p[i].size;
-    }
-    MF__STORE(&h->written, h->written + n);
-}
-
-/* Publish n encoded objects as one batch under the writer lock. Everything
- * is allocated and written first (a failure there publishes nothing); only
- * the pointer swings and links happen with the publish sequence odd, so a
- * snapshot reader is disturbed for microseconds, not for the copy. */
-static int publish(mf_file *mf, struct mf__pending *p, size_t n)
-{
-    size_t added = 0;
-    for (size_t i = 0; i < n; i++) {
-        p[i].data = p[i].data ? p[i].data : mf->enc + p[i].off;
-        p[i].checksum = mf__checksum(p[i].data, p[i].size);
-    }
-    int rc = mf__writer_lock(mf);
-    if (rc)
-        return rc;
-    struct mf__ctx c;
-    if ((rc = mf__enter(mf, &c)))
-        goto out;
-    uint64_t batch = c.hdr->batch + 1;
-    size_t staged = 0;
-    while (staged < n && rc == 0) {
-        rc = stage_one(&c, &p[staged], batch);
-        if (rc == 0)
-            added += p[staged++].is_new;
-    }
-    /* Room in the index for the new names now, while failing is harmless. */
-    if (rc == 0)
-        rc = mf__dir_reserve(&c, added);
-    if (rc) {
-        unstage(&c, p, staged);
-        goto out;
-    }
-    __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_SEQ_CST); /* odd */
-    MF__STORE(&c.hdr->batch, batch);
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = commit_one(&c, &p[i]);
-    /* A commit can only fail on a damaged file; what is left staged is
-     * reclaimed by a repair before the next change. */
-    if (rc)
-        __atomic_fetch_or(&c.hdr->flags, MF__HF_DIRTY, __ATOMIC_RELEASE);
-    __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_RELEASE); /* even */
-    account(c.hdr, p, n);
-    mf__announce(mf);
-out:
-    mf__writer_unlock(mf);
-    return rc;
+    for (size_t i = 0; i < n; i++)
+        ops[i].data = mf->enc + (uintptr_t)ops[i].data;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -366,6 +320,31 @@ static struct mf__added *find_added(mf_file *mf, const char *name)
     return NULL;
 }
 
+static int remember(mf_file *mf, const char *name, const mf_class *cls,
+                    const void *obj)
+{
+    struct mf__added *a = find_added(mf, name);
+    if (a) {
+        a->cls = cls;
+        a->obj = obj;
+        return 0;
+    }
+    if (mf->nadded == mf->cap_added) {
+        size_t cap = mf->cap_added ? mf->cap_added * 2 : 16;
+        struct mf__added *grown = realloc(mf->added, cap * sizeof *grown);
+        if (!grown)
+            return mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
+        mf->added = grown;
+        mf->cap_added = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
+    mf->added[mf->nadded++] = (struct mf__added){copy, cls, obj,
+                                                 mf__hash_name(name, strlen(name))};
+    return 0;
+}
+
 int mf_add(mf_file *mf, const char *name, const char *class_name, const void *obj)
 {
     mf__clear_detail();
@@ -378,31 +357,34 @@ int mf_add(mf_file *mf, const char *name, const char *class_name, const void *ob
     if ((rc = mf_registry_find(mf->reg, class_name, &cls)))
         return rc;
     pthread_mutex_lock(&mf->prod_lock);
-    struct mf__added *a = find_added(mf, name);
-    if (a) {
-        a->cls = cls;
-        a->obj = obj;
-    } else {
-        if (mf->nadded == mf->cap_added) {
-            size_t cap = mf->cap_added ? mf->cap_added * 2 : 16;
-            struct mf__added *grown = realloc(mf->added, cap * sizeof *grown);
-            if (grown) {
-                mf->added = grown;
-                mf->cap_added = cap;
-            }
-        }
-        char *copy = mf->nadded < mf->cap_added ? strdup(name) : NULL;
-        if (!copy) {
-            rc = mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
-        } else {
-            struct mf__added *n = &mf->added[mf->nadded++];
-            n->name = copy;
-            n->cls = cls;
-            n->obj = obj;
-            n->hash = mf__hash_name(name, strlen(name));
-        }
-    }
+    rc = remember(mf, name, cls, obj);
     pthread_mutex_unlock(&mf->prod_lock);
+    return rc;
+}
+
+/* Encode the added objects (one, or all when name is NULL) into mf->ops. */
+static int encode_added(mf_file *mf, const char *name, size_t *n)
+{
+    *n = name ? 1 : mf->nadded;
+    if (*n == 0)
+        return 0;
+    int rc = ops_reserve(mf, *n);
+    if (rc || (rc = enc_presize(mf, *n)))
+        return rc;
+    size_t len = 0;
+    if (name) {
+        struct mf__added *a = find_added(mf, name);
+        if (!a)
+            return mf__fail(MF_ENOTFOUND, "%s: no object was added as '%s'",
+                            mf->path, name);
+        rc = encode(mf, a->name, a->cls, a->obj, &len, &mf->ops[0]);
+    } else {
+        for (size_t i = 0; i < *n && !rc; i++)
+            rc = encode(mf, mf->added[i].name, mf->added[i].cls, mf->added[i].obj,
+                        &len, &mf->ops[i]);
+    }
+    if (rc == 0)
+        ops_point(mf, mf->ops, *n);
     return rc;
 }
 
@@ -413,31 +395,10 @@ int mf_update(mf_file *mf, const char *name)
     if (rc)
         return rc;
     pthread_mutex_lock(&mf->prod_lock);
-    size_t n = name ? 1 : mf->nadded;
-    size_t len = 0;
-    if (n == 0)
-        goto out;
-    if ((rc = pend_reserve(mf, n)) || (rc = enc_presize(mf, n)))
-        goto out;
-    if (name) {
-        struct mf__added *a = find_added(mf, name);
-        if (!a) {
-            rc = mf__fail(MF_ENOTFOUND, "%s: no object was added as '%s'",
-                          mf->path, name);
-            goto out;
-        }
-        mf->pend[0].data = NULL;
-        rc = encode(mf, a->name, a->cls, a->obj, &len, &mf->pend[0]);
-    } else {
-        for (size_t i = 0; i < n && !rc; i++) {
-            mf->pend[i].data = NULL;
-            rc = encode(mf, mf->added[i].name, mf->added[i].cls, mf->added[i].obj,
-                        &len, &mf->pend[i]);
-        }
-    }
-    if (!rc)
-        rc = publish(mf, mf->pend, n);
-out:
+    size_t n = 0;
+    rc = encode_added(mf, name, &n);
+    if (rc == 0 && n)
+        rc = mf__publish(mf, mf->ops, n);
     pthread_mutex_unlock(&mf->prod_lock);
     return rc;
 }
@@ -455,11 +416,10 @@ int mf_put(mf_file *mf, const char *name, const char *class_name, const void *ob
         return rc;
     pthread_mutex_lock(&mf->prod_lock);
     size_t len = 0;
-    if (!(rc = pend_reserve(mf, 1)) && !(rc = enc_presize(mf, 1))) {
-        mf->pend[0].data = NULL;
-        rc = encode(mf, name, cls, obj, &len, &mf->pend[0]);
-        if (!rc)
-            rc = publish(mf, mf->pend, 1);
+    if (!(rc = ops_reserve(mf, 1)) && !(rc = enc_presize(mf, 1)) &&
+        !(rc = encode(mf, name, cls, obj, &len, &mf->ops[0]))) {
+        ops_point(mf, mf->ops, 1);
+        rc = mf__publish(mf, mf->ops, 1);
     }
     pthread_mutex_unlock(&mf->prod_lock);
     return rc;
@@ -475,45 +435,13 @@ int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
         return rc;
     if (!data && size)
         return mf__fail(MF_EINVAL, "%s: mf_put_raw '%s': NULL data", mf->path, name);
-    pthread_mutex_lock(&mf->prod_lock);
-    if (!(rc = pend_reserve(mf, 1))) {
-        struct mf__pending *p = &mf->pend[0];
-        p->name = name;
-        p->class_name = class_name;
-        p->class_version = class_version;
-        p->data = size ? data : (const void *)"";
-        p->off = 0;
-        p->size = size;
-        rc = publish(mf, p, 1);
-    }
-    pthread_mutex_unlock(&mf->prod_lock);
-    return rc;
-}
-
-/* Unlink and free one record (writer lock held, pub_seq odd). */
-static int remove_record(struct mf__ctx *c, uint64_t rec)
-{
-    c->hdr->intent_rec = rec;
-    MF__STORE(&c->hdr->intent_op, MF__INTENT_REMOVE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    MF__CRASH_POINT();
-    int rc = mf__dir_unlink(c, rec);
-    if (rc)
-        return rc;
-    MF__CRASH_POINT();
-    struct mf__record *r = (struct mf__record *)(c->m->base + rec);
-    MF__STORE_REL(&r->stamp, MF__LOAD(&r->stamp) | 1);
-    uint64_t pay = MF__LOAD(&r->payload);
-    if (pay)
-        drop_payload(c, pay);
-    if (r->prev_payload)
-        drop_payload(c, r->prev_payload);
-    MF__CRASH_POINT();
-    mf__free(c, rec);
-    MF__CRASH_POINT();
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    MF__STORE(&c->hdr->intent_op, MF__INTENT_NONE);
-    return 0;
+    struct mf__op op = {0};
+    op_name(&op, name);
+    op.class_name = class_name;
+    op.class_version = class_version;
+    op.data = size ? data : (const void *)"";
+    op.size = size;
+    return mf__publish(mf, &op, 1);
 }
 
 static void forget_added(mf_file *mf, const char *name)
@@ -536,24 +464,55 @@ int mf_remove(mf_file *mf, const char *name)
     forget_added(mf, name);
     pthread_mutex_unlock(&mf->prod_lock);
 
+    struct mf__op op = {0};
+    op_name(&op, name);
     if ((rc = mf__writer_lock(mf)))
         return rc;
     struct mf__ctx c;
-    uint64_t rec, rs;
-    if (!(rc = mf__enter(mf, &c)) &&
-        !(rc = mf__lookup(&c, name, strlen(name), mf__hash_name(name, strlen(name)),
-                          &rec, &rs))) {
-        __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_SEQ_CST);
-        rc = remove_record(&c, rec);
-        __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_RELEASE);
-        mf__announce(mf);
+    if ((rc = mf__enter(mf, &c)) == 0) {
+        uint64_t slot, cur;
+        rc = mf__dir_find(&c, op.name, op.name_len, op.hash, &slot, &cur);
+        if (rc == 0 && (rc = publish_locked(&c, &op, 1)) == 0)
+            mf__announce(c.hdr);
+        mf__leave(&c);
     }
     mf__writer_unlock(mf);
-    if (rc == MF_ENOTFOUND && was_added) {
-        mf__clear_detail();
-        return 0; /* added but never published: forgetting it is the removal */
+    if (rc == MF_ENOTFOUND) {
+        if (was_added)
+            return 0; /* added but never published: forgetting it is the removal */
+        return mf__fail(MF_ENOTFOUND, "%s: no record named '%s'", mf->path, name);
     }
     return rc;
+}
+
+/* Every name in the current index, as removal ops (writer lock held). */
+static int ops_for_all(struct mf__ctx *c, size_t *n)
+{
+    struct mf__table t;
+    mf__read_begin(c);
+    int rc = mf__table(c, &t);
+    if (rc)
+        return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: the index is invalid",
+                                      c->mf->path);
+    mf_file *mf = c->mf;
+    *n = 0;
+    for (uint64_t s = 0; s < t.nslots; s++) {
+        uint64_t w = t.ix->slots[s];
+        if (!mf__slot_used(w))
+            continue;
+        struct mf__version v;
+        if ((rc = mf__version_at(c, mf__slot_off(w), &v)))
+            return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
+                                          mf->path, (unsigned long long)s);
+        if ((rc = ops_reserve(mf, *n + 1)))
+            return rc;
+        struct mf__op *op = &mf->ops[(*n)++];
+        *op = (struct mf__op){0};
+        op->name = v.name; /* in the map: stable while we hold the lock */
+        op->name_len = v.name_len;
+        op->hash = mf__hash_name(v.name, v.name_len);
+    }
+    return 0;
 }
 
 int mf_remove_all(mf_file *mf)
@@ -566,25 +525,245 @@ int mf_remove_all(mf_file *mf)
     for (size_t i = 0; i < mf->nadded; i++)
         free(mf->added[i].name);
     mf->nadded = 0;
-    pthread_mutex_unlock(&mf->prod_lock);
-
-    if ((rc = mf__writer_lock(mf)))
-        return rc;
-    struct mf__ctx c;
-    if (!(rc = mf__enter(mf, &c))) {
-        __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_SEQ_CST);
-        uint64_t n = c.hdr->record_count;
-        for (uint64_t i = 0; i <= n && c.hdr->first_rec && !rc; i++) {
-            uint64_t rec = c.hdr->first_rec;
-            if (!mf__record_at(c.m, rec))
-                rc = mf__fail(MF_ECORRUPT, "%s: record list is corrupt at %llu",
-                              mf->path, (unsigned long long)rec);
-            else
-                rc = remove_record(&c, rec);
+    if ((rc = mf__writer_lock(mf)) == 0) {
+        struct mf__ctx c;
+        if ((rc = mf__enter(mf, &c)) == 0) {
+            size_t n = 0;
+            if ((rc = ops_for_all(&c, &n)) == 0 &&
+                (rc = publish_locked(&c, mf->ops, n)) == 0)
+                mf__announce(c.hdr);
+            mf__leave(&c);
         }
-        __atomic_add_fetch(&c.hdr->pub_seq, 1, __ATOMIC_RELEASE);
-        mf__announce(mf);
+        mf__writer_unlock(mf);
     }
-    mf__writer_unlock(mf);
+    pthread_mutex_unlock(&mf->prod_lock);
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Batches built by the caller                                               */
+/* ------------------------------------------------------------------------ */
+
+struct mf_batch {
+    mf_file *mf;
+    unsigned char *buf;      /* names, class names and data, by offset */
+    size_t len, cap;
+    struct mf__op *ops;      /* name/class_name/data hold offsets into buf */
+    size_t n, cap_ops;
+    int err;                 /* first failure: commit refuses */
+};
+
+int mf_batch_begin(mf_file *mf, mf_batch **out)
+{
+    mf__clear_detail();
+    if (!out)
+        return mf__fail(MF_EINVAL, "mf_batch_begin: NULL batch pointer");
+    *out = NULL;
+    int rc = check_writable(mf, "mf_batch_begin");
+    if (rc)
+        return rc;
+    mf_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
+    b->mf = mf;
+    *out = b;
+    return 0;
+}
+
+static int batch_reserve(mf_writer *w, size_t need)
+{
+    mf_batch *b = w->host;
+    size_t want = w->len + need, cap = b->cap ? b->cap : 4096;
+    if (want < w->len)
+        return -1;
+    while (cap < want) {
+        if (cap > SIZE_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    unsigned char *p = realloc(b->buf, cap);
+    if (!p)
+        return -1;
+    b->buf = p;
+    b->cap = cap;
+    w->buf = p;
+    w->cap = cap;
+    return 0;
+}
+
+static mf_writer batch_writer(mf_batch *b)
+{
+    mf_writer w = {b->buf, b->len, b->cap, 0, batch_reserve, b};
+    return w;
+}
+
+/* Copy s with its NUL into the batch; its offset in *at. */
+static int batch_str(mf_batch *b, const char *s, uintptr_t *at)
+{
+    mf_writer w = batch_writer(b);
+    *at = w.len;
+    mf_w_bytes(&w, s, strlen(s) + 1);
+    b->len = w.len;
+    return w.err ? mf__fail(MF_ENOMEM, "%s: out of memory", b->mf->path) : 0;
+}
+
+static struct mf__op *batch_op(mf_batch *b)
+{
+    if (b->n == b->cap_ops) {
+        size_t cap = b->cap_ops ? b->cap_ops * 2 : 16;
+        struct mf__op *p = realloc(b->ops, cap * sizeof *p);
+        if (!p)
+            return NULL;
+        b->ops = p;
+        b->cap_ops = cap;
+    }
+    struct mf__op *op = &b->ops[b->n];
+    *op = (struct mf__op){0};
+    return op;
+}
+
+/* Record an op (class NULL for a removal; data already at data_at). */
+static int batch_add(mf_batch *b, const char *name, const char *class_name,
+                     uint32_t version, uintptr_t data_at, size_t size)
+{
+    uintptr_t name_at, class_at = 0;
+    struct mf__op *op = batch_op(b);
+    int rc = op ? batch_str(b, name, &name_at)
+                : mf__fail(MF_ENOMEM, "%s: out of memory", b->mf->path);
+    if (rc == 0 && class_name)
+        rc = batch_str(b, class_name, &class_at);
+    if (rc)
+        return b->err = rc;
+    op->name = (const char *)name_at;
+    op->name_len = strlen(name);
+    op->hash = mf__hash_name(name, op->name_len);
+    op->class_name = class_name ? (const char *)class_at : NULL;
+    op->class_version = version;
+    op->data = (const void *)data_at;
+    op->size = size;
+    b->n++;
+    return 0;
+}
+
+static int batch_check(mf_batch *b, const char *name)
+{
+    mf__clear_detail();
+    if (!b)
+        return mf__fail(MF_EINVAL, "mf_batch: NULL batch");
+    if (b->err)
+        return mf__fail(b->err, "%s: this batch already failed; abort it",
+                        b->mf->path);
+    return mf__check_record_name(name);
+}
+
+int mf_batch_put(mf_batch *b, const char *name, const char *class_name,
+                 const void *obj)
+{
+    int rc = batch_check(b, name);
+    if (rc)
+        return rc;
+    if (!obj)
+        return mf__fail(MF_EINVAL, "%s: mf_batch_put '%s': NULL object",
+                        b->mf->path, name);
+    const mf_class *cls;
+    if ((rc = mf_registry_find(b->mf->reg, class_name, &cls)))
+        return rc;
+    mf_writer w = batch_writer(b);
+    size_t start = w.len;
+    rc = cls->stream_out(obj, &w);
+    if (rc || w.err)
+        return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
+                        "(stream_out returned %d, writer error %d)", b->mf->path,
+                        cls->name, name, rc, w.err);
+    b->len = w.len;
+    return batch_add(b, name, cls->name, cls->version, start, w.len - start);
+}
+
+int mf_batch_put_raw(mf_batch *b, const char *name, const char *class_name,
+                     uint32_t class_version, const void *data, size_t size)
+{
+    int rc = batch_check(b, name);
+    if (rc || (rc = mf__check_class_name(class_name)))
+        return rc;
+    if (!data && size)
+        return mf__fail(MF_EINVAL, "%s: mf_batch_put_raw '%s': NULL data",
+                        b->mf->path, name);
+    mf_writer w = batch_writer(b);
+    size_t start = w.len;
+    mf_w_bytes(&w, data, size);
+    if (w.err)
+        return b->err = mf__fail(MF_ENOMEM, "%s: out of memory", b->mf->path);
+    b->len = w.len;
+    return batch_add(b, name, class_name, class_version, start, size);
+}
+
+int mf_batch_remove(mf_batch *b, const char *name)
+{
+    int rc = batch_check(b, name);
+    return rc ? rc : batch_add(b, name, NULL, 0, 0, 0);
+}
+
+/* Turn the offsets of op i into pointers into the batch buffer. */
+static void batch_point(mf_batch *b, struct mf__op *op)
+{
+    op->name = (const char *)b->buf + (uintptr_t)op->name;
+    if (op->class_name)
+        op->class_name = (const char *)b->buf + (uintptr_t)op->class_name;
+    op->data = b->buf + (uintptr_t)op->data;
+}
+
+/* Pointers from offsets, and one op per name: the last one given, at the
+ * place the name was first given. Returns the number of ops kept. */
+static int batch_prepare(mf_batch *b, size_t *kept)
+{
+    size_t cap = 16;
+    while (cap < b->n * 2)
+        cap *= 2;
+    size_t *first = malloc(cap * sizeof *first); /* op index + 1, 0 empty */
+    if (!first)
+        return mf__fail(MF_ENOMEM, "%s: out of memory", b->mf->path);
+    memset(first, 0, cap * sizeof *first);
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct mf__op op = b->ops[i];
+        batch_point(b, &op);
+        size_t h = (size_t)op.hash & (cap - 1);
+        while (first[h] && (b->ops[first[h] - 1].name_len != op.name_len ||
+                            memcmp(b->ops[first[h] - 1].name, op.name, op.name_len)))
+            h = (h + 1) & (cap - 1);
+        if (first[h]) {
+            b->ops[first[h] - 1] = op; /* a later change of the same name */
+        } else {
+            b->ops[k] = op;
+            first[h] = ++k;
+        }
+    }
+    free(first);
+    *kept = k;
+    return 0;
+}
+
+int mf_batch_commit(mf_batch *b)
+{
+    mf__clear_detail();
+    if (!b)
+        return mf__fail(MF_EINVAL, "mf_batch_commit: NULL batch");
+    int rc = b->err;
+    size_t n = 0;
+    if (rc)
+        rc = mf__fail(rc, "%s: this batch failed before the commit; nothing "
+                      "was published", b->mf->path);
+    else if ((rc = batch_prepare(b, &n)) == 0 && n)
+        rc = mf__publish(b->mf, b->ops, n);
+    mf_batch_abort(b);
+    return rc;
+}
+
+void mf_batch_abort(mf_batch *b)
+{
+    if (!b)
+        return;
+    free(b->buf);
+    free(b->ops);
+    free(b);
 }

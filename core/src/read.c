@@ -1,12 +1,12 @@
 /*
- * read.c - the consumer side: get, stat, iterate, snapshot. Lock-free.
+ * read.c - the consumer side: get, stat, iterate, snapshots and read views.
+ * Lock-free, and the map is never written.
  *
- * A reader finds the record, takes the payload's stamp, checksums and
- * decodes straight from the map, then checks that neither the payload's nor
- * the record's stamp moved. If one did, a writer replaced the payload
- * meanwhile: the result is thrown away and the read starts again. If nothing
- * moved and the data is still wrong, the file is corrupt and that is the
- * answer. The map is never written.
+ * Every read runs inside one epoch window (version.c): look the name up,
+ * resolve the version visible at the batch asked for, copy or checksum or
+ * decode straight from the map, then check the window. A window that a
+ * reclaim broke is retried; a check that fails inside a stable window is
+ * corruption (format.h says why).
  */
 #include "file.h"
 
@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MF__RETRY 1
 #define MF__MAX_TRIES 100000
 
 static void backoff(unsigned tries)
@@ -23,123 +22,78 @@ static void backoff(unsigned tries)
         sched_yield();
 }
 
-int mf__view_record(struct mf__ctx *c, uint64_t rec, uint64_t rs,
-                    struct mf__view *v)
+static int busy(const mf_file *mf, const char *what)
 {
-    const struct mf__record *r = mf__record_at(c->m, rec);
-    if (!r)
-        return MF__RETRY;
-    uint64_t pay = MF__LOAD_ACQ(&r->payload);
-    if (pay >= c->m->len) {
-        int rc = mf__refresh(c);
-        if (rc < 0)
-            return rc;
-        r = mf__record_at(c->m, rec);
-        if (!r)
-            return MF__RETRY;
-    }
-    v->rec = rec;
-    v->rec_stamp = rs;
-    v->r = r;
-    v->payload = pay;
-    v->p = NULL;
-    /* Read the lengths once, as validated: the block may be reused under
-     * us, and a re-read could send a copy past the name buffers. */
-    v->name_len = MF__LOAD(&r->name_len);
-    v->class_len = MF__LOAD(&r->class_len);
-    if (v->name_len > MF_NAME_MAX || v->class_len > MF_CLASS_NAME_MAX ||
-        !mf__in_map(c->m->len, rec + sizeof *r, (uint64_t)v->name_len + 1 + v->class_len + 1))
-        return MF__RETRY;
-    const char *why = NULL;
-    uint64_t hend = c->m->len;
-    if (pay % MF__HEAP_ALIGN || pay < MF__HEADER_SIZE ||
-        !mf__in_map(c->m->len, pay, sizeof(struct mf__payload))) {
-        why = "payload offset is outside the heap";
-    } else {
-        const struct mf__payload *p = (const struct mf__payload *)(c->m->base + pay);
-        v->p = p;
-        v->payload_stamp = MF__LOAD_ACQ(&p->stamp);
-        if (v->payload_stamp & 1) {
-            /* Retired: a newer payload is published, which a writer does
-             * before retiring this one. If the record still points here,
-             * the file is corrupt. */
-            if (MF__LOAD_ACQ(&r->payload) == pay && MF__LOAD(&r->stamp) == rs)
-                return mf__fail(MF_ECORRUPT, "%s: record '%s': its payload is "
-                                "not sealed", c->mf->path, r->strings);
-            return MF__RETRY;
-        }
-        /* The stamp only vouches for this block if the record still points
-         * at it: otherwise the block may already serve another record. */
-        if (MF__LOAD_ACQ(&r->payload) != pay)
-            return MF__RETRY;
-        v->size = MF__LOAD(&p->size);
-        uint64_t usable = mf__heap_usable(c->m->base, c->m->len,
-                                          c->hdr->heap.heap_start, hend, pay);
-        v->data = p->data;
-        if (usable < sizeof *p || v->size > usable - sizeof *p)
-            why = "payload size exceeds its heap block";
-        else if (MF__LOAD(&p->record) != rec)
-            why = "payload belongs to another record";
-    }
-    if (why) {
-        if (!mf__view_still_valid(v))
-            return MF__RETRY;
-        /* A block straddling the end of our mapping: the file grew. */
-        int rc = mf__refresh(c);
-        if (rc < 0)
-            return rc;
-        if (rc == 1)
-            return MF__RETRY;
-        return mf__fail(MF_ECORRUPT, "%s: record '%s': %s", c->mf->path,
-                        r->strings, why);
-    }
-    return 0;
+    return mf__fail(MF_EBUSY, "%s: %s: a writer kept reclaiming faster than "
+                    "one read could finish", mf->path, what);
 }
 
-bool mf__view_still_valid(const struct mf__view *v)
+void mf__fill_info(const struct mf__version *v, mf_record_info *info)
 {
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    return MF__LOAD(&v->r->stamp) == v->rec_stamp &&
-           (!v->p || MF__LOAD(&v->p->stamp) == v->payload_stamp);
-}
-
-void mf__fill_info(const struct mf__view *v, mf_record_info *info)
-{
-    const struct mf__record *r = v->r;
-    uint32_t nl = v->name_len;
-    memcpy(info->name, r->strings, nl);
-    info->name[nl] = '\0';
-    uint32_t cl = v->class_len;
-    memcpy(info->class_name, r->strings + nl + 1, cl);
-    info->class_name[cl] = '\0';
-    const struct mf__payload *p = v->p;
-    info->class_version = MF__LOAD(&p->class_version);
+    memcpy(info->name, v->name, v->name_len);
+    info->name[v->name_len] = '\0';
+    memcpy(info->class_name, v->class_name, v->class_len);
+    info->class_name[v->class_len] = '\0';
+    info->class_version = v->class_version;
     info->size = v->size;
-    info->checksum = MF__LOAD(&p->checksum);
-    info->generation = v->payload_stamp;
-    info->update_count = MF__LOAD(&p->update_count);
-    info->update_time_ns = MF__LOAD(&p->time_ns);
-    info->batch = MF__LOAD(&p->batch);
+    info->checksum = v->checksum;
+    info->generation = v->batch;
+    info->update_count = v->update_count;
+    info->update_time_ns = v->time_ns;
+    info->batch = v->batch;
 }
 
-/* Find and view a record by name, retrying while writers move it. */
-static int view_by_name(struct mf__ctx *c, const char *name, struct mf__view *v,
-                        unsigned *tries)
+/* ------------------------------------------------------------------------ */
+/* Views                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* A read view: a context held for the view's life, the batch it reads and
+ * the insertion counter at that batch. */
+struct mf_txn {
+    mf_file *mf;
+    struct mf__ctx c;
+    uint64_t batch;
+    uint64_t orders;
+};
+
+/* What one read asks for: the latest state, or a view's batch. */
+struct mf__want {
+    struct mf__ctx *c;
+    uint64_t at;                 /* MF__LATEST or the view's batch */
+    const mf_txn *txn;
+};
+
+static int snapshot_gone(const struct mf__want *w, const char *name)
+{
+    return mf__fail(MF_ESNAPSHOT, "%s: record '%s' changed after batch %llu, "
+                    "which this view reads; begin a new view", w->c->mf->path,
+                    name, (unsigned long long)w->at);
+}
+
+/* "Not found" in a view is only true if no removal came after its batch. */
+static int not_found_at(const struct mf__want *w, const char *name)
+{
+    if (w->at != MF__LATEST &&
+        MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+        return mf__fail(MF_ESNAPSHOT, "%s: record '%s' is not there now, and "
+                        "names were removed after batch %llu, which this view "
+                        "reads; begin a new view", w->c->mf->path, name,
+                        (unsigned long long)w->at);
+    return MF_ENOTFOUND;
+}
+
+/* Look a name up inside a fresh epoch window. 0 with v, MF__RETRY, or an
+ * error (MF_ENOTFOUND and MF_ESNAPSHOT with details). */
+static int locate(const struct mf__want *w, const char *name, struct mf__version *v)
 {
     size_t len = strlen(name);
-    uint64_t hash = mf__hash_name(name, len);
-    for (; *tries < MF__MAX_TRIES; (*tries)++) {
-        uint64_t rec, rs;
-        int rc = mf__lookup(c, name, len, hash, &rec, &rs);
-        if (rc)
-            return rc;
-        rc = mf__view_record(c, rec, rs, v);
-        if (rc != MF__RETRY)
-            return rc;
-        backoff(*tries);
-    }
-    return mf__fail(MF_EBUSY, "%s: record '%s' kept changing while read",
-                    c->mf->path, name);
+    mf__read_begin(w->c);
+    int rc = mf__lookup(w->c, name, len, mf__hash_name(name, len), w->at, v, NULL);
+    if (rc == MF__GONE)
+        return snapshot_gone(w, name);
+    if (rc == MF_ENOTFOUND)
+        return not_found_at(w, name);
+    return rc;
 }
 
 static int begin_read(mf_file *mf, const char *name, struct mf__ctx *c)
@@ -151,34 +105,95 @@ static int begin_read(mf_file *mf, const char *name, struct mf__ctx *c)
     return rc ? rc : mf__enter(mf, c);
 }
 
-static int mf_stat_unguarded(mf_file *mf, const char *name, mf_record_info *info)
+/* ------------------------------------------------------------------------ */
+/* stat, raw copies                                                          */
+/* ------------------------------------------------------------------------ */
+
+static int stat_at(const struct mf__want *w, const char *name, mf_record_info *info)
 {
-    struct mf__ctx c;
-    int rc = begin_read(mf, name, &c);
-    if (rc)
-        return rc;
-    if (!info)
-        return mf__fail(MF_EINVAL, "mf_stat: NULL info");
     for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
-        struct mf__view v;
-        if ((rc = view_by_name(&c, name, &v, &tries)))
+        struct mf__version v;
+        int rc = locate(w, name, &v);
+        if (rc == MF__RETRY) {
+            backoff(tries);
+            continue;
+        }
+        if (rc)
             return rc;
         mf__fill_info(&v, info);
-        if (mf__view_still_valid(&v))
+        if (mf__read_stable(w->c))
             return 0;
         backoff(tries);
     }
-    return mf__fail(MF_EBUSY, "%s: record '%s' kept changing", mf->path, name);
+    return busy(w->c->mf, name);
 }
 
-static int checksum_error(struct mf__ctx *c, const char *name, uint64_t stored,
+static int checksum_error(const mf_file *mf, const char *name, uint64_t stored,
                           uint64_t computed)
 {
     return mf__fail(MF_ECHECKSUM, "%s: record '%s': checksum mismatch (stored "
                     "%016llx, computed %016llx): the payload is corrupt",
-                    c->mf->path, name, (unsigned long long)stored,
+                    mf->path, name, (unsigned long long)stored,
                     (unsigned long long)computed);
 }
+
+/* Copy a record into buf (cap bytes) or into a new malloc'd buffer when
+ * out_alloc is set. */
+static int raw_at(const struct mf__want *w, const char *name, void *buf, size_t cap,
+                  void **out_alloc, mf_record_info *info)
+{
+    mf_file *mf = w->c->mf;
+    void *mine = NULL;
+    for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
+        struct mf__version v;
+        int rc = locate(w, name, &v);
+        if (rc == MF__RETRY) {
+            backoff(tries);
+            continue;
+        }
+        if (rc) {
+            free(mine);
+            return rc;
+        }
+        mf__fill_info(&v, info);
+        if (out_alloc && (!mine || cap < v.size)) {
+            free(mine);
+            cap = v.size;
+            buf = mine = malloc(cap ? cap : 1);
+            if (!mine)
+                return mf__fail(MF_ENOMEM, "%s: out of memory for %zu bytes",
+                                mf->path, cap);
+        }
+        if (v.size > cap || (!buf && v.size)) {
+            if (!mf__read_stable(w->c))
+                continue;
+            return mf__fail(MF_ETOOSMALL, "%s: record '%s' needs %llu bytes, "
+                            "buffer has %zu", mf->path, name,
+                            (unsigned long long)v.size, cap);
+        }
+        if (v.size)
+            memcpy(buf, v.data, v.size);
+        if (!mf__read_stable(w->c)) {
+            backoff(tries);
+            continue;
+        }
+        uint64_t ck = (mf->flags & MF_OPEN_NO_VERIFY) ? v.checksum
+                                                     : mf__checksum(buf, v.size);
+        if (ck != v.checksum) {
+            free(mine);
+            return checksum_error(mf, name, v.checksum, ck);
+        }
+        if (out_alloc)
+            *out_alloc = mine;
+        return 0;
+    }
+    free(mine);
+    return busy(mf, name);
+}
+
+/* ------------------------------------------------------------------------ */
+/* get: decode a new object                                                  */
+/* ------------------------------------------------------------------------ */
 
 static const char *wire_error_name(int e)
 {
@@ -198,144 +213,108 @@ static const char *wire_error_name(int e)
     }
 }
 
-static int mf_get_unguarded(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
+/* Step 1 of a get, guarded: find the version and verify its checksum. */
+static int get_locate(const struct mf__want *w, const char *name,
+                      struct mf__version *v, mf_record_info *info)
 {
-    struct mf__ctx c;
-    int rc = begin_read(mf, name, &c);
+    int rc = locate(w, name, v);
     if (rc)
         return rc;
-    if (!obj)
-        return mf__fail(MF_EINVAL, "mf_get: NULL object pointer");
-    *obj = NULL;
+    mf__fill_info(v, info);
+    bool verify = !(w->c->mf->flags & MF_OPEN_NO_VERIFY);
+    uint64_t ck = verify ? mf__checksum(v->data, v->size) : v->checksum;
+    if (!mf__read_stable(w->c))
+        return MF__RETRY;
+    return ck == v->checksum ? 0 : checksum_error(w->c->mf, name, v->checksum, ck);
+}
+
+/* Step 2, not guarded: the codec (may load a plugin). */
+static int get_codec(mf_file *mf, const char *name, const mf_record_info *info,
+                     const mf_class **out)
+{
+    const mf_class *cls;
+    int rc = mf_registry_find(mf->reg, info->class_name, &cls);
+    if (rc) {
+        char why[768];
+        snprintf(why, sizeof why, "%s", mf_errdetail());
+        /* Writers only store valid class names: a bad one is damage. */
+        return mf__fail(rc == MF_ENAME ? MF_ECORRUPT : rc, "%s: record '%s': %s",
+                        mf->path, name, why);
+    }
+    if (info->class_version > cls->version || info->class_version < cls->min_version)
+        return mf__fail(MF_ECLASSVERSION,
+                        "%s: record '%s' of class '%s' was written with "
+                        "version %u, but the codec in %s reads versions "
+                        "%u to %u", mf->path, name, info->class_name,
+                        info->class_version, mf__registry_class_origin(mf->reg, cls),
+                        cls->min_version, cls->version);
+    *out = cls;
+    return 0;
+}
+
+/* Step 3, guarded: decode straight from the map, then check the window
+ * that step 1 opened. */
+static int get_decode(const struct mf__want *w, const char *name,
+                      const struct mf__version *v, const mf_class *cls, void **obj)
+{
+    mf_file *mf = w->c->mf;
+    mf_reader r = mf_reader_make(v->data, v->size);
+    void *o = cls->stream_in(&r, v->class_version);
+    if (!mf__read_stable(w->c)) {
+        if (o)
+            cls->destroy(o);
+        return MF__RETRY;
+    }
+    if (!o || r.err) {
+        if (o)
+            cls->destroy(o);
+        return mf__fail(MF_ECODEC, "%s: record '%s' of class '%s' (version "
+                        "%u, %llu bytes) could not be decoded by %s: %s "
+                        "at byte %zu", mf->path, name, cls->name, v->class_version,
+                        (unsigned long long)v->size,
+                        mf__registry_class_origin(mf->reg, cls),
+                        wire_error_name(r.err), r.pos);
+    }
+    *obj = o;
+    return 0;
+}
+
+/* One try of a get: locate (guarded), find the codec (not guarded: it may
+ * load a plugin), decode (guarded). */
+static int get_once(const struct mf__want *w, const char *name, void **obj,
+                    const mf_class **cls)
+{
+    struct mf__version v;
+    mf_record_info info;
+    int rc;
+    MF__GUARDED(rc, get_locate(w, name, &v, &info));
+    if (rc == 0)
+        rc = get_codec(w->c->mf, name, &info, cls);
+    if (rc == 0)
+        MF__GUARDED(rc, get_decode(w, name, &v, *cls, obj));
+    return rc;
+}
+
+static int get_at(const struct mf__want *w, const char *name, void **obj,
+                  const mf_class **cls_out)
+{
     for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
-        struct mf__view v;
-        if ((rc = view_by_name(&c, name, &v, &tries)))
-            return rc;
-        mf_record_info info;
-        mf__fill_info(&v, &info);
-        bool verify = !(mf->flags & MF_OPEN_NO_VERIFY);
-        uint64_t ck = verify ? mf__checksum(v.data, v.size) : info.checksum;
-        if (!mf__view_still_valid(&v)) {
+        const mf_class *cls = NULL;
+        int rc = get_once(w, name, obj, &cls);
+        if (rc == MF__RETRY) {
             backoff(tries);
             continue;
         }
-        if (ck != info.checksum)
-            return checksum_error(&c, name, info.checksum, ck);
-        const mf_class *cls;
-        if ((rc = mf_registry_find(mf->reg, info.class_name, &cls))) {
-            char why[768];
-            snprintf(why, sizeof why, "%s", mf_errdetail());
-            /* Writers only store valid class names: a bad one is damage. */
-            if (rc == MF_ENAME)
-                rc = MF_ECORRUPT;
-            return mf__fail(rc, "%s: record '%s': %s", mf->path, name, why);
-        }
-        if (info.class_version > cls->version || info.class_version < cls->min_version)
-            return mf__fail(MF_ECLASSVERSION,
-                            "%s: record '%s' of class '%s' was written with "
-                            "version %u, but the codec in %s reads versions "
-                            "%u to %u", mf->path, name, info.class_name,
-                            info.class_version,
-                            mf__registry_class_origin(mf->reg, cls),
-                            cls->min_version, cls->version);
-        mf_reader r = mf_reader_make(v.data, v.size);
-        void *o = cls->stream_in(&r, info.class_version);
-        if (!mf__view_still_valid(&v)) {
-            if (o)
-                cls->destroy(o);
-            backoff(tries);
-            continue;
-        }
-        if (!o || r.err) {
-            if (o)
-                cls->destroy(o);
-            return mf__fail(MF_ECODEC, "%s: record '%s' of class '%s' (version "
-                            "%u, %llu bytes) could not be decoded by %s: %s "
-                            "at byte %zu", mf->path, name, info.class_name,
-                            info.class_version, (unsigned long long)v.size,
-                            mf__registry_class_origin(mf->reg, cls),
-                            wire_error_name(r.err), r.pos);
-        }
-        *obj = o;
-        if (cls_out)
+        if (rc == 0 && cls_out)
             *cls_out = cls;
-        return 0;
-    }
-    return mf__fail(MF_EBUSY, "%s: record '%s' kept changing while read",
-                    mf->path, name);
-}
-
-static int mf_get_raw_unguarded(mf_file *mf, const char *name, void *buf, size_t cap,
-               mf_record_info *info)
-{
-    struct mf__ctx c;
-    int rc = begin_read(mf, name, &c);
-    if (rc)
         return rc;
-    mf_record_info local;
-    if (!info)
-        info = &local;
-    for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
-        struct mf__view v;
-        if ((rc = view_by_name(&c, name, &v, &tries)))
-            return rc;
-        mf__fill_info(&v, info);
-        if (v.size > cap || (!buf && v.size)) {
-            if (!mf__view_still_valid(&v))
-                continue;
-            return mf__fail(MF_ETOOSMALL, "%s: record '%s' needs %llu bytes, "
-                            "buffer has %zu", mf->path, name,
-                            (unsigned long long)v.size, cap);
-        }
-        if (v.size)
-            memcpy(buf, v.data, v.size);
-        if (!mf__view_still_valid(&v)) {
-            backoff(tries);
-            continue;
-        }
-        uint64_t ck = (mf->flags & MF_OPEN_NO_VERIFY) ? info->checksum
-                                                     : mf__checksum(buf, v.size);
-        if (ck != info->checksum)
-            return checksum_error(&c, name, info->checksum, ck);
-        return 0;
     }
-    return mf__fail(MF_EBUSY, "%s: record '%s' kept changing while read",
-                    mf->path, name);
-}
-
-int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
-                     mf_record_info *info)
-{
-    if (!data)
-        return mf__fail(MF_EINVAL, "mf_get_raw_alloc: NULL data pointer");
-    *data = NULL;
-    mf_record_info local;
-    if (!info)
-        info = &local;
-    int rc = mf_stat(mf, name, info);
-    for (unsigned tries = 0; rc == 0 && tries < 1000; tries++) {
-        size_t cap = (size_t)info->size;
-        void *buf = malloc(cap ? cap : 1);
-        if (!buf)
-            return mf__fail(MF_ENOMEM, "%s: out of memory for %zu bytes",
-                            mf->path, cap);
-        rc = mf_get_raw(mf, name, buf, cap, info);
-        if (rc == 0) {
-            *data = buf;
-            return 0;
-        }
-        free(buf);
-        if (rc == MF_ETOOSMALL)
-            rc = 0; /* it grew meanwhile: info->size has the new size */
-    }
-    return rc ? rc : mf__fail(MF_EBUSY, "%s: record '%s' kept growing", mf->path, name);
+    return busy(w->c->mf, name);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Iteration                                                                 */
 /* ------------------------------------------------------------------------ */
-
-#define MF__ITER_DONE UINT64_MAX
 
 void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix)
 {
@@ -345,6 +324,99 @@ void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix)
         snprintf(it->prefix, sizeof it->prefix, "%s", prefix);
 }
 
+void mf_txn_iter_init(mf_iter *it, mf_txn *txn, const char *prefix)
+{
+    mf_iter_init(it, txn ? txn->mf : NULL, prefix);
+    it->txn = txn;
+}
+
+#define MF__ITER_DONE UINT64_MAX
+#define MF__ITER_FOUND 4 /* iter_step's "here is one" (1 is MF__RETRY) */
+
+/* Resolve the record at order position pos. 0 with v, MF__INVISIBLE to
+ * skip, MF__RETRY, or an error. */
+static int iter_entry(const struct mf__want *w, const struct mf__table *t,
+                      uint64_t pos, struct mf__version *v)
+{
+    uint32_t slot = MF__LOAD(&t->order[pos]);
+    if (slot >= t->nslots)
+        return mf__suspect(w->c, "index order entry %llu names slot %u of %llu",
+                           (unsigned long long)pos, slot,
+                           (unsigned long long)t->nslots);
+    uint64_t word = mf__slot_load(t, slot);
+    if (!mf__slot_used(word))
+        return MF__INVISIBLE;
+    int rc = mf__resolve(w->c, word, w->at, v);
+    if (rc == MF__GONE) {
+        /* Added after the view's batch (insertion number past it), or
+         * changed since: only the first is a record to skip. */
+        if (v->order_seq > w->txn->orders)
+            return MF__INVISIBLE;
+        return snapshot_gone(w, v->name);
+    }
+    return rc;
+}
+
+/* One step: the next record past the iterator's position, in one window.
+ * MF__ITER_FOUND, 0 at the end, MF__RETRY, or an error. */
+static int iter_step(mf_iter *it, const struct mf__want *w, mf_record_info *info)
+{
+    struct mf__table t;
+    mf__read_begin(w->c);
+    int rc = mf__table(w->c, &t);
+    if (rc)
+        return rc;
+    if (t.serial != it->table) {
+        /* A rebuilt table: start over; the insertion numbers skip what
+         * was returned already. */
+        it->table = t.serial;
+        it->pos = 0;
+    }
+    uint64_t len = MF__LOAD_ACQ(&t.ix->order_len);
+    if (len > t.order_cap)
+        return mf__suspect(w->c, "the index order length %llu exceeds its %llu "
+                           "entries", (unsigned long long)len,
+                           (unsigned long long)t.order_cap);
+    size_t plen = strlen(it->prefix);
+    for (; it->pos < len; it->pos++) {
+        struct mf__version v;
+        rc = iter_entry(w, &t, it->pos, &v);
+        if (rc == MF__INVISIBLE)
+            continue;
+        if (rc)
+            return rc;
+        if (v.order_seq <= it->last_order || v.name_len < plen ||
+            memcmp(v.name, it->prefix, plen) != 0)
+            continue;
+        mf__fill_info(&v, info);
+        if (!mf__read_stable(w->c))
+            return MF__RETRY;
+        it->last_order = v.order_seq;
+        it->pos++;
+        it->steps++;
+        return MF__ITER_FOUND;
+    }
+    if (!mf__read_stable(w->c))
+        return MF__RETRY;
+    if (w->at != MF__LATEST && MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+        return mf__fail(MF_ESNAPSHOT, "%s: names were removed after batch %llu, "
+                        "which this view lists; begin a new view",
+                        w->c->mf->path, (unsigned long long)w->at);
+    it->steps = MF__ITER_DONE;
+    return 0;
+}
+
+static int iter_next_in(mf_iter *it, struct mf__want *w, mf_record_info *info)
+{
+    for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
+        int rc = iter_step(it, w, info);
+        if (rc != MF__RETRY)
+            return rc == MF__ITER_FOUND ? 1 : rc;
+        backoff(tries);
+    }
+    return busy(it->mf, "iteration");
+}
+
 static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
 {
     mf__clear_detail();
@@ -352,78 +424,18 @@ static int mf_iter_next_unguarded(mf_iter *it, mf_record_info *info)
         return mf__fail(MF_EINVAL, "mf_iter_next: NULL argument");
     if (it->steps == MF__ITER_DONE)
         return 0;
+    if (it->txn) {
+        struct mf__want w = {&it->txn->c, it->txn->batch, it->txn};
+        return iter_next_in(it, &w, info);
+    }
     struct mf__ctx c;
     int rc = mf__enter(it->mf, &c);
     if (rc)
         return rc;
-    size_t plen = strlen(it->prefix);
-    uint64_t bound = c.m->len / sizeof(struct mf__record) + 2;
-    unsigned restarts = 0;
-    uint64_t seq = MF__LOAD_ACQ(&c.hdr->pub_seq);
-    uint64_t off = it->steps ? it->next_off : MF__LOAD_ACQ(&c.hdr->first_rec);
-    uint64_t expect = it->steps ? it->next_stamp : 0;
-    for (uint64_t visits = 0; visits < bound * 4; visits++) {
-        if (off == 0) {
-            it->steps = MF__ITER_DONE;
-            return 0;
-        }
-        if (off >= c.m->len && (rc = mf__refresh(&c)) < 0)
-            return rc;
-        const struct mf__record *r = mf__record_at(c.m, off);
-        uint64_t rs = r ? MF__LOAD_ACQ(&r->stamp) : 0;
-        struct mf__view v;
-        int vr = MF__RETRY;
-        if (r && rs && !(rs & 1) && (!expect || rs == expect))
-            vr = mf__view_record(&c, off, rs, &v);
-        if (vr < 0)
-            return vr;
-        if (vr == 0)
-            mf__fill_info(&v, info);
-        uint64_t next = r ? MF__LOAD_ACQ(&r->next) : 0;
-        uint64_t order = r ? MF__LOAD(&r->order_seq) : 0;
-        if ((vr != 0 || !mf__view_still_valid(&v)) && visits == 0 && expect) {
-            /* The record saved by the previous call was removed since:
-             * start again from the head, skipping what was returned. */
-            off = MF__LOAD_ACQ(&c.hdr->first_rec);
-            expect = 0;
-            continue;
-        }
-        if (vr != 0 || !mf__view_still_valid(&v)) {
-            /* The record went away under us. Start again from the head and
-             * skip what was already returned (order_seq only grows along the
-             * list). If no writer changed anything, the list is broken. */
-            uint64_t now = MF__LOAD_ACQ(&c.hdr->pub_seq);
-            if (now == seq && (!(now & 1) ||
-                               mf__writer_state(c.hdr, false) != MF_WRITER_HELD))
-                return mf__fail(MF_ECORRUPT, "%s: the record list is broken at "
-                                "offset %llu", it->mf->path,
-                                (unsigned long long)off);
-            if (++restarts > 1000)
-                return mf__fail(MF_EBUSY, "%s: records kept changing during "
-                                "iteration", it->mf->path);
-            backoff(restarts);
-            seq = now;
-            off = MF__LOAD_ACQ(&c.hdr->first_rec);
-            expect = 0;
-            continue;
-        }
-        expect = 0;
-        if (order <= it->last_order ||
-            strncmp(info->name, it->prefix, plen) != 0) {
-            off = next;
-            continue;
-        }
-        it->last_order = order;
-        it->steps++;
-        it->next_off = next;
-        const struct mf__record *n = next ? mf__record_at(c.m, next) : NULL;
-        it->next_stamp = n ? MF__LOAD_ACQ(&n->stamp) : 0;
-        if (!next)
-            it->next_stamp = 0;
-        return 1;
-    }
-    return mf__fail(MF_ECORRUPT, "%s: the record list does not end (a cycle?)",
-                    it->mf->path);
+    struct mf__want w = {&c, MF__LATEST, NULL};
+    rc = iter_next_in(it, &w, info);
+    mf__leave(&c);
+    return rc;
 }
 
 void mf_ls(mf_file *mf, FILE *out)
@@ -441,68 +453,159 @@ void mf_ls(mf_file *mf, FILE *out)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Snapshots                                                                 */
+/* Read views                                                                */
 /* ------------------------------------------------------------------------ */
 
-static int mf_get_snapshot_unguarded(mf_file *mf, const char *const *names, size_t n, void **objs,
-                    const mf_class **classes, unsigned *retries)
+int mf_txn_begin(mf_file *mf, mf_txn **out)
 {
     mf__clear_detail();
-    if (!mf || (n && (!names || !objs || !classes)))
-        return mf__fail(MF_EINVAL, "mf_get_snapshot: NULL argument");
-    if (retries)
-        *retries = 0;
-    for (unsigned tries = 0; tries < 10000; tries++) {
-        struct mf__ctx c;
-        int rc = mf__enter(mf, &c);
-        if (rc)
-            return rc;
-        uint64_t s1 = MF__LOAD_ACQ(&c.hdr->pub_seq);
-        if (!(s1 & 1)) {
-            size_t got = 0;
-            for (; got < n && rc == 0; got++)
-                rc = mf_get(mf, names[got], &objs[got], &classes[got]);
-            if (rc)
-                got--;
-            __atomic_thread_fence(__ATOMIC_ACQUIRE);
-            bool same = MF__LOAD(&c.hdr->pub_seq) == s1 &&
-                        atomic_load(&mf->inc) == c.inc;
-            if (rc == 0 && same)
-                return 0;
-            for (size_t i = 0; i < got; i++) {
-                mf_object_free(classes[i], objs[i]);
-                objs[i] = NULL;
-            }
-            if (rc && same)
-                return rc;
-        }
-        if (retries)
-            (*retries)++;
-        backoff(tries);
+    if (!mf || !out)
+        return mf__fail(MF_EINVAL, "mf_txn_begin: NULL argument");
+    *out = NULL;
+    mf_txn *t = calloc(1, sizeof *t);
+    if (!t)
+        return mf__fail(MF_ENOMEM, "%s: out of memory", mf->path);
+    int rc;
+    MF__GUARDED(rc, mf__enter(mf, &t->c));
+    if (rc) {
+        free(t);
+        return rc;
     }
-    return mf__fail(MF_EBUSY, "%s: no quiet moment for a snapshot after 10000 "
-                    "tries", mf->path);
+    t->mf = mf;
+    t->batch = MF__LOAD_ACQ(&t->c.hdr->committed);
+    /* Read after the batch: every name added by it or before has an
+     * insertion number at most this. */
+    t->orders = MF__LOAD_ACQ(&t->c.hdr->order_counter);
+    *out = t;
+    return 0;
 }
 
-int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+uint64_t mf_txn_batch(const mf_txn *txn) { return txn ? txn->batch : 0; }
+
+void mf_txn_end(mf_txn *txn)
 {
-    int rc;
-    MF__GUARDED(rc, mf_stat_unguarded(mf, name, info));
+    if (!txn)
+        return;
+    mf__leave(&txn->c);
+    free(txn);
+}
+
+static int txn_check(mf_txn *txn, const char *name)
+{
+    mf__clear_detail();
+    if (!txn || !name)
+        return mf__fail(MF_EINVAL, "NULL argument");
+    return mf__check_record_name(name);
+}
+
+int mf_txn_stat(mf_txn *txn, const char *name, mf_record_info *info)
+{
+    int rc = txn_check(txn, name);
+    if (rc)
+        return rc;
+    if (!info)
+        return mf__fail(MF_EINVAL, "mf_txn_stat: NULL info");
+    struct mf__want w = {&txn->c, txn->batch, txn};
+    MF__GUARDED(rc, stat_at(&w, name, info));
     return rc;
 }
 
-int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls_out)
+int mf_txn_get(mf_txn *txn, const char *name, void **obj, const mf_class **cls)
 {
+    int rc = txn_check(txn, name);
+    if (rc)
+        return rc;
+    if (!obj)
+        return mf__fail(MF_EINVAL, "mf_txn_get: NULL object pointer");
+    *obj = NULL;
+    struct mf__want w = {&txn->c, txn->batch, txn};
+    return get_at(&w, name, obj, cls);
+}
+
+int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
+                         mf_record_info *info)
+{
+    int rc = txn_check(txn, name);
+    if (rc)
+        return rc;
+    if (!data)
+        return mf__fail(MF_EINVAL, "mf_txn_get_raw_alloc: NULL data pointer");
+    *data = NULL;
+    mf_record_info local;
+    struct mf__want w = {&txn->c, txn->batch, txn};
+    MF__GUARDED(rc, raw_at(&w, name, NULL, 0, data, info ? info : &local));
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public entry points                                                       */
+/* ------------------------------------------------------------------------ */
+
+int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+{
+    struct mf__ctx c;
     int rc;
-    MF__GUARDED(rc, mf_get_unguarded(mf, name, obj, cls_out));
+    MF__GUARDED(rc, begin_read(mf, name, &c));
+    if (rc)
+        return rc;
+    if (!info)
+        rc = mf__fail(MF_EINVAL, "mf_stat: NULL info");
+    else {
+        struct mf__want w = {&c, MF__LATEST, NULL};
+        MF__GUARDED(rc, stat_at(&w, name, info));
+    }
+    mf__leave(&c);
+    return rc;
+}
+
+int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls)
+{
+    struct mf__ctx c;
+    int rc;
+    MF__GUARDED(rc, begin_read(mf, name, &c));
+    if (rc)
+        return rc;
+    if (!obj) {
+        rc = mf__fail(MF_EINVAL, "mf_get: NULL object pointer");
+    } else {
+        *obj = NULL;
+        struct mf__want w = {&c, MF__LATEST, NULL};
+        rc = get_at(&w, name, obj, cls);
+    }
+    mf__leave(&c);
     return rc;
 }
 
 int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
                mf_record_info *info)
 {
+    struct mf__ctx c;
     int rc;
-    MF__GUARDED(rc, mf_get_raw_unguarded(mf, name, buf, cap, info));
+    MF__GUARDED(rc, begin_read(mf, name, &c));
+    if (rc)
+        return rc;
+    mf_record_info local;
+    struct mf__want w = {&c, MF__LATEST, NULL};
+    MF__GUARDED(rc, raw_at(&w, name, buf, cap, NULL, info ? info : &local));
+    mf__leave(&c);
+    return rc;
+}
+
+int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
+                     mf_record_info *info)
+{
+    if (!data)
+        return mf__fail(MF_EINVAL, "mf_get_raw_alloc: NULL data pointer");
+    *data = NULL;
+    struct mf__ctx c;
+    int rc;
+    MF__GUARDED(rc, begin_read(mf, name, &c));
+    if (rc)
+        return rc;
+    mf_record_info local;
+    struct mf__want w = {&c, MF__LATEST, NULL};
+    MF__GUARDED(rc, raw_at(&w, name, NULL, 0, data, info ? info : &local));
+    mf__leave(&c);
     return rc;
 }
 
@@ -513,10 +616,45 @@ int mf_iter_next(mf_iter *it, mf_record_info *info)
     return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Snapshots                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void free_objects(void **objs, const mf_class **classes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        mf_object_free(classes[i], objs[i]);
+        objs[i] = NULL;
+    }
+}
+
 int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n, void **objs,
                     const mf_class **classes, unsigned *retries)
 {
-    int rc;
-    MF__GUARDED(rc, mf_get_snapshot_unguarded(mf, names, n, objs, classes, retries));
-    return rc;
+    mf__clear_detail();
+    if (!mf || (n && (!names || !objs || !classes)))
+        return mf__fail(MF_EINVAL, "mf_get_snapshot: NULL argument");
+    if (retries)
+        *retries = 0;
+    for (unsigned tries = 0; tries < 10000; tries++) {
+        mf_txn *txn;
+        int rc = mf_txn_begin(mf, &txn);
+        if (rc)
+            return rc;
+        size_t got = 0;
+        while (got < n && (rc = mf_txn_get(txn, names[got], &objs[got],
+                                           &classes[got])) == 0)
+            got++;
+        mf_txn_end(txn);
+        if (rc == 0)
+            return 0;
+        free_objects(objs, classes, got);
+        if (rc != MF_ESNAPSHOT)
+            return rc;
+        if (retries)
+            (*retries)++;
+        backoff(tries);
+    }
+    return mf__fail(MF_EBUSY, "%s: writers replaced these records on every one "
+                    "of 10000 snapshot tries", mf->path);
 }

@@ -1,20 +1,18 @@
 /*
  * recover.c - repairing a file whose writer died holding the lock.
  *
- * What is true after a crash, and so what the repair trusts:
- * - Published payloads are never written after they are sealed, and a
- *   record's payload pointer only ever moves to a sealed block. So every
- *   record reachable from the insertion-ordered list points at a complete
- *   payload.
- * - Directory changes are journaled: header.intent_op/intent_rec name the
- *   record being linked or unlinked. That record is dropped, so a half-done
- *   add is simply not there and a half-done remove is finished.
- * - Everything else is derived: the hash index is rebuilt from the list, and
- *   the heap's free lists are rebuilt from the set of live blocks (records,
- *   their payloads, the index). A block the dead writer had allocated but not
- *   yet published is unreachable and becomes free again: nothing leaks.
- * Every step can itself be interrupted and re-run: the file stays marked
- * dirty until the repair finishes.
+ * What is true after a crash (format.h), and so what the repair trusts:
+ * - Payloads are complete before anything points at them, and header
+ *   .committed decides which staged versions count: a version whose batch
+ *   is committed is rolled forward, a later one is rolled back.
+ * - The current index is always a complete table (it is swung in by one
+ *   store), though a fold may have stopped half way through it.
+ * Everything else is derived: a fresh index is built from the resolved
+ * versions in insertion order, and the heap is rebuilt from the live set
+ * (that index and the kept payloads). Staged, retired and limbo blocks
+ * become free space: nothing leaks. Every step can itself be interrupted
+ * and re-run: the file stays marked dirty until the repair finishes, and
+ * nothing a re-run needs is changed before the new index is installed.
  */
 #include "file.h"
 
@@ -28,159 +26,177 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Is the payload at `pay` a sealed block belonging to record `rec`? */
-static bool payload_ok(struct mf__ctx *c, uint64_t rec, uint64_t pay)
-{
-    if (pay % MF__HEAP_ALIGN || pay < MF__HEADER_SIZE ||
-        !mf__in_map(c->m->len, pay, sizeof(struct mf__payload)))
-        return false;
-    const struct mf__payload *p = (const struct mf__payload *)(c->m->base + pay);
-    uint64_t usable = mf__heap_usable(c->m->base, c->m->len, c->hdr->heap.heap_start,
-                                      c->hdr->heap.heap_end, pay);
-    return !(p->stamp & 1) && p->stamp && p->record == rec &&
-           usable >= sizeof *p && p->size <= usable - sizeof *p;
-}
-
 /* Map the whole heap as the dead writer left it. */
 static int map_for_repair(mf_file *mf, struct mf__ctx *c)
 {
-    c->mf = mf;
-    c->inc = atomic_load(&mf->inc);
-    c->hdr = c->inc->hdr;
-    c->m = atomic_load(&c->inc->map);
+    struct mf__inc *inc = atomic_load(&mf->inc);
     struct stat st;
-    if (fstat(c->inc->fd, &st) != 0)
+    if (fstat(inc->fd, &st) != 0)
         return mf__fail(MF_ESYS, "%s: fstat failed during repair", mf->path);
-    uint64_t hend = c->hdr->heap.heap_end;
-    if (hend < MF__MIN_SIZE || hend > (uint64_t)st.st_size || hend % 4096)
+    uint64_t hend = inc->hdr->heap.heap_end;
+    if (hend < MF__MIN_SIZE || hend > (uint64_t)st.st_size || hend % 4096 ||
+        hend > MF__MAX_SIZE)
         return mf__fail(MF_ECORRUPT, "%s: cannot repair: heap end %llu does not "
                         "match the file size %lld", mf->path,
                         (unsigned long long)hend, (long long)st.st_size);
     /* The writer may have died between growing the heap and publishing the
      * new capacity: publish it first, so the remap covers the whole heap. */
-    MF__STORE_REL(&c->hdr->capacity, hend);
-    if (hend > c->m->len) {
-        int rc = mf__refresh(c);
-        if (rc < 0)
-            return rc;
-    }
-    if (c->m->len < hend)
-        return mf__fail(MF_ECORRUPT, "%s: cannot map the whole heap for repair",
-                        mf->path);
-    return 0;
-}
-
-/* Relink the list from its head, dropping the journaled record and anything
- * not live; collect the live blocks. */
-static int relink(struct mf__ctx *c, uint64_t *live, size_t *nlive, uint64_t *count)
-{
-    struct mf__header *h = c->hdr;
-    uint64_t skip = (h->intent_op == MF__INTENT_ADD ||
-                     h->intent_op == MF__INTENT_REMOVE) ? h->intent_rec : 0;
-    uint64_t bound = h->heap.heap_end / sizeof(struct mf__record);
-    uint64_t prev = 0, last_order = 0, n = 0, off = h->first_rec;
-    size_t k = *nlive;
-    for (uint64_t steps = 0; off && steps < bound; steps++) {
-        struct mf__record *r = mf__record_at(c->m, off);
-        if (!r)
-            break; /* a broken link: keep what came before */
-        uint64_t next = r->next;
-        bool keep = off != skip && r->stamp && !(r->stamp & 1) &&
-                    r->order_seq > last_order && payload_ok(c, off, r->payload);
-        if (r->order_seq <= last_order && off != skip)
-            break; /* going backwards means a cycle */
-        if (keep) {
-            /* The kept-over previous payload may be half dropped: retire it
-             * (readers see the odd stamp) and let the rebuild free it. */
-            if (r->prev_payload && payload_ok(c, off, r->prev_payload)) {
-                struct mf__payload *pp =
-                    (struct mf__payload *)(c->m->base + r->prev_payload);
-                MF__STORE_REL(&pp->stamp, pp->stamp | 1);
-            }
-            r->prev_payload = 0;
-            r->prev = prev;
-            if (prev)
-                MF__STORE_REL(&((struct mf__record *)(c->m->base + prev))->next, off);
-            else
-                MF__STORE_REL(&h->first_rec, off);
-            prev = off;
-            last_order = r->order_seq;
-            live[k++] = off;
-            live[k++] = r->payload;
-            n++;
-        }
-        off = next;
-    }
-    if (prev)
-        MF__STORE_REL(&((struct mf__record *)(c->m->base + prev))->next, 0);
-    else
-        MF__STORE_REL(&h->first_rec, 0);
-    h->last_rec = prev;
-    MF__STORE(&h->record_count, n);
-    if (h->order_counter < last_order)
-        h->order_counter = last_order;
-    *nlive = k;
-    *count = n;
-    return 0;
-}
-
-/* A fresh index built from the list, installed in place of the old one. */
-static int reindex(struct mf__ctx *c, uint64_t count, bool old_is_live)
-{
-    uint64_t nslots = 64;
-    while (nslots * 3 < (count + 1) * 8)
-        nslots *= 2;
-    uint64_t off;
-    int rc = mf__index_create(c, nslots, &off);
+    MF__STORE_REL(&inc->hdr->capacity, hend);
+    int rc = mf__enter(mf, c);
     if (rc)
         return rc;
-    struct mf__index *ix = (struct mf__index *)(c->m->base + off);
-    uint64_t mask = nslots - 1;
-    for (uint64_t rec = c->hdr->first_rec; rec;) {
-        struct mf__record *r = (struct mf__record *)(c->m->base + rec);
-        for (uint64_t i = 0; i <= mask; i++) {
-            struct mf__slot *s = &ix->slots[(r->hash + i) & mask];
-            if (s->rec == MF__SLOT_EMPTY) {
-                s->hash = r->hash;
-                s->rec = rec;
-                ix->used++;
-                break;
-            }
-        }
-        rec = r->next;
-    }
-    if (old_is_live) {
-        mf__index_install(c, off);
-    } else {
-        MF__STORE_REL(&ix->stamp, mf__next_stamp(c));
-        MF__STORE_REL(&c->hdr->index_off, off);
+    if (c->m->len < hend) {
+        mf__leave(c);
+        return mf__fail(MF_ECORRUPT, "%s: cannot map the whole heap for repair",
+                        mf->path);
     }
     return 0;
 }
 
-/* Before the rebuild frees them, mark every allocated block that nothing
- * reaches any more (the journaled record, a payload the dead writer had
- * unlinked but not yet retired...) with an odd stamp: a reader may still
- * hold it, and must see it change before the block is reused. Every block
- * we allocate starts with its stamp. */
-static void retire_unreachable(struct mf__ctx *c, const uint64_t *live, size_t n)
+/* What the repair finds in the current index. */
+struct scan {
+    struct kept {
+        uint64_t hash, pay;      /* a record that survives, and its version */
+    } *kept;
+    size_t nkept;
+    uint64_t *reach;             /* every block the index reaches */
+    size_t nreach, cap_reach;
+};
+
+static int reach_add(struct scan *s, uint64_t off)
 {
-    const struct mf__heap_ctl *ctl = &c->hdr->heap;
-    uint64_t b = ctl->heap_start, end = ctl->heap_end;
-    for (uint64_t steps = 0; b < end && steps < end / MF__BLOCK_MIN; steps++) {
-        if (b % MF__HEAP_ALIGN || !mf__in_map(c->m->len, b, MF__BLOCK_HEADER + 8))
-            return;
-        uint64_t sf = *(const uint64_t *)(c->m->base + b + 8);
-        uint64_t size = sf & ~(uint64_t)MF__BLK_FLAGS;
-        if (size < MF__BLOCK_MIN || size > end - b)
-            return; /* the chain is broken: the rebuild decides from here */
-        uint64_t user = b + MF__BLOCK_HEADER;
-        if (!(sf & MF__BLK_FREE) && !bsearch(&user, live, n, sizeof *live, cmp_u64)) {
-            uint64_t *stamp = (uint64_t *)(c->m->base + user);
-            MF__STORE_REL(stamp, MF__LOAD(stamp) | 1);
-        }
-        b += size;
+    if (s->nreach == s->cap_reach) {
+        size_t cap = s->cap_reach ? s->cap_reach * 2 : 256;
+        uint64_t *r = realloc(s->reach, cap * sizeof *r);
+        if (!r)
+            return MF_ENOMEM;
+        s->reach = r;
+        s->cap_reach = cap;
     }
+    s->reach[s->nreach++] = off;
+    return 0;
+}
+
+/* Note the blocks of one slot (its version and the staged successors it
+ * links to) and the version to keep, if any. */
+static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t word)
+{
+    if (!mf__slot_used(word))
+        return 0;
+    struct mf__version v;
+    uint64_t off = mf__slot_off(word);
+    for (int steps = 0; off && !(off & MF__NEXT_REMOVED) && steps < 8; steps++) {
+        if (mf__version_at(c, off, &v) != 0)
+            break; /* damaged: not reachable as a block */
+        if (reach_add(s, off))
+            return MF_ENOMEM;
+        off = v.next;
+    }
+    if (mf__resolve(c, word, MF__LATEST, &v) == 0)
+        s->kept[s->nkept++] = (struct kept){mf__hash_name(v.name, v.name_len), v.off};
+    return 0;
+}
+
+/* Resolve every slot of the current index, in insertion order. */
+static int scan_index(struct mf__ctx *c, const struct mf__table *t, struct scan *s)
+{
+    uint64_t len = t->ix->order_len;
+    if (len > t->order_cap)
+        return mf__fail(MF_ECORRUPT, "%s: cannot repair: the index order length "
+                        "is invalid", c->mf->path);
+    s->kept = malloc((len ? len : 1) * sizeof *s->kept);
+    if (!s->kept || reach_add(s, t->off))
+        return mf__fail(MF_ENOMEM, "%s: out of memory during repair", c->mf->path);
+    for (uint64_t i = 0; i < len; i++) {
+        uint32_t slot = t->order[i];
+        if (slot < t->nslots && scan_slot(c, s, t->ix->slots[slot]))
+            return mf__fail(MF_ENOMEM, "%s: out of memory during repair",
+                            c->mf->path);
+    }
+    return 0;
+}
+
+/* Rebuild the heap so that exactly the blocks the index reaches stay:
+ * whatever else the dead writer had allocated (staged, retired, limbo, a
+ * half-built index) becomes free space. */
+static int rebuild_heap(struct mf__ctx *c, struct scan *s)
+{
+    qsort(s->reach, s->nreach, sizeof *s->reach, cmp_u64);
+    size_t uniq = 0;
+    for (size_t i = 0; i < s->nreach; i++)
+        if (uniq == 0 || s->reach[uniq - 1] != s->reach[i])
+            s->reach[uniq++] = s->reach[i];
+    s->nreach = uniq;
+    struct mf__header *h = c->hdr;
+    /* Readers may still be inside blocks about to become free: two epoch
+     * steps make every one of them start over (format.h). */
+    __atomic_store_n(&h->reclaim_epoch, h->reclaim_epoch + 2, __ATOMIC_SEQ_CST);
+    struct mf__heap hv = mf__heap_view(c);
+    int rc = mf__heap_rebuild(&hv, s->reach, s->nreach);
+    if (rc)
+        return mf__fail(rc, "%s: cannot repair the heap: %s", c->mf->path,
+                        mf_strerror(rc));
+    h->limbo_young = h->limbo_old = 0;
+    h->young_count = h->young_bytes = h->old_count = h->old_bytes = 0;
+    MF__CRASH_POINT();
+    return 0;
+}
+
+/* A fresh index of the kept versions replaces the old one; the kept
+ * versions lose their staged links; the rest is retired like any replaced
+ * block, so readers still in it finish safely. */
+static int reindex(struct mf__ctx *c, struct scan *s)
+{
+    uint64_t off;
+    int rc = mf__index_create(c, s->nkept, &off);
+    if (rc)
+        return rc;
+    struct mf__index *nix = (struct mf__index *)(c->m->base + off);
+    for (size_t i = 0; i < s->nkept; i++)
+        mf__table_put(nix, s->kept[i].hash,
+                      mf__slot_word(s->kept[i].hash, s->kept[i].pay, 0));
+    MF__CRASH_POINT();
+    mf__index_install(c, off, false);
+    for (size_t i = 0; i < s->nkept; i++)
+        MF__STORE_REL(&((struct mf__payload *)(c->m->base + s->kept[i].pay))->next, 0);
+    MF__CRASH_POINT();
+    /* Retire what the index reached but no longer does: s->reach minus the
+     * kept versions, both sorted. */
+    uint64_t *keep = malloc((s->nkept ? s->nkept : 1) * sizeof *keep);
+    if (!keep)
+        return mf__fail(MF_ENOMEM, "%s: out of memory during repair", c->mf->path);
+    for (size_t i = 0; i < s->nkept; i++)
+        keep[i] = s->kept[i].pay;
+    qsort(keep, s->nkept, sizeof *keep, cmp_u64);
+    for (size_t i = 0, k = 0; i < s->nreach; i++) {
+        while (k < s->nkept && keep[k] < s->reach[i])
+            k++;
+        if (k == s->nkept || keep[k] != s->reach[i])
+            mf__retire(c, s->reach[i]);
+    }
+    free(keep);
+    return 0;
+}
+
+static int repair(struct mf__ctx *c)
+{
+    struct mf__header *h = c->hdr;
+    struct mf__table t;
+    mf__read_begin(c);
+    int rc = mf__table(c, &t);
+    if (rc)
+        return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: cannot repair: the index "
+                                      "is invalid", c->mf->path);
+    struct scan s = {0};
+    if ((rc = scan_index(c, &t, &s)) == 0 && (rc = rebuild_heap(c, &s)) == 0 &&
+        (rc = reindex(c, &s)) == 0) {
+        MF__STORE(&h->record_count, s.nkept);
+        if (h->staging < h->committed)
+            h->staging = h->committed;
+    }
+    free(s.kept);
+    free(s.reach);
+    return rc;
 }
 
 int mf__recover(mf_file *mf)
@@ -189,46 +205,12 @@ int mf__recover(mf_file *mf)
     int rc = map_for_repair(mf, &c);
     if (rc)
         return rc;
-    struct mf__header *h = c.hdr;
-    /* Two blocks per record plus the index. */
-    uint64_t max_live = 2 * (h->heap.heap_end / sizeof(struct mf__record)) + 1;
-    uint64_t *live = malloc(max_live * sizeof *live);
-    if (!live)
-        return mf__fail(MF_ENOMEM, "%s: out of memory during repair", mf->path);
-    size_t nlive = 0;
-    uint64_t count = 0;
-    relink(&c, live, &nlive, &count);
+    rc = repair(&c);
     MF__CRASH_POINT();
-
-    uint64_t idx = h->index_off;
-    bool idx_live = mf__index_at(c.m, idx) != NULL &&
-                    mf__heap_usable(c.m->base, c.m->len, h->heap.heap_start,
-                                    h->heap.heap_end, idx) > 0;
-    if (idx_live)
-        live[nlive++] = idx;
-    qsort(live, nlive, sizeof *live, cmp_u64);
-    size_t uniq = 0;
-    for (size_t i = 0; i < nlive; i++)
-        if (uniq == 0 || live[uniq - 1] != live[i])
-            live[uniq++] = live[i];
-
-    retire_unreachable(&c, live, uniq);
-    struct mf__heap hv = mf__heap_view(&c);
-    rc = mf__heap_rebuild(&hv, live, uniq);
-    free(live);
-    if (rc)
-        return mf__fail(rc, "%s: cannot repair the heap: %s", mf->path,
-                        mf_strerror(rc));
-    MF__CRASH_POINT();
-    rc = reindex(&c, count, idx_live);
-    if (rc)
-        return rc;
-    MF__CRASH_POINT();
-
-    MF__STORE(&h->intent_op, MF__INTENT_NONE);
-    if (MF__LOAD(&h->pub_seq) & 1)
-        __atomic_add_fetch(&h->pub_seq, 1, __ATOMIC_RELEASE);
-    h->recoveries++;
-    mf__announce(mf);
-    return 0;
+    if (rc == 0) {
+        c.hdr->recoveries++;
+        mf__announce(c.hdr);
+    }
+    mf__leave(&c);
+    return rc;
 }

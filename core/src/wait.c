@@ -5,6 +5,11 @@
  * header.change_futex, then FUTEX_WAKE. A waiter reads the futex word before
  * it compares generations, so a change between the two makes FUTEX_WAIT
  * return at once instead of sleeping through it.
+ *
+ * A producer that restarts with RECREATE renames its new file over the
+ * path first and only then retires the old one and wakes its waiters, so a
+ * woken waiter finds the new file in place, follows it and returns at once:
+ * the next wait sleeps on the new file's futex.
  */
 #include "file.h"
 
@@ -12,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/futex.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 
 static int64_t mono_ns(void)
@@ -22,19 +26,48 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Was the file at our path deleted or replaced by another inode without a
- * RECREATE (which would have retired ours)? */
-static bool path_moved(const mf_file *mf, const struct mf__inc *inc)
-{
-    struct stat st;
-    if (stat(mf->path, &st) != 0)
-        return false; /* gone: nothing newer to follow yet */
-    return st.st_ino != inc->ino || st.st_dev != inc->dev;
-}
-
 /* A sleep never lasts longer than this, so a file deleted and created anew
- * (not RECREATEd, so nobody retired ours) is still noticed. */
-#define MF__PATH_CHECK_NS 1000000000
+ * (not RECREATEd, so nobody retired ours) is still noticed (map.c looks at
+ * the path at most every 250 ms). */
+#define MF__SLEEP_SLICE_NS 250000000
+
+/* One look, and a sleep if nothing changed: 0 with *seen updated if the
+ * file changed (or was followed), 1 to look again, or an error. The sleep
+ * happens inside the operation, so the header page it sleeps on stays
+ * mapped. */
+static int look_and_sleep(mf_file *mf, uint64_t *seen, int64_t deadline,
+                          int timeout_ms)
+{
+    struct mf__ctx c;
+    int rc = mf__enter(mf, &c);
+    if (rc)
+        return rc;
+    uint64_t id = c.hdr->file_id;
+    uint32_t word = __atomic_load_n(&c.hdr->change_futex, __ATOMIC_ACQUIRE);
+    uint64_t g = MF__LOAD_ACQ(&c.hdr->generation);
+    /* A followed replacement is a change even if the new file's counter
+     * happens to equal the old one's: the handle remembers which file the
+     * generation it last returned came from. */
+    if (g != *seen || *seen == 0 || id != atomic_load(&mf->wait_file_id)) {
+        *seen = g;
+        atomic_store(&mf->wait_file_id, id);
+        rc = 0;
+    } else {
+        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
+        if (left <= 0) {
+            rc = mf__fail(MF_ETIMEDOUT, "%s: no change within %d ms", mf->path,
+                          timeout_ms);
+        } else {
+            if (left > MF__SLEEP_SLICE_NS)
+                left = MF__SLEEP_SLICE_NS;
+            struct timespec ts = {left / 1000000000, left % 1000000000};
+            syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, &ts, NULL, 0);
+            rc = 1;
+        }
+    }
+    mf__leave(&c);
+    return rc;
+}
 
 static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
 {
@@ -43,42 +76,10 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
         return mf__fail(MF_EINVAL, "mf_wait: NULL argument");
     int64_t deadline = timeout_ms < 0 ? INT64_MAX
                                       : mono_ns() + (int64_t)timeout_ms * 1000000;
-    struct mf__inc *start = atomic_load(&mf->inc);
-    bool slept = false;
-    for (;;) {
-        struct mf__ctx c;
-        int rc = mf__enter(mf, &c);
-        if (rc)
-            return rc;
-        uint32_t word = __atomic_load_n(&c.hdr->change_futex, __ATOMIC_ACQUIRE);
-        uint64_t g = MF__LOAD_ACQ(&c.hdr->generation);
-        /* A followed replacement is a change even if the new file's counter
-         * happens to equal the old one's. */
-        if (g != *seen || *seen == 0 || c.inc != start) {
-            *seen = g;
-            return 0;
-        }
-        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
-        /* Look at the path only after a quiet sleep (or at the deadline),
-         * never on entry: a consumer woken by every update pays no stat(). */
-        if (left <= 0 || slept) {
-            if (!mf->writable && path_moved(mf, c.inc)) {
-                if (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE)
-                    return mf__fail(MF_EREPLACED, "%s: the file was replaced",
-                                    mf->path);
-                if (mf__follow(mf, c.inc) == 0)
-                    continue;
-            }
-        }
-        if (left <= 0)
-            return mf__fail(MF_ETIMEDOUT, "%s: no change within %d ms", mf->path,
-                            timeout_ms);
-        if (left > MF__PATH_CHECK_NS)
-            left = MF__PATH_CHECK_NS;
-        struct timespec ts = {left / 1000000000, left % 1000000000};
-        syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, &ts, NULL, 0);
-        slept = true;
-    }
+    int rc;
+    while ((rc = look_and_sleep(mf, seen, deadline, timeout_ms)) == 1)
+        ;
+    return rc;
 }
 
 int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms)

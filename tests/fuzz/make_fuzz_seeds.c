@@ -126,7 +126,7 @@ static void scrub(unsigned char *img)
     struct mf__header *h = (struct mf__header *)img;
     h->created_ns = 0;
     h->file_id = 0x6465657320677a66ull;
-    h->writer_pid = 0;
+    memset(&h->owner, 0, sizeof h->owner);
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -134,10 +134,13 @@ static void scrub(unsigned char *img)
     memset(&h->lock, 0, sizeof h->lock);
     pthread_mutex_init(&h->lock.m, &a);
     pthread_mutexattr_destroy(&a);
-    for (uint64_t off = h->first_rec; off;) {
-        struct mf__record *r = (struct mf__record *)(img + off);
-        ((struct mf__payload *)(img + r->payload))->time_ns = 1700000000000000000ull;
-        off = r->next;
+    struct mf__index *ix = (struct mf__index *)(img + h->index_off);
+    const uint32_t *order = (const uint32_t *)((unsigned char *)ix + ix->order_at);
+    for (uint64_t i = 0; i < ix->order_len; i++) {
+        uint64_t w = ix->slots[order[i]];
+        if (mf__slot_used(w))
+            ((struct mf__payload *)(img + mf__slot_off(w)))->time_ns =
+                1700000000000000000ull;
     }
     for (uint64_t off = h->heap.heap_start; off < h->heap.heap_end;) {
         uint64_t sf;

@@ -21,13 +21,28 @@
  *
  * ## Hostile files
  * Every offset, size, count and link read from a file is checked before
- * use; loops over lists and chains are bounded. A file truncated while a
- * reader has it mapped would raise SIGBUS: the read functions (mf_get,
- * mf_get_raw, mf_stat, mf_iter_next, mf_check, mf_wait, mf_file_stat,
- * mf_get_snapshot) catch it with a process-wide SIGBUS handler, installed
- * on first use and chaining to any earlier handler, and return
- * #MF_ECORRUPT. If that happens inside a codec's stream_in, the partial
- * object it allocated is leaked. Writers are not protected this way.
+ * use; loops over lists and chains are bounded. A damaged file gives
+ * #MF_ECORRUPT only for a state that stays put (never for one a live writer
+ * passes through), and #MF_EBUSY only while live writers keep changing
+ * what is read. A file truncated while a reader has it mapped would raise
+ * SIGBUS: the read functions (mf_get, mf_get_raw, mf_stat, mf_iter_next,
+ * mf_check, mf_wait, mf_file_stat, mf_get_snapshot, mf_txn_*) catch it with
+ * a process-wide SIGBUS handler, installed on first use, and return
+ * #MF_ECORRUPT. The handler acts only on faults inside this library's own
+ * mappings during such a call; any other SIGBUS (a plugin's or the
+ * application's own file) goes to the handler installed before ours, or
+ * the default. If it happens inside a codec's stream_in, the partial object
+ * it allocated is leaked. Writers are not protected this way.
+ *
+ * ## Crashes
+ * Every change is a batch that becomes visible by one store, so a writer
+ * killed at any instant leaves the file exactly as before the change or
+ * exactly as after it: readers go on without it. The next writer repairs
+ * what the dead one left half done (mf_open for writing does it first). A
+ * writer never waits forever on a lock whose holder is gone, even when the
+ * kernel cannot know it (a file copied or restored while locked, a host
+ * that crashed): holders are identified by pid, start time, pid namespace,
+ * boot and file.
  *
  * ## Threads
  * One #mf_file may be used by many threads at once: gets, stats, iteration
@@ -61,7 +76,7 @@ extern "C" {
 #define MF_VERSION_PATCH 0
 
 /** Version of the on-disk format this library reads and writes. */
-#define MF_FORMAT_VERSION 1
+#define MF_FORMAT_VERSION 2
 
 /** Longest record name in bytes, without the NUL. Names may be paths
  *  ("det/tpc/occupancy"); they must not be empty or contain control
@@ -105,7 +120,8 @@ extern "C" {
     XX(EDUPLICATE, -26, "class already registered")                           \
     XX(ECLASS, -27, "class does not match")                                   \
     XX(ESNAPSHOT, -28, "snapshot changed while reading, retry")           \
-    XX(ETOOSMALL, -29, "buffer too small")
+    XX(ETOOSMALL, -29, "buffer too small")                                    \
+    XX(ELOCKABI, -30, "writer lock made by another C library or word size")
 
 /** Error codes. */
 typedef enum mf_errno {
@@ -248,8 +264,10 @@ enum mf_open_flags {
     /** READ: when the file was replaced (producer RECREATE) or retired,
      *  gets and waits return #MF_EREPLACED instead of reopening it. */
     MF_OPEN_NO_FOLLOW_REPLACE = 1u << 0,
-    /** Gets skip the checksum. A get is still never torn (the stamps prove
-     *  no writer changed the payload while it was read) and garbage still
+    /** UPDATE: fail with #MF_ENOENT instead of creating a missing file. */
+    MF_OPEN_NO_CREATE = 1u << 2,
+    /** Gets skip the checksum. A get is still never torn (its read window
+     *  proves no writer reused what it read) and garbage still
      *  only gives codec errors (the reader is bounded), but damage to a
      *  payload at rest is no longer detected as #MF_ECHECKSUM. Saves one
      *  pass over the payload: the get of a 64 KiB blob is about twice as
@@ -304,7 +322,7 @@ MF_API int mf_open(mf_file **out, const char *path, int mode,
  * Close a map file. Objects added with mf_add() are not updated or freed:
  * they belong to the caller. Data stays in the file for later readers.
  * NULL is ignored.
- * @return 0, or #MF_ESYS if unmapping failed (the handle is freed anyway)
+ * @return 0
  */
 MF_API int mf_close(mf_file *mf);
 
@@ -358,8 +376,52 @@ MF_API int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
  * @return 0, #MF_EREADONLY, #MF_ENOTFOUND
  */
 MF_API int mf_remove(mf_file *mf, const char *name);
-/** Remove every record and every added object. @return 0, #MF_EREADONLY */
+/** Remove every record and every added object, as one batch.
+ *  @return 0, #MF_EREADONLY, #MF_ECORRUPT */
 MF_API int mf_remove_all(mf_file *mf);
+
+/* ------------------------------------------------------------------------ */
+/* Batches                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/** A set of changes published all at once: see mf_batch_begin(). */
+typedef struct mf_batch mf_batch;
+
+/**
+ * Start collecting changes (puts and removes of any names) to publish as
+ * one batch. Nothing touches the file until mf_batch_commit(): the batch
+ * owns copies of everything given to it. A reader sees all of a committed
+ * batch or none of it, and so does the file after a crash at any point of
+ * the commit (the batch commits with one store). Bridges that replay a
+ * remote change log (mapf mirror) apply each remote batch this way.
+ * @param[out] out  the batch: end it with mf_batch_commit() or
+ *                  mf_batch_abort()
+ * @return 0, #MF_EINVAL, #MF_EREADONLY, #MF_ENOMEM
+ */
+MF_API int mf_batch_begin(mf_file *mf, mf_batch **out);
+/** Encode @p obj now (its class's codec) as the new value of @p name.
+ *  @return 0, #MF_ENAME, #MF_ENOCODEC, #MF_ECODEC, #MF_EINVAL, #MF_ENOMEM */
+MF_API int mf_batch_put(mf_batch *b, const char *name, const char *class_name,
+                        const void *obj);
+/** Raw, already-encoded bytes as the new value of @p name (copied).
+ *  @return 0, #MF_ENAME, #MF_EINVAL, #MF_ENOMEM */
+MF_API int mf_batch_put_raw(mf_batch *b, const char *name,
+                            const char *class_name, uint32_t class_version,
+                            const void *data, size_t size);
+/** Remove @p name in this batch; removing a name the file does not hold is
+ *  not an error. Of several changes of one name, the last one counts.
+ *  @return 0, #MF_ENAME, #MF_ENOMEM */
+MF_API int mf_batch_remove(mf_batch *b, const char *name);
+/**
+ * Publish every change of the batch at once and free the batch (also on
+ * failure). On failure nothing of it is published.
+ * @return 0, #MF_EINVAL, #MF_ECLASS (a put of another class than the
+ *         stored record's), #MF_EFULL, #MF_ECORRUPT, #MF_ENOMEM, or the
+ *         first error of a put or remove call made on it
+ */
+MF_API int mf_batch_commit(mf_batch *b);
+/** Drop the batch without publishing anything. NULL is ignored. */
+MF_API void mf_batch_abort(mf_batch *b);
 
 /* ------------------------------------------------------------------------ */
 /* Consuming                                                                */
@@ -414,10 +476,11 @@ MF_API int mf_stat(mf_file *mf, const char *name, mf_record_info *info);
 /** Iterator over records in insertion order; fields are private. */
 typedef struct mf_iter {
     mf_file *mf;
+    struct mf_txn *txn;     /* NULL: the latest state; else that view */
     char prefix[MF_NAME_MAX + 1];
-    uint64_t next_off;
-    uint64_t next_stamp;
-    uint64_t last_order;
+    uint64_t table;         /* serial of the index table pos refers to */
+    uint64_t pos;           /* next position in its insertion order */
+    uint64_t last_order;    /* insertion number of the last record returned */
     uint64_t steps;
 } mf_iter;
 
@@ -431,8 +494,9 @@ MF_API void mf_iter_init(mf_iter *it, mf_file *mf, const char *prefix);
 /**
  * Next record.
  * @return 1 with @p info filled, 0 at the end, or a negative error
- *         (#MF_ECORRUPT, #MF_EBUSY under relentless removals,
- *         #MF_EREPLACED)
+ *         (#MF_ECORRUPT, #MF_EREPLACED, #MF_EBUSY only while a live writer
+ *         keeps reclaiming faster than one step can read; in a view made
+ *         with mf_txn_iter_init(): #MF_ESNAPSHOT)
  */
 MF_API int mf_iter_next(mf_iter *it, mf_record_info *info);
 
@@ -461,6 +525,12 @@ typedef struct mf_file_info {
     int writable;           /**< opened for writing */
     int retired;            /**< replaced by a RECREATE */
     uint64_t best_buffer;   /**< mean + 1 sigma of payload sizes written */
+    uint32_t writer_pid;    /**< pid holding the writer lock, or that died
+                                 holding it; 0 when free */
+    int repair_pending;     /**< a writer died in the middle of a change:
+                                 the next writer repairs it (readers are
+                                 unaffected) */
+    uint64_t committed;     /**< the last committed batch number */
 } mf_file_info;
 
 /** Describe the file. @return 0, #MF_EINVAL, #MF_ECORRUPT (the file shrank
@@ -479,7 +549,7 @@ MF_API void mf_ls(mf_file *mf, FILE *out);
  * current generation immediately.
  *
  * A reader whose file was replaced (a producer's RECREATE, or the path
- * deleted and created anew, noticed within a second) moves to the new file
+ * deleted and created anew, noticed within 250 ms) moves to the new file
  * and returns 0: the data it reads next is new.
  * @param timeout_ms  -1 waits forever
  * @return 0, #MF_ETIMEDOUT, #MF_EREPLACED (only with
@@ -495,18 +565,76 @@ MF_API int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms);
 /**
  * Get several objects as one consistent snapshot: all of them as of the
  * same batch, never a mix of two mf_update(mf, NULL) calls (or of single
- * updates). Retries internally while writers publish, up to a bound.
- * On failure nothing is returned and nothing needs freeing.
+ * updates), even if a writer died in the middle of one. It reads through
+ * a read view (mf_txn_begin()) and begins a new one while writers replace
+ * what it reads, up to a bound. On failure nothing is returned and nothing
+ * needs freeing.
  * @param names  @p n record names
  * @param objs   out: @p n new objects (free each with mf_object_free())
  * @param classes out: their codecs
  * @param[out] retries  how many times the snapshot was retried (may be NULL)
- * @return 0, #MF_EBUSY (no quiet moment after many retries), or any
- *         mf_get() error
+ * @return 0, #MF_EBUSY (writers replaced the records on every one of many
+ *         tries), or any mf_get() error
  */
 MF_API int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n,
                            void **objs, const mf_class **classes,
                            unsigned *retries);
+
+/* ------------------------------------------------------------------------ */
+/* Read views                                                               */
+/* ------------------------------------------------------------------------ */
+
+/** A read view of one committed batch: see mf_txn_begin(). */
+typedef struct mf_txn mf_txn;
+
+/**
+ * Begin a read view: every read through it answers as of the batch that was
+ * the latest committed when it began, like a read transaction, without
+ * blocking or slowing any writer. Writers do not keep old versions for a
+ * view: a read whose answer a writer has since replaced (or, for a name
+ * not found or an iteration, whose absence a later removal could explain)
+ * fails with #MF_ESNAPSHOT, and the caller begins a new view. A view that
+ * reads quickly after it begins almost never meets that.
+ * @param[out] out  the view; end it with mf_txn_end()
+ * @return 0, #MF_EINVAL, #MF_ENOMEM, #MF_EREPLACED, #MF_ECORRUPT
+ */
+MF_API int mf_txn_begin(mf_file *mf, mf_txn **out);
+/** The batch number the view reads (0 for a file never written). */
+MF_API uint64_t mf_txn_batch(const mf_txn *txn);
+/** mf_stat() as of the view. @return as mf_stat(), plus #MF_ESNAPSHOT */
+MF_API int mf_txn_stat(mf_txn *txn, const char *name, mf_record_info *info);
+/** mf_get() as of the view. @return as mf_get(), plus #MF_ESNAPSHOT */
+MF_API int mf_txn_get(mf_txn *txn, const char *name, void **obj,
+                      const mf_class **cls);
+/** mf_get_raw_alloc() as of the view.
+ *  @return as mf_get_raw_alloc(), plus #MF_ESNAPSHOT */
+MF_API int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
+                                mf_record_info *info);
+/** Iterate over the records of the view (see mf_iter_init()); the iterator
+ *  must not outlive the view. */
+MF_API void mf_txn_iter_init(mf_iter *it, mf_txn *txn, const char *prefix);
+/** End a view. NULL is ignored. */
+MF_API void mf_txn_end(mf_txn *txn);
+
+/** mf_copy() flags */
+enum mf_copy_flags {
+    /** Replace @p dst_path atomically if it exists (else #MF_EEXIST). */
+    MF_COPY_REPLACE = 1u << 0
+};
+
+/**
+ * Write a consistent, compacted copy of the file to @p dst_path while
+ * writers go on: one read view (every record as of one committed batch),
+ * only live records, a fresh heap, the same title and limits. The copy is
+ * built under a temporary name beside @p dst_path and then linked (or
+ * renamed, with #MF_COPY_REPLACE) into place, so nobody sees a partial
+ * copy. Retries with a new view while writers replace what it reads, up
+ * to a bound.
+ * @return 0, #MF_EEXIST, #MF_EACCES, #MF_EINVAL, #MF_ENOMEM, #MF_ESYS,
+ *         #MF_EFULL, #MF_ECORRUPT, #MF_ECHECKSUM (a damaged record: the
+ *         copy is not made), #MF_EBUSY (writers changed it on every try)
+ */
+MF_API int mf_copy(mf_file *mf, const char *dst_path, unsigned flags);
 
 /* ------------------------------------------------------------------------ */
 /* Checking                                                                 */
@@ -515,15 +643,51 @@ MF_API int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n,
 /** Called by mf_check() for each problem found. */
 typedef void (*mf_check_report_fn)(void *ud, const char *problem);
 
+/** What mf_check_file() found besides the problems it reported. */
+typedef struct mf_check_result {
+    size_t struct_size;     /**< sizeof(mf_check_result) */
+    unsigned problems;      /**< problems reported */
+    int heap_checked;       /**< 0: the heap was not verified, because a
+                                 live writer never paused long enough (on a
+                                 read-only handle) or a repair is pending */
+    int writer_state;       /**< #mf_writer_state during the check */
+    uint32_t writer_pid;    /**< the writer's pid, or 0 */
+    int repair_pending;     /**< the writer died in the middle of a change:
+                                 its unfinished work is not reported as
+                                 damage; the next writer repairs it */
+} mf_check_result;
+
 /**
- * Verify everything the file holds: the header; the heap (blocks tile it,
- * no overlap, free lists agree, every allocated block belongs to something);
- * the directory and hash index; every record's checksum.
+ * Verify everything the file holds: the header; the index (sizes, every
+ * slot, insertion order); every record's versions (bounds, names, links,
+ * the checksum of the current one); and the heap (blocks tile it, no
+ * overlap, free lists agree, every allocated block belongs to a record, the
+ * index or the retired lists).
+ *
+ * Safe on a live file. On a handle opened for writing the check takes the
+ * writer lock, so it is exact and blocks writers while it runs. On a
+ * read-only handle it takes no lock: each record is checked inside a read
+ * window and a finding is only reported if it is stable (never a state a
+ * live writer passes through); the heap and the cross-checks run in a
+ * moment when no writer holds the lock, and are skipped (heap_checked = 0)
+ * if writers never pause for about a second.
+ *
+ * A file whose writer died in the middle of a change is reported as that
+ * (repair_pending), not as damage: its records are still checked, the heap
+ * (which the dead writer may have left half changed) is not. Open it for
+ * writing (mf_open #MF_UPDATE with #MF_OPEN_NO_CREATE) to repair it.
  * @param report  called once per problem (may be NULL)
- * @param[out] problems  number of problems found
+ * @param[out] res  what was found (struct_size set by the caller; may be
+ *                  NULL)
  * @return 0 if the check ran (even if it found problems), or an error if it
- *         could not run
+ *         could not run (#MF_EINVAL, #MF_ENOMEM, #MF_EREPLACED,
+ *         #MF_ECORRUPT when the file shrank under the check)
  */
+MF_API int mf_check_file(mf_file *mf, mf_check_report_fn report, void *ud,
+                         mf_check_result *res);
+
+/** mf_check_file() returning only the number of problems.
+ *  @return as mf_check_file() */
 MF_API int mf_check(mf_file *mf, mf_check_report_fn report, void *ud,
                     unsigned *problems);
 
