@@ -31,8 +31,9 @@ static family families[F_COUNT] = {
     [F_FORMAT] = {"FormatError",
                   "The file is not a sound map file: not a map file\n"
                   "(MF_ENOTMAPFILE), an unsupported format version (MF_EVERSION),\n"
-                  "corrupt (MF_ECORRUPT) or a record's checksum does not match\n"
-                  "(MF_ECHECKSUM). `mapfile check` says more.", NULL, NULL},
+                  "corrupt (MF_ECORRUPT), a record's checksum does not match\n"
+                  "(MF_ECHECKSUM), or its writer lock was made by another C library\n"
+                  "(MF_ELOCKABI). `mapfile check` says more.", NULL, NULL},
     [F_CODEC] = {"CodecError",
                  "A codec is missing or failed: no codec for the class\n"
                  "(MF_ENOCODEC), the codec refused the payload (MF_ECODEC), a class\n"
@@ -70,6 +71,7 @@ static int family_of(int rc)
     case MF_ENOENT: case MF_EEXIST: case MF_EACCES: case MF_ESYS: case MF_EREPLACED:
         return F_FILE;
     case MF_ENOTMAPFILE: case MF_EVERSION: case MF_ECORRUPT: case MF_ECHECKSUM:
+    case MF_ELOCKABI:
         return F_FORMAT;
     case MF_ENOCODEC: case MF_ECODEC: case MF_ECLASSVERSION: case MF_EPLUGIN:
     case MF_EABI: case MF_EDUPLICATE: case MF_ECLASS:

@@ -19,6 +19,7 @@ static const char module_doc[] =
     "        h.to_dict(), str(h)          # JSON as a dict, the class's print\n"
     "        f.stat('hpx'), f.info(), f.raw('hpx')\n"
     "        snap = f.snapshot(['hpx', 'hprof'])      # one batch\n"
+    "        with f.view() as v: v['hpx'], v.batch     # a read view\n"
     "\n"
     "Waiting (the GIL is released; Ctrl-C works)\n"
     "    while f.wait(timeout=5): ...     # True on a change, False on timeout\n"
@@ -30,6 +31,7 @@ static const char module_doc[] =
     "    f['raw/adc'] = b'...'            # bytes-like -> class 'blob'\n"
     "    f['hpx'] = h                     # an Object, with its class\n"
     "    f.add('a', x); f.add('b', y); f.update()   # one batch\n"
+    "    with f.batch() as b: b['a'] = x; del b['c']  # one batch\n"
     "    del f['hpx']\n"
     "\n"
     "Values: a 'text' record reads back as str, a 'blob' as bytes, anything\n"
@@ -120,6 +122,7 @@ PyMODINIT_FUNC PyInit_mapfile(void)
         add_type(m, &pymf_ObjectType, "Object") < 0 ||
         add_type(m, &pymf_MethodType, "Method") < 0 ||
         add_type(m, &pymf_ArrayType, "Array") < 0 || add_type(m, &pymf_WatchType, "Watch") < 0 ||
+        add_type(m, &pymf_ViewType, "View") < 0 || add_type(m, &pymf_BatchType, "Batch") < 0 ||
         pymf_errors_init(m) < 0 || add_error_codes(m) < 0 ||
         PyModule_AddStringConstant(m, "__version__", version) < 0 ||
         PyModule_AddIntConstant(m, "FORMAT_VERSION", MF_FORMAT_VERSION) < 0 ||

@@ -68,7 +68,7 @@ extern PyTypeObject pymf_ArrayType;
  * if the class has no arrays hook). */
 PyObject *pymf_arrays_of(pymf_Object *owner);
 
-/* ---- file.c: open map files --------------------------------------------- */
+/* ---- file.c: open map files ------------------------------------------ */
 
 typedef struct {
     PyObject_HEAD
@@ -78,7 +78,7 @@ typedef struct {
     char *cpath;          /* file-system encoded path, for messages */
     int mode;             /* MF_READ, MF_UPDATE, MF_RECREATE */
     int closed;           /* close() was called */
-    unsigned users;       /* calls running with the GIL released */
+    unsigned users;       /* calls, views and batches that hold the handle */
     uint64_t seen;        /* generation wait() compares against */
     PyObject *added;      /* dict name -> what keeps an added object alive */
     PyObject *weakreflist;
@@ -86,22 +86,71 @@ typedef struct {
 
 extern PyTypeObject pymf_FileType;
 PyObject *pymf_open(PyObject *module, PyObject *args, PyObject *kwargs);
-/* Marks a call that will release the GIL (raises ValueError on a closed
- * file); pymf_file_leave ends it and finishes a close() made meanwhile. */
+/* Marks a use of the handle that may outlive the GIL (a call that releases
+ * it, an open view or batch); raises ValueError on a closed file.
+ * pymf_file_leave ends it and finishes a close() made meanwhile. */
 int pymf_file_enter(pymf_File *f);
 void pymf_file_leave(pymf_File *f);
+int pymf_file_is_open(const pymf_File *f);
+PyObject *pymf_closed_error(void);
+/* A record name as UTF-8 without NULs; NULL with an exception set. */
+const char *pymf_name_arg(PyObject *name);
+
+/* ---- read.c: the mapping protocol, stat, info, raw, check ------------- */
+
 /* A stat dict for one record. */
 PyObject *pymf_record_dict(const mf_record_info *ri);
+PyObject *pymf_get_value(pymf_File *f, PyObject *name);
+/* The names under prefix (NULL: all), in insertion order. */
+PyObject *pymf_names_list(pymf_File *f, const char *prefix);
+PyObject *pymf_file_subscript(pymf_File *self, PyObject *name);
+PyObject *pymf_file_get(pymf_File *self, PyObject *const *args, Py_ssize_t nargs);
+int pymf_file_contains(pymf_File *self, PyObject *name);
+Py_ssize_t pymf_file_length(pymf_File *self);
+PyObject *pymf_file_keys(pymf_File *self, PyObject *args, PyObject *kwargs);
+PyObject *pymf_file_iter(pymf_File *self);
+PyObject *pymf_file_items(pymf_File *self, PyObject *args, PyObject *kwargs);
+PyObject *pymf_file_values(pymf_File *self, PyObject *args, PyObject *kwargs);
+PyObject *pymf_file_stat(pymf_File *self, PyObject *name);
+PyObject *pymf_file_info(pymf_File *self, PyObject *unused);
+PyObject *pymf_file_raw(pymf_File *self, PyObject *name);
+PyObject *pymf_file_check(pymf_File *self, PyObject *unused);
+
+/* ---- view.c: read views and snapshots ---------------------------------- */
+
+extern PyTypeObject pymf_ViewType;
+PyObject *pymf_file_view(pymf_File *self, PyObject *unused);
+PyObject *pymf_file_snapshot(pymf_File *self, PyObject *args, PyObject *kwargs);
+
+/* ---- write.c: puts, added values, removal, batches ---------------------- */
+
+extern PyTypeObject pymf_BatchType;
+/* What a value is in C: its class, the object, and a new reference in
+ * *keeper to what keeps the object valid. */
+int pymf_value_to_c(pymf_File *f, PyObject *value, const char **cls, const void **obj,
+                    PyObject **keeper);
+PyObject *pymf_file_put(pymf_File *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pymf_file_put_raw(pymf_File *self, PyObject *args, PyObject *kwargs);
+PyObject *pymf_file_add(pymf_File *self, PyObject *const *args, Py_ssize_t nargs);
+PyObject *pymf_file_update(pymf_File *self, PyObject *args, PyObject *kwargs);
+int pymf_file_ass_subscript(pymf_File *self, PyObject *name, PyObject *value);
+PyObject *pymf_file_remove_all(pymf_File *self, PyObject *unused);
+PyObject *pymf_file_batch(pymf_File *self, PyObject *unused);
+
+/* ---- wait.c: wait() and watch() ---------------------------------------- */
+
+extern PyTypeObject pymf_WatchType;
 /* Sleeps in mf_wait until the generation moves past *seen, for up to
  * timeout seconds (< 0: forever), releasing the GIL in slices and
  * checking for signals between them. Returns 1 changed, 0 timed out, -1
  * with an exception set. The caller has entered the file. */
 int pymf_wait_slices(pymf_File *f, uint64_t *seen, double timeout);
-
-/* ---- watch.c ----------------------------------------------------------- */
-
-extern PyTypeObject pymf_WatchType;
+PyObject *pymf_file_wait(pymf_File *self, PyObject *args, PyObject *kwargs);
+PyObject *pymf_file_watch(pymf_File *self, PyObject *args, PyObject *kwargs);
 PyObject *pymf_watch_new(pymf_File *f, PyObject *prefix, double timeout);
+/* Milliseconds of the next slice of a wait ending at deadline (< 0: no
+ * end): at most PYMF_SLICE_MS, 0 once the deadline has passed. */
+int pymf_slice_ms(double deadline);
 
 /* ---- util --------------------------------------------------------------- */
 

@@ -76,7 +76,10 @@ def test_info_describes_the_file(demo, demo_file):
     assert info["format_version"] == mapfile.FORMAT_VERSION
     assert info["heap_used"] + info["heap_free"] == info["heap_size"]
     assert info["path"] == str(demo_file)
-    assert demo.check() == []
+    report = demo.check()
+    assert report == {"problems": [], "heap_checked": True, "writer": "free",
+                      "writer_pid": 0, "repair_pending": False}
+    assert info["committed"] == info["batch"] and info["repair_pending"] is False
 
 
 def json_of(demo_file, name):

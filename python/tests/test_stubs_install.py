@@ -38,7 +38,8 @@ def test_stubs_name_every_public_name_of_the_module():
     assert public(names) - {"Value"} == runtime
 
 
-@pytest.mark.parametrize("cls", ["File", "Object", "Method", "Array", "Watch", "Error"])
+@pytest.mark.parametrize("cls", ["File", "View", "Batch", "Object", "Method", "Array", "Watch",
+                                 "Error"])
 def test_stubs_name_every_method_and_attribute_of_each_type(cls):
     node = next(n for n in stub_tree().body if isinstance(n, ast.ClassDef) and n.name == cls)
     stubbed = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}

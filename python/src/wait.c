@@ -1,9 +1,121 @@
-/* watch.c - File.watch(): an iterator that sleeps in mf_wait (GIL
- * released) and yields the names of the records added or updated since its
- * previous step, found by comparing each record's generation. */
+/* wait.c - waiting in slices that release the GIL and notice signals:
+ * File.wait(), and File.watch(), an iterator that sleeps in mf_wait and
+ * yields the names of the records added or updated since its previous step,
+ * found by comparing each record's generation. */
 #include "pymapfile.h"
 
+#include <mapfile/builtin.h>
+
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+double pymf_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int pymf_timeout_arg(PyObject *arg, double *out, const char *what)
+{
+    if (arg == Py_None) {
+        *out = -1;
+        return 0;
+    }
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred()) {
+        PyErr_Format(PyExc_TypeError, "%s must be a number of seconds or None", what);
+        return -1;
+    }
+    if (isnan(v) || (v < 0 && v != -1)) {
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0 seconds, -1 (forever) or None", what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Milliseconds of the next slice of a wait ending at deadline (< 0: no
+ * end): at most PYMF_SLICE_MS, 0 once the deadline has passed. */
+int pymf_slice_ms(double deadline)
+{
+    if (deadline < 0)
+        return PYMF_SLICE_MS;
+    double left = deadline - pymf_now();
+    if (left <= 0)
+        return 0;
+    return left * 1000.0 < PYMF_SLICE_MS ? (int)ceil(left * 1000.0) : PYMF_SLICE_MS;
+}
+
+/* ---- waiting --------------------------------------------------------------- */
+
+int pymf_wait_slices(pymf_File *f, uint64_t *seen, double timeout)
+{
+    double deadline = timeout < 0 ? -1 : pymf_now() + timeout;
+    mf_file *mf = f->mf;
+    uint64_t s = *seen;
+    for (;;) {
+        int ms = pymf_slice_ms(deadline), rc;
+        Py_BEGIN_ALLOW_THREADS
+        rc = mf_wait(mf, &s, ms);
+        Py_END_ALLOW_THREADS
+        if (rc == 0) {
+            *seen = s;
+            return 1;
+        }
+        if (rc != MF_ETIMEDOUT) {
+            pymf_raise(rc, f->cpath, NULL);
+            return -1;
+        }
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+        if (f->closed) {
+            PyErr_SetString(PyExc_ValueError, "the map file was closed while waiting");
+            return -1;
+        }
+        if (ms == 0)
+            return 0;
+    }
+}
+
+PyObject *pymf_file_wait(pymf_File *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"timeout", NULL};
+    PyObject *t = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|O:wait", kwlist, &t) ||
+        pymf_timeout_arg(t, &timeout, "timeout") < 0 || pymf_file_enter(self) < 0)
+        return NULL;
+    /* A private copy: several threads may wait on one file. */
+    uint64_t seen = self->seen;
+    int r = pymf_wait_slices(self, &seen, timeout);
+    if (r > 0)
+        self->seen = seen;
+    pymf_file_leave(self);
+    return r < 0 ? NULL : PyBool_FromLong(r);
+}
+
+PyObject *pymf_file_watch(pymf_File *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"prefix", "timeout", NULL};
+    PyObject *prefix = Py_None, *t = Py_None;
+    double timeout;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:watch", kwlist, &prefix, &t) ||
+        pymf_timeout_arg(t, &timeout, "timeout") < 0)
+        return NULL;
+    if (prefix != Py_None && !PyUnicode_Check(prefix)) {
+        PyErr_SetString(PyExc_TypeError, "prefix must be a str or None");
+        return NULL;
+    }
+    if (!pymf_file_is_open(self))
+        return pymf_closed_error();
+    return pymf_watch_new(self, prefix, timeout);
+}
+
+
+/* ---- watch ---------------------------------------------------------------- */
 
 typedef struct {
     PyObject_HEAD
