@@ -401,6 +401,8 @@ PyTypeObject pymf_FileType = {
         "An open map file, from mapfile.open(). A mapping of record names to\n"
         "decoded values: len(f), name in f, f[name], f.keys(), f.items(),\n"
         "iteration over the names; f[name] = value and del f[name] write.\n\n"
+        "f.view() is a read view of one committed batch, f.snapshot(names) several\n"
+        "objects from one, f.batch() a set of writes published at once.\n\n"
         "Values: a 'text' record is a str, a 'blob' bytes, any other class a\n"
         "mapfile.Object rebuilt by that class's codec (a fresh local copy).\n"
         "Also a context manager that closes the file. Safe to share between\n"
