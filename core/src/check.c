@@ -266,7 +266,8 @@ static void check_counts(struct mf__ctx *c, const struct mf__table *t,
         note(f, "directory: record count says %llu, the index holds %llu",
              (unsigned long long)MF__LOAD(&c->hdr->record_count),
              (unsigned long long)f->nvis);
-    qsort(f->visible, f->nvis, sizeof *f->visible, cmp_seen);
+    if (f->nvis)
+        qsort(f->visible, f->nvis, sizeof *f->visible, cmp_seen);
     for (size_t i = 1; i < f->nvis; i++)
         if (f->visible[i].hash == f->visible[i - 1].hash &&
             same_name(c, t, f->visible[i].slot, f->visible[i - 1].slot))
@@ -275,28 +276,18 @@ static void check_counts(struct mf__ctx *c, const struct mf__table *t,
                  (unsigned long long)f->visible[i].slot);
 }
 
-/* The retired blocks are allocated on purpose: walk both chains. */
+/* The retired blocks are allocated on purpose: the limbo ring and every
+ * block it holds are live. */
 static void walk_limbo(struct mf__ctx *c, struct findings *f)
 {
-    const struct mf__header *h = c->hdr;
-    struct mf__heap hv = mf__heap_view(c);
-    uint64_t heads[2] = {h->limbo_young, h->limbo_old};
-    uint64_t counts[2] = {h->young_count, h->old_count};
-    for (int l = 0; l < 2; l++) {
-        uint64_t off = heads[l], n = 0;
-        for (; off && n <= counts[l]; n++) {
-            live_add(f, off);
-            if (mf__heap_chain_get(&hv, off, &off) != 0) {
-                note(f, "heap: the retired list holds %llu, not a block",
-                     (unsigned long long)off);
-                break;
-            }
-        }
-        if (n != counts[l])
-            note(f, "heap: the %s retired list holds %llu blocks, its count says "
-                 "%llu", l ? "old" : "young", (unsigned long long)n,
-                 (unsigned long long)counts[l]);
+    if (mf__limbo_ok(c) != 0) {
+        note(f, "heap: %s", mf_errdetail());
+        return;
     }
+    live_add(f, c->hdr->limbo_off);
+    uint64_t n = c->hdr->old_count + c->hdr->young_count;
+    for (uint64_t i = 0; i < n; i++)
+        live_add(f, mf__limbo_entry(c, i));
 }
 
 static void check_header(struct mf__ctx *c, struct findings *f)
@@ -342,7 +333,8 @@ static int run(struct mf__ctx *c, struct findings *f, bool still)
     check_counts(c, &t, f);
     live_add(f, t.off);
     walk_limbo(c, f);
-    qsort(f->live, f->nlive, sizeof *f->live, cmp_u64);
+    if (f->nlive)
+        qsort(f->live, f->nlive, sizeof *f->live, cmp_u64);
     size_t uniq = 0;
     for (size_t i = 0; i < f->nlive; i++)
         if (uniq == 0 || f->live[uniq - 1] != f->live[i])

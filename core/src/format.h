@@ -46,10 +46,10 @@
  *
  * ## Reclamation: why no reader ever reads reused memory unknowingly
  * Blocks that readers may still hold (replaced versions, removed records,
- * old index tables) are *retired*, not freed: chained into the young limbo
- * list through the heap block header's free-list word, which readers never
- * read. A reclaim does: reclaim_epoch++ (release store), then frees the old
- * list, then old = young, young = empty. So a block is freed only by the
+ * old index tables) are *retired*, not freed: appended to the limbo, a ring
+ * of block offsets in a heap block of its own that only writers read, as
+ * "young". A reclaim does: reclaim_epoch++ (release store), then frees the
+ * old ones, then old = young, young = none. So a block is freed only by the
  * second reclaim after it was retired, with the epoch bumped before.
  * A reader loads reclaim_epoch (e1, acquire) before its first access and
  * again (e2, after an acquire fence) after its last. Every block it reaches
@@ -83,7 +83,8 @@
  * dies is redone. The repair builds a fresh index from the resolved
  * versions (in insertion order), installs it, clears the `next` words of
  * the kept versions, bumps the epoch by two, and rebuilds the heap from the
- * live set (the index and the kept payloads): staged, retired and limbo
+ * live set (the index, the limbo ring and the kept payloads): staged,
+ * retired and limbo
  * blocks become free space. Its memory is bounded by the index's slot
  * count, not by the file size.
  */
@@ -176,8 +177,10 @@ struct mf__header {
     uint64_t recoveries;       /* crashed writers repaired */
 
     /* Writer-only bookkeeping. */
-    _Alignas(64) uint64_t limbo_young, limbo_old; /* retired block chains */
-    uint64_t young_count, young_bytes, old_count, old_bytes;
+    _Alignas(64) uint64_t limbo_off; /* the limbo ring: uint64_t[MF__LIMBO_CAP] */
+    uint64_t limbo_head;       /* ring position of the oldest entry */
+    uint64_t old_count, young_count; /* old entries first, then young */
+    uint64_t young_bytes;
     uint64_t index_serial;     /* serial of the last index table made */
     double sum_buffer;         /* TMapFile's best-buffer statistics */
     double sum2_buffer;
@@ -253,6 +256,11 @@ struct mf__index {
     uint64_t slots[];          /* then uint32_t order[order_cap] */
 };
 _Static_assert(sizeof(struct mf__index) == 128, "index header is two lines");
+
+/* Entries of the limbo ring. A reclaim is due at half of it (so old and
+ * young always fit), and every reclaim moves the epoch: 256 retirements
+ * between reclaims keep them rare next to any read. */
+#define MF__LIMBO_CAP 512u
 
 /* payload.next */
 #define MF__NEXT_REMOVED (1ull << 63) /* | batch: removed by that batch */

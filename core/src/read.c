@@ -70,11 +70,19 @@ static int snapshot_gone(const struct mf__want *w, const char *name)
                     name, (unsigned long long)w->at);
 }
 
+/* Did a removal committed after the view's batch hide names from it? Only
+ * a committed removal is ever folded out of the index, so with nothing
+ * committed since the view began, what it misses is really not there. */
+static bool removed_since(const struct mf__want *w)
+{
+    return w->at != MF__LATEST && MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at &&
+           MF__LOAD_ACQ(&w->c->hdr->committed) > w->at;
+}
+
 /* "Not found" in a view is only true if no removal came after its batch. */
 static int not_found_at(const struct mf__want *w, const char *name)
 {
-    if (w->at != MF__LATEST &&
-        MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+    if (removed_since(w))
         return mf__fail(MF_ESNAPSHOT, "%s: record '%s' is not there now, and "
                         "names were removed after batch %llu, which this view "
                         "reads; begin a new view", w->c->mf->path, name,
@@ -398,7 +406,7 @@ static int iter_step(mf_iter *it, const struct mf__want *w, mf_record_info *info
     }
     if (!mf__read_stable(w->c))
         return MF__RETRY;
-    if (w->at != MF__LATEST && MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+    if (removed_since(w))
         return mf__fail(MF_ESNAPSHOT, "%s: names were removed after batch %llu, "
                         "which this view lists; begin a new view",
                         w->c->mf->path, (unsigned long long)w->at);

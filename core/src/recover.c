@@ -61,6 +61,7 @@ struct scan {
     size_t nkept;
     uint64_t *reach;             /* every block the index reaches */
     size_t nreach, cap_reach;
+    uint64_t keep_too;           /* the limbo ring: reached, kept, not a record */
 };
 
 static int reach_add(struct scan *s, uint64_t off)
@@ -105,8 +106,9 @@ static int scan_index(struct mf__ctx *c, const struct mf__table *t, struct scan 
         return mf__fail(MF_ECORRUPT, "%s: cannot repair: the index order length "
                         "is invalid", c->mf->path);
     s->kept = malloc((len ? len : 1) * sizeof *s->kept);
-    if (!s->kept || reach_add(s, t->off))
+    if (!s->kept || reach_add(s, t->off) || reach_add(s, c->hdr->limbo_off))
         return mf__fail(MF_ENOMEM, "%s: out of memory during repair", c->mf->path);
+    s->keep_too = c->hdr->limbo_off;
     for (uint64_t i = 0; i < len; i++) {
         uint32_t slot = t->order[i];
         if (slot < t->nslots && scan_slot(c, s, t->ix->slots[slot]))
@@ -136,8 +138,7 @@ static int rebuild_heap(struct mf__ctx *c, struct scan *s)
     if (rc)
         return mf__fail(rc, "%s: cannot repair the heap: %s", c->mf->path,
                         mf_strerror(rc));
-    h->limbo_young = h->limbo_old = 0;
-    h->young_count = h->young_bytes = h->old_count = h->old_bytes = 0;
+    h->limbo_head = h->old_count = h->young_count = h->young_bytes = 0;
     MF__CRASH_POINT();
     return 0;
 }
@@ -171,7 +172,7 @@ static int reindex(struct mf__ctx *c, struct scan *s)
     for (size_t i = 0, k = 0; i < s->nreach; i++) {
         while (k < s->nkept && keep[k] < s->reach[i])
             k++;
-        if (k == s->nkept || keep[k] != s->reach[i])
+        if ((k == s->nkept || keep[k] != s->reach[i]) && s->reach[i] != s->keep_too)
             mf__retire(c, s->reach[i]);
     }
     free(keep);
@@ -183,7 +184,12 @@ static int repair(struct mf__ctx *c)
     struct mf__header *h = c->hdr;
     struct mf__table t;
     mf__read_begin(c);
-    int rc = mf__table(c, &t);
+    /* The ring is emptied by the rebuild; only its block must be sound. */
+    h->limbo_head = h->old_count = h->young_count = 0;
+    int rc = mf__limbo_ok(c);
+    if (rc)
+        return rc;
+    rc = mf__table(c, &t);
     if (rc)
         return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: cannot repair: the index "
                                       "is invalid", c->mf->path);
@@ -209,7 +215,7 @@ int mf__recover(mf_file *mf)
     MF__CRASH_POINT();
     if (rc == 0) {
         c.hdr->recoveries++;
-        mf__announce(c.hdr);
+        mf__announce(c.inc);
     }
     mf__leave(&c);
     return rc;
