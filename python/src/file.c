@@ -323,7 +323,9 @@ static PyMethodDef file_methods[] = {
      "info() -> dict\n\nThe whole file: path, title, format_version, capacity, max_size,\n"
      "heap_size, heap_used, heap_free, records, generation, batch, recoveries,\n"
      "writer ('free', 'held' or 'dead'), writable, retired, best_buffer,\n"
-     "writer_pid, repair_pending, committed (the last committed batch)."},
+     "writer_pid, repair_pending, committed (the last committed batch), file_id\n"
+     "(new for every file created: tells a restarted producer's file apart)\n"
+     "and created_ns."},
     {"raw", (PyCFunction)pymf_file_raw, METH_O,
      "raw(name) -> bytes\n\nThe record's payload as stored (checked against its checksum),\n"
      "without decoding it: no codec is needed."},

@@ -78,7 +78,9 @@ static PyObject *info_dict(const mf_file_info *fi)
         put_item(d, "best_buffer", PyLong_FromUnsignedLongLong(fi->best_buffer)) < 0 ||
         put_item(d, "writer_pid", PyLong_FromUnsignedLong(fi->writer_pid)) < 0 ||
         put_item(d, "repair_pending", PyBool_FromLong(fi->repair_pending)) < 0 ||
-        put_item(d, "committed", PyLong_FromUnsignedLongLong(fi->committed)) < 0) {
+        put_item(d, "committed", PyLong_FromUnsignedLongLong(fi->committed)) < 0 ||
+        put_item(d, "file_id", PyLong_FromUnsignedLongLong(fi->file_id)) < 0 ||
+        put_item(d, "created_ns", PyLong_FromUnsignedLongLong(fi->created_ns)) < 0) {
         Py_DECREF(d);
         return NULL;
     }

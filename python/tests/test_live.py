@@ -168,10 +168,12 @@ def test_a_replaced_file_is_followed(tmp_path):
         w["gen"] = "one"
     with mapfile.open(path) as r:
         assert r["gen"] == "one"
+        first = r.info()["file_id"]
         with mapfile.open(path, "recreate") as w:
             w["gen"] = "two"
         assert r.wait(timeout=10)
         assert r["gen"] == "two"
+        assert r.info()["file_id"] != first, "a new file, told apart by its id"
 
 
 def test_a_producer_started_after_the_reader_is_read_to_the_end(tmp_path):
