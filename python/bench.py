@@ -4,7 +4,7 @@ interleaved run (tools/run bench runs it after mapfile-bench).
 
 1. Get a histogram as numpy bins: `f[name]` + `numpy.asarray(h.arrays["bins"])`
    against the routes a Python user has without the module: `subprocess` of
-   `mapfile get --json` + `json.loads` + `numpy.asarray`, and `json.loads`
+   `mapf get --json` + `json.loads` + `numpy.asarray`, and `json.loads`
    (+ `numpy.asarray`) of the same JSON bytes already in memory (the floor of
    any JSON route). Names are drawn at random from RECORDS hist1d records
    (100 bins each, ~40 MB of map file: more than the caches), the same
@@ -55,18 +55,17 @@ def load_module(build):
 
 
 def cli_path(build):
-    for name in ("mapf", "mapfile"):
-        p = os.path.join(build, "tools", name)
-        if os.path.isfile(p) and os.access(p, os.X_OK):
-            return p
-    sys.exit(f"bench.py: no CLI in {build}/tools")
+    p = os.path.join(build, "tools", "mapf")
+    if os.path.isfile(p) and os.access(p, os.X_OK):
+        return p
+    sys.exit(f"bench.py: no CLI: {p} is not an executable (build the project first)")
 
 
 # ---- 1. gets ---------------------------------------------------------------
 
 def make_records(mapfile, build, tmp, n):
     """A map file with n hist1d records (copies of the demo's hpx with
-    different contents) and the JSON of each, as `mapfile get --json`
+    different contents) and the JSON of each, as `mapf get --json`
     prints it."""
     demo = os.path.join(tmp, "demo.map")
     subprocess.run([os.path.join(build, "tools", "mapfile-demo"), "produce", demo,
@@ -127,12 +126,12 @@ def bench_gets(mapfile, build, tmp, args):
             assert (get_json_numpy(None, None, jsons[i]) == want).all()
             cli_json = subprocess.run([cli, "get", "--json", path, names[i]],
                                       capture_output=True, check=True).stdout
-            assert cli_json == jsons[i], "to_json differs from mapfile get --json"
+            assert cli_json == jsons[i], "to_json differs from mapf get --json"
         routes = [
             ("python f[name] + numpy.asarray(bins)", get_module, 20000),
             ("json.loads of the same bytes", get_json_only, 5000),
             ("json.loads + numpy.asarray(bins)", get_json_numpy, 5000),
-            ("subprocess mapfile get --json + json.loads", make_subprocess_get(cli, path), 20),
+            ("subprocess mapf get --json + json.loads", make_subprocess_get(cli, path), 20),
         ]
         if args.smoke:
             routes = [(r[0], r[1], max(2, r[2] // 1000)) for r in routes]

@@ -33,7 +33,7 @@ static family families[F_COUNT] = {
                   "(MF_ENOTMAPFILE), an unsupported format version (MF_EVERSION),\n"
                   "corrupt (MF_ECORRUPT), a record's checksum does not match\n"
                   "(MF_ECHECKSUM), or its writer lock was made by another C library\n"
-                  "(MF_ELOCKABI). `mapfile check` says more.", NULL, NULL},
+                  "(MF_ELOCKABI). `mapf check` says more.", NULL, NULL},
     [F_CODEC] = {"CodecError",
                  "A codec is missing or failed: no codec for the class\n"
                  "(MF_ENOCODEC), the codec refused the payload (MF_ECODEC), a class\n"

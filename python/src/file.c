@@ -342,7 +342,7 @@ static PyMethodDef file_methods[] = {
      "batch() -> Batch\n\nCollect puts and removals of any names, published at once by\n"
      "commit() (see help(mapfile.Batch)). Use it as a context manager."},
     {"check", (PyCFunction)pymf_file_check, METH_NOARGS,
-     "check() -> dict\n\nVerify the whole file like `mapfile check` (mf_check_file): the "
+     "check() -> dict\n\nVerify the whole file like `mapf check` (mf_check_file): the "
      "header,\nthe index, every record's versions and checksum, the heap. Safe on a live\n"
      "file. Returns {'problems': [str, ...] ([] when sound), 'heap_checked': bool\n"
      "(False when a live writer never paused, or a repair is pending),\n'writer': "

@@ -1,6 +1,6 @@
 """Shared fixtures of the mapfile pytest suite.
 
-ctest runs it with PYTHONPATH=build/python and the paths of the CLI and the
+ctest runs it with PYTHONPATH=build/python and the paths of the CLI (mapf) and the
 demo producer in MAPFILE_TEST_CLI / MAPFILE_TEST_DEMO (python/CMakeLists.txt).
 """
 import json
@@ -24,7 +24,7 @@ DEMO_FILLS = 20000
 
 
 def cli(*args, check=True):
-    """Runs the mapfile CLI; returns its stdout."""
+    """Runs the CLI, mapf; returns its stdout."""
     assert CLI, "MAPFILE_TEST_CLI is not set (run through ctest)"
     r = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, timeout=60)
     if check and r.returncode != 0:

@@ -1,5 +1,5 @@
 """Reading a finished demo file: the mapping protocol, values, stats, and
-histograms that agree exactly with `mapfile get --json` and `mapfile call`."""
+histograms that agree exactly with `mapf get --json` and `mapf call`."""
 import json
 import os
 import sys

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import CLI, DEMO, SOURCE_DIR
 
-PROGRAMS = {"mapfile-demo": DEMO, "mapfile": CLI, "mapf": CLI}
+PROGRAMS = {"mapfile-demo": DEMO, "mapf": CLI}
 
 
 def python_section():
