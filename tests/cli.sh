@@ -6,8 +6,9 @@
 set -u
 
 BUILD=${1:?usage: cli.sh BUILD_DIR SOURCE_DIR}
-: "${2:?usage: cli.sh BUILD_DIR SOURCE_DIR}" # ctest passes the source dir; unused
+: "${2:?usage: cli.sh BUILD_DIR SOURCE_DIR}"
 BUILD=$(cd "$BUILD" && pwd)
+SRC=$(cd "$2" && pwd)
 if ! command -v python3 >/dev/null; then
     echo "cli.sh: python3 is needed to check JSON and patch files" >&2
     exit 1
@@ -127,7 +128,7 @@ expect_out "mapfile is still a bash builtin, not our file" "builtin"
 # ---------------------------------------------------------------------------
 # Help and usage
 # ---------------------------------------------------------------------------
-CMDS="info ls get dump put rm check watch plugins call"
+CMDS="info ls get dump put rm check copy watch plugins call"
 
 run "$MF" --help
 expect_rc "--help" 0
@@ -572,6 +573,49 @@ assert b"PAYLOAD-tO-CORRUPT-0123456789" in data, data'
 run "$MF" dump "$C" bystander
 expect_rc "dump of an intact record beside it" 0
 expect_err_empty "dump of an intact record warns nothing"
+
+# ---------------------------------------------------------------------------
+# check of a file whose writer died mid-change: exit 3 naming the writer;
+# --repair repairs it and nothing else
+# ---------------------------------------------------------------------------
+P=$T/pending.map
+cp "$SRC/tests/fixtures/corrupt/dead_writer_mid_change.map" "$P"
+run "$MF" check "$P"
+expect_rc "check of a dead writer's unfinished change" 3
+expect_out_has "check names the dead writer" "died in the middle of a change"
+run "$MF" check --repair "$P"
+expect_rc "check --repair" 0
+run "$MF" check "$P"
+expect_rc "check after --repair" 0
+expect_out_has "check after --repair is clean" "$P: ok,"
+run "$MF" check --repair "$T/no-such.map"
+expect_rc "check --repair of a missing file" 2
+check "check --repair created no file" test ! -e "$T/no-such.map"
+
+# ---------------------------------------------------------------------------
+# copy: a consistent copy; an existing destination is kept unless --replace
+# ---------------------------------------------------------------------------
+CP=$T/copy.map
+run "$MF" copy "$F" "$CP"
+expect_rc "copy" 0
+expect_out "copy reports the records" "$CP: 5 records copied from $F"
+"$MF" ls --json "$F" >"$T/ls.src"
+"$MF" ls --json "$CP" >"$T/ls.copy"
+check "the copy lists what the original lists" cmp -s "$T/ls.src" "$T/ls.copy"
+run "$MF" check "$CP"
+expect_rc "the copy checks clean" 0
+"$MF" put "$F" extra --text "after the copy"
+cp "$CP" "$T/copy.before"
+run "$MF" copy "$F" "$CP"
+expect_rc "copy onto an existing file" 2
+expect_err_has "copy names --replace" "--replace"
+check "copy kept the existing file" cmp -s "$CP" "$T/copy.before"
+run "$MF" copy --replace "$F" "$CP"
+expect_rc "copy --replace" 0
+expect_out "copy --replace has the new record" "$CP: 6 records copied from $F"
+run "$MF" copy "$F" "$T/no-such-dir/copy.map"
+expect_rc "copy into a missing directory" 2
+"$MF" rm "$F" extra
 
 # ---------------------------------------------------------------------------
 # A class nobody provides: exit 1 naming the class and the search path

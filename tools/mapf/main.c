@@ -23,6 +23,7 @@
     X(put)               \
     X(rm)                \
     X(check)             \
+    X(copy)              \
     X(watch)             \
     X(plugins)           \
     X(call)              \
@@ -61,7 +62,7 @@ static void print_main_help(FILE *out)
     fputs("\n"
           "Exit status: 0 success; 1 the record, codec or result asked for is\n"
           "missing, or check found problems; 2 usage error or a file that\n"
-          "cannot be opened.\n"
+          "cannot be opened; 3 (check) a dead writer's change awaits repair.\n"
           "Codecs are searched in MAPFILE_PLUGIN_PATH (colon-separated), then\n"
           "the built-in plugin directories; see 'mapf plugins'.\n",
           out);
