@@ -247,7 +247,7 @@ static PyGetSetDef array_getset[] = {
 
 static PyMethodDef array_methods[] = {
     {"tolist", (PyCFunction)array_tolist, METH_NOARGS,
-     "tolist() -> list\n\nA copy as (nested) Python lists."},
+     "tolist($self, /)\n--\n\nReturns list. A copy as (nested) Python lists."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -300,82 +300,99 @@ static PyGetSetDef file_getset[] = {
 
 static PyMethodDef file_methods[] = {
     {"close", (PyCFunction)file_close, METH_NOARGS,
-     "close()\n\nClose the file (again is a no-op). Objects already decoded stay valid.\n"
+     "close($self, /)\n--\n\n"
+     "Close the file (again is a no-op). Objects already decoded stay valid.\n"
      "A wait() in another thread ends with ValueError within 0.1 s."},
-    {"__enter__", (PyCFunction)file_enter_ctx, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)file_exit_ctx, METH_VARARGS, NULL},
+    {"__enter__", (PyCFunction)file_enter_ctx, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturns the file."},
+    {"__exit__", (PyCFunction)file_exit_ctx, METH_VARARGS,
+     "__exit__($self, /, *exc)\n--\n\nCloses the file; exceptions propagate."},
     {"get", (PyCFunction)(void (*)(void))pymf_file_get, METH_FASTCALL,
-     "get(name, default=None)\n\nf[name], or default when there is no such record."},
+     "get($self, name, default=None, /)\n--\n\nf[name], or default when there is no such record."},
     {"keys", (PyCFunction)(void (*)(void))pymf_file_keys, METH_VARARGS | METH_KEYWORDS,
-     "keys(prefix=None) -> list[str]\n\nRecord names in insertion order, optionally only those\n"
+     "keys($self, /, prefix=None)\n--\n\n"
+     "Returns list[str]. Record names in insertion order, optionally only those\n"
      "starting with prefix (a prefix ending in '/' lists one folder)."},
     {"items", (PyCFunction)(void (*)(void))pymf_file_items, METH_VARARGS | METH_KEYWORDS,
-     "items(prefix=None) -> list[tuple[str, value]]\n\n(name, f[name]) for keys(prefix); "
+     "items($self, /, prefix=None)\n--\n\n"
+     "Returns list[tuple[str, value]]. (name, f[name]) for keys(prefix); "
      "records removed meanwhile are skipped.\nEach get is separate: use snapshot() for one "
      "consistent batch."},
     {"values", (PyCFunction)(void (*)(void))pymf_file_values, METH_VARARGS | METH_KEYWORDS,
-     "values(prefix=None) -> list\n\nf[name] for keys(prefix)."},
+     "values($self, /, prefix=None)\n--\n\nReturns list. f[name] for keys(prefix)."},
     {"stat", (PyCFunction)pymf_file_stat, METH_O,
-     "stat(name) -> dict\n\nThe record's name, class, version, size, checksum, generation,\n"
+     "stat($self, name, /)\n--\n\n"
+     "Returns dict. The record's name, class, version, size, checksum, generation,\n"
      "updates, update_time_ns, update_time (seconds since the epoch) and batch,\n"
      "without copying the payload. NotFoundError if missing."},
     {"info", (PyCFunction)pymf_file_info, METH_NOARGS,
-     "info() -> dict\n\nThe whole file: path, title, format_version, capacity, max_size,\n"
+     "info($self, /)\n--\n\n"
+     "Returns dict. The whole file: path, title, format_version, capacity, max_size,\n"
      "heap_size, heap_used, heap_free, records, generation, batch, recoveries,\n"
      "writer ('free', 'held' or 'dead'), writable, retired, best_buffer,\n"
      "writer_pid, repair_pending, committed (the last committed batch), file_id\n"
      "(new for every file created: tells a restarted producer's file apart)\n"
      "and created_ns."},
     {"raw", (PyCFunction)pymf_file_raw, METH_O,
-     "raw(name) -> bytes\n\nThe record's payload as stored (checked against its checksum),\n"
+     "raw($self, name, /)\n--\n\n"
+     "Returns bytes. The record's payload as stored (checked against its checksum),\n"
      "without decoding it: no codec is needed."},
     {"snapshot", (PyCFunction)(void (*)(void))pymf_file_snapshot, METH_VARARGS | METH_KEYWORDS,
-     "snapshot(names=None) -> dict[str, value]\n\nDecode several records as one consistent "
+     "snapshot($self, /, names=None)\n--\n\n"
+     "Returns dict[str, value]. Decode several records as one consistent "
      "snapshot (mf_get_snapshot):\nevery object is from the same batch, never a mix of two\n"
      "updates. None means every record. Each mapfile.Object carries .record,\nits stat() "
      "as of the payload decoded (generation, batch, ...).\nBusyError if writers never let "
      "it finish."},
     {"view", (PyCFunction)pymf_file_view, METH_NOARGS,
-     "view() -> View\n\nBegin a read view: a read-only mapping that answers as of one\n"
+     "view($self, /)\n--\n\n"
+     "Returns View. Begin a read view: a read-only mapping that answers as of one\n"
      "committed batch (see help(mapfile.View)). Use it as a context manager."},
     {"batch", (PyCFunction)pymf_file_batch, METH_NOARGS,
-     "batch() -> Batch\n\nCollect puts and removals of any names, published at once by\n"
+     "batch($self, /)\n--\n\n"
+     "Returns Batch. Collect puts and removals of any names, published at once by\n"
      "commit() (see help(mapfile.Batch)). Use it as a context manager."},
     {"check", (PyCFunction)pymf_file_check, METH_NOARGS,
-     "check() -> dict\n\nVerify the whole file like `mapf check` (mf_check_file): the "
+     "check($self, /)\n--\n\n"
+     "Verify the whole file like `mapf check` (mf_check_file): the "
      "header,\nthe index, every record's versions and checksum, the heap. Safe on a live\n"
      "file. Returns {'problems': [str, ...] ([] when sound), 'heap_checked': bool\n"
      "(False when a live writer never paused, or a repair is pending),\n'writer': "
      "'free'|'held'|'dead', 'writer_pid': int, 'repair_pending': bool\n(a writer died "
      "mid-change; the next writer repairs it)}."},
     {"wait", (PyCFunction)(void (*)(void))pymf_file_wait, METH_VARARGS | METH_KEYWORDS,
-     "wait(timeout=None) -> bool\n\nSleep until the file changes after the open or the last "
+     "wait($self, /, timeout=None)\n--\n\n"
+     "Returns bool. Sleep until the file changes after the open or the last "
      "wait() that\nreturned True; True then, False after timeout seconds (None: forever).\n"
      "Uses the file's futex, not polling. Releases the GIL, so other threads run;\n"
      "Ctrl-C (KeyboardInterrupt) interrupts it within 0.1 s."},
     {"watch", (PyCFunction)(void (*)(void))pymf_file_watch, METH_VARARGS | METH_KEYWORDS,
-     "watch(prefix=None, timeout=None) -> Iterator[list[str]]\n\n"
+     "watch($self, /, prefix=None, timeout=None)\n--\n\nReturns Iterator[list[str]]. "
      "for names in f.watch(): ... yields the names of the records added or\n"
      "updated since the previous step (first: every record present), only\n"
      "those starting with prefix. Stops after timeout seconds without a\n"
      "change (None: never). Waits like wait()."},
     {"put", (PyCFunction)(void (*)(void))pymf_file_put, METH_FASTCALL,
-     "put(name, value)\n\nStore value now: a str as class 'text', a bytes-like object as "
+     "put($self, name, value, /)\n--\n\n"
+     "Store value now: a str as class 'text', a bytes-like object as "
      "'blob',\na mapfile.Object with its own class. Same as f[name] = value.\n"
      "ReadOnlyError on a file opened with mode 'r'."},
     {"put_raw", (PyCFunction)(void (*)(void))pymf_file_put_raw, METH_VARARGS | METH_KEYWORDS,
-     "put_raw(name, class_name, version, data)\n\nStore already-encoded bytes as a record "
+     "put_raw($self, /, name, class_name, version, data)\n--\n\n"
+     "Store already-encoded bytes as a record "
      "of class_name at class\nversion `version`; no codec is needed (bridges, copies: "
      "with stat()\nand raw() of another file)."},
     {"add", (PyCFunction)(void (*)(void))pymf_file_add, METH_FASTCALL,
-     "add(name, value)\n\nRemember value under name for update() (nothing is written yet).\n"
+     "add($self, name, value, /)\n--\n\n"
+     "Remember value under name for update() (nothing is written yet).\n"
      "The file keeps a reference to it (and a buffer export of a bytes-like\nvalue) until "
      "del f[name], clear() or close()."},
     {"update", (PyCFunction)(void (*)(void))pymf_file_update, METH_VARARGS | METH_KEYWORDS,
-     "update(name=None)\n\nEncode and publish the added value `name`, or every added value "
+     "update($self, /, name=None)\n--\n\n"
+     "Encode and publish the added value `name`, or every added value "
      "as\none batch (all visible at once, or none) when name is None."},
     {"clear", (PyCFunction)pymf_file_remove_all, METH_NOARGS,
-     "clear()\n\nRemove every record and forget every added value."},
+     "clear($self, /)\n--\n\nRemove every record and forget every added value."},
     {NULL, NULL, 0, NULL},
 };
 

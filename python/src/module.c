@@ -46,9 +46,10 @@ static const char module_doc[] =
 
 static const char open_doc[] =
     "open(path, mode='r', wait=None, plugin_path=None, *, title=None,\n"
-    "     initial_size=None, max_size=None) -> File\n"
+    "     initial_size=None, max_size=None)\n"
+    "--\n"
     "\n"
-    "Open a map file.\n"
+    "Open a map file; returns a File.\n"
     "\n"
     "mode         'r' read-only (the file must exist), 'w' read-write (created\n"
     "             if missing), 'recreate' a new empty file atomically replacing\n"

@@ -534,12 +534,12 @@ static PyGetSetDef object_getset[] = {
 
 static PyMethodDef object_methods[] = {
     {"to_json", (PyCFunction)object_to_json, METH_NOARGS,
-     "to_json() -> str\n\nThe object as JSON, from the class's to_json hook\n"
+     "to_json($self, /)\n--\n\nReturns str. The object as JSON, from the class's to_json hook\n"
      "(mapfile.NoMethodError if it has none)."},
     {"to_dict", (PyCFunction)object_to_dict, METH_NOARGS,
-     "to_dict() -> dict\n\njson.loads(self.to_json())."},
+     "to_dict($self, /)\n--\n\nReturns dict. json.loads(self.to_json())."},
     {"call", (PyCFunction)object_call_method, METH_VARARGS,
-     "call(name, *args)\n\nCall method `name` (for names an attribute hides)."},
+     "call($self, name, /, *args)\n--\n\nCall method `name` (for names an attribute hides)."},
     {"__dir__", (PyCFunction)object_dir, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -390,15 +390,25 @@ static PyGetSetDef view_getset[] = {
 };
 
 static PyMethodDef view_methods[] = {
-    {"end", (PyCFunction)view_end, METH_NOARGS, "end()\n\nEnd the view (again is a no-op)."},
-    {"__enter__", (PyCFunction)view_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)view_exit, METH_VARARGS, NULL},
+    {"end", (PyCFunction)view_end, METH_NOARGS,
+     "end($self, /)\n--\n\n"
+     "End the view (again is a no-op)."},
+    {"__enter__", (PyCFunction)view_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturns the view."},
+    {"__exit__", (PyCFunction)view_exit, METH_VARARGS,
+     "__exit__($self, /, *exc)\n--\n\nEnds the view; exceptions propagate."},
     {"get", (PyCFunction)(void (*)(void))view_get, METH_FASTCALL,
-     "get(name, default=None)\n\nview[name], or default when the view has no such record."},
+     "get($self, name, default=None, /)\n--\n\n"
+     "view[name], or default when the view has no such record."},
     {"keys", (PyCFunction)(void (*)(void))view_keys, METH_VARARGS | METH_KEYWORDS,
-     "keys(prefix=None) -> list[str]\n\nThe view's record names, in insertion order."},
-    {"stat", (PyCFunction)view_stat, METH_O, "stat(name) -> dict\n\nFile.stat() as of the view."},
-    {"raw", (PyCFunction)view_raw, METH_O, "raw(name) -> bytes\n\nFile.raw() as of the view."},
+     "keys($self, /, prefix=None)\n--\n\n"
+     "Returns list[str]. The view's record names, in insertion order."},
+    {"stat", (PyCFunction)view_stat, METH_O,
+     "stat($self, name, /)\n--\n\n"
+     "Returns dict. File.stat() as of the view."},
+    {"raw", (PyCFunction)view_raw, METH_O,
+     "raw($self, name, /)\n--\n\n"
+     "Returns bytes. File.raw() as of the view."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -455,17 +455,25 @@ static PyObject *batch_repr(pymf_Batch *self)
 
 static PyMethodDef batch_methods[] = {
     {"put", (PyCFunction)(void (*)(void))batch_put, METH_FASTCALL,
-     "put(name, value)\n\nEncode value now (as File.put) as the batch's change of name."},
+     "put($self, name, value, /)\n--\n\n"
+     "Encode value now (as File.put) as the batch's change of name."},
     {"put_raw", (PyCFunction)(void (*)(void))batch_put_raw, METH_VARARGS | METH_KEYWORDS,
-     "put_raw(name, class_name, version, data)\n\nAlready-encoded bytes, as File.put_raw."},
+     "put_raw($self, /, name, class_name, version, data)\n--\n\n"
+     "Already-encoded bytes, as File.put_raw."},
     {"remove", (PyCFunction)batch_remove, METH_O,
-     "remove(name)\n\nRemove name in this batch (a name the file lacks is no error)."},
+     "remove($self, name, /)\n--\n\n"
+     "Remove name in this batch (a name the file lacks is no error)."},
     {"commit", (PyCFunction)batch_commit, METH_NOARGS,
-     "commit()\n\nPublish every change at once (one store). On failure nothing of it is\n"
+     "commit($self, /)\n--\n\n"
+     "Publish every change at once (one store). On failure nothing of it is\n"
      "published and the error of the first failed put or remove is raised."},
-    {"abort", (PyCFunction)batch_abort, METH_NOARGS, "abort()\n\nDrop every change."},
-    {"__enter__", (PyCFunction)batch_enter, METH_NOARGS, NULL},
-    {"__exit__", (PyCFunction)batch_exit, METH_VARARGS, NULL},
+    {"abort", (PyCFunction)batch_abort, METH_NOARGS, "abort($self, /)\n--\n\nDrop every change."},
+    {"__enter__", (PyCFunction)batch_enter, METH_NOARGS,
+     "__enter__($self, /)\n--\n\nReturns the batch."},
+    {"__exit__", (PyCFunction)batch_exit, METH_VARARGS,
+     "__exit__($self, /, *exc)\n--\n\n"
+     "Commits the batch, or aborts it when the block raised; exceptions\n"
+     "propagate."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -308,6 +308,6 @@ def test_help_is_a_manual():
     text = pydoc.render_doc(mapfile, renderer=pydoc.plaintext)
     for needle in ["open(path, mode='r', wait=None, plugin_path=None",
                    "Reading", "Waiting", "Writing", "class File", "class Object",
-                   "class Array", "NotFoundError", "snapshot(names=None)",
-                   "wait(timeout=None) -> bool", "put(name, value)"]:
+                   "class Array", "NotFoundError", "snapshot(self, /, names=None)",
+                   "wait(self, /, timeout=None)", "Returns bool", "put(self, name, value, /)"]:
         assert needle in text, needle
