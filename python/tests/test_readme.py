@@ -7,10 +7,13 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 
 import pytest
 
 from conftest import CLI, DEMO, SOURCE_DIR
+
+BUILD_DIR = os.path.dirname(os.path.dirname(CLI))
 
 PROGRAMS = {"mapfile-demo": DEMO, "mapf": CLI}
 
@@ -46,6 +49,28 @@ def run_shell(cmd, cwd, background):
         background.append(subprocess.Popen(words, cwd=cwd, stdout=subprocess.DEVNULL))
     else:
         subprocess.run(words, cwd=cwd, check=True, capture_output=True, timeout=120)
+
+
+def inline_commands(section):
+    """The command lines quoted inline (`PYTHONPATH=build/python python3 ...`)."""
+    return re.findall(r"`(PYTHONPATH=build/python python3 [^`]*)`", section)
+
+
+def test_the_inline_commands_of_the_python_section_run(tmp_path):
+    """Run where the README says: beside a build/ (here the build tree ctest
+    runs, linked), with the interpreter the module was built for."""
+    commands = inline_commands(python_section())
+    assert commands, "the Python section quotes no PYTHONPATH=build/python command"
+    os.symlink(BUILD_DIR, tmp_path / "build")
+    for cmd in commands:
+        words = shlex.split(cmd)
+        env_words = [w for w in words if re.match(r"^[A-Z_]+=", w)]
+        argv = words[len(env_words):]
+        assert argv[0] == "python3", cmd
+        env = dict(os.environ, **dict(w.split("=", 1) for w in env_words))
+        r = subprocess.run([sys.executable, *argv[1:]], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, f"{cmd}: {r.stderr}"
 
 
 def test_the_python_section_of_the_readme_runs(tmp_path, monkeypatch):
