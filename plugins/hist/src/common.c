@@ -70,6 +70,21 @@ double *mf__hist_alloc_doubles(size_t n)
     return malloc(n * sizeof(double));
 }
 
+void mf__hist_array(mf_array *out, size_t cap, size_t i, const char *name,
+                    double *data, size_t shape0, size_t shape1)
+{
+    if (i >= cap)
+        return;
+    mf_array *a = &out[i];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->type = MF_ELEM_F64;
+    a->ndim = shape1 ? 2 : 1;
+    a->shape[0] = shape0;
+    a->shape[1] = shape1;
+    a->data = data;
+}
+
 int mf__hist_version_ok(mf_reader *r, uint32_t version)
 {
     if (version < MF_HIST_MIN_VERSION || version > MF_HIST_VERSION) {

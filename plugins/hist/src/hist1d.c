@@ -212,6 +212,20 @@ static int hist1d_to_json(const void *obj, mf_writer *w)
     return w->err ? -1 : 0;
 }
 
+/* ---- arrays (ABI 1.1): the bins and the sums, without a copy ----------- */
+
+/* "stats" is the run of in-range sums, in ROOT's TH1::GetStats order. */
+_Static_assert(offsetof(mf_hist1d, sumwx2) == offsetof(mf_hist1d, sumw) + 3 * sizeof(double),
+               "the hist1d sums are contiguous");
+
+static int hist1d_arrays(void *obj, mf_array *out, size_t cap)
+{
+    mf_hist1d *h = obj;
+    mf__hist_array(out, cap, 0, "bins", h->bins, (size_t)h->xaxis.nbins + 2, 0);
+    mf__hist_array(out, cap, 1, "stats", &h->sumw, 4, 0);
+    return 2;
+}
+
 /* ---- methods (mf_call): void * first, int64_t indices ------------------ */
 
 static double m_entries(void *o) { return mf_hist1d_entries(o); }
@@ -244,5 +258,6 @@ const mf_class mf_hist1d_class = {
     sizeof(mf_class), "hist1d", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     hist1d_stream_out, hist1d_stream_in, hist1d_destroy, hist1d_print,
     hist1d_to_json, hist1d_methods,
+    .arrays = hist1d_arrays,
     .to_root_json = mf__hist1d_to_root_json,
 };

@@ -300,6 +300,22 @@ static int hist2d_to_json(const void *obj, mf_writer *w)
     return w->err ? -1 : 0;
 }
 
+/* ---- arrays (ABI 1.1): the bins and the sums, without a copy ----------- */
+
+/* "stats" is the run of in-range sums, in ROOT's TH2::GetStats order. */
+_Static_assert(offsetof(mf_hist2d, sumwxy) == offsetof(mf_hist2d, sumw) + 6 * sizeof(double),
+               "the hist2d sums are contiguous");
+
+/* The global bin bx + (nx+2)*by is row-major with y as rows: bins[by][bx]. */
+static int hist2d_arrays(void *obj, mf_array *out, size_t cap)
+{
+    mf_hist2d *h = obj;
+    mf__hist_array(out, cap, 0, "bins", h->bins, (size_t)h->yaxis.nbins + 2,
+                   (size_t)h->xaxis.nbins + 2);
+    mf__hist_array(out, cap, 1, "stats", &h->sumw, 7, 0);
+    return 2;
+}
+
 /* ---- methods ------------------------------------------------------------ */
 
 static double m_entries(void *o) { return mf_hist2d_entries(o); }
@@ -351,5 +367,6 @@ const mf_class mf_hist2d_class = {
     sizeof(mf_class), "hist2d", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     hist2d_stream_out, hist2d_stream_in, hist2d_destroy, hist2d_print,
     hist2d_to_json, hist2d_methods,
+    .arrays = hist2d_arrays,
     .to_root_json = mf__hist2d_to_root_json,
 };

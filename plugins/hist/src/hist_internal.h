@@ -26,6 +26,11 @@ double *mf__hist_zalloc_doubles(size_t n);
  * next, and zeroing 8 bytes per bin first cost 14% of a get. */
 double *mf__hist_alloc_doubles(size_t n);
 
+/* The arrays hook (ABI 1.1): stores one array description in out[i] when
+ * i < cap. shape1 == 0 makes it 1-D of shape0 elements, else 2-D. */
+void mf__hist_array(mf_array *out, size_t cap, size_t i, const char *name,
+                    double *data, size_t shape0, size_t shape1);
+
 /* Wire helpers. Failures are recorded on the reader (sticky). */
 int mf__hist_version_ok(mf_reader *r, uint32_t version);
 /* Reads min, max and checks them; the axis's nbins comes later. */

@@ -311,6 +311,25 @@ static int profile_to_json(const void *obj, mf_writer *w)
     return w->err ? -1 : 0;
 }
 
+/* ---- arrays (ABI 1.1): the per-bin sums and the sums, without a copy --- */
+
+/* "stats" is the run of in-range sums, in ROOT's TProfile::GetStats order. */
+_Static_assert(offsetof(mf_profile, sumwy2) == offsetof(mf_profile, sumw) + 5 * sizeof(double),
+               "the profile sums are contiguous");
+
+static int profile_arrays(void *obj, mf_array *out, size_t cap)
+{
+    static const char *const names[NARRAYS] = {"bin_sumwy", "bin_sumwy2", "bin_sumw",
+                                               "bin_sumw2"};
+    mf_profile *p = obj;
+    double *a[NARRAYS];
+    arrays(p, a);
+    for (size_t i = 0; i < NARRAYS; i++)
+        mf__hist_array(out, cap, i, names[i], a[i], nbins2(p), 0);
+    mf__hist_array(out, cap, NARRAYS, "stats", &p->sumw, 6, 0);
+    return NARRAYS + 1;
+}
+
 /* ---- methods ------------------------------------------------------------ */
 
 /* Narrows a 64-bit bin index, mapping anything out of range to -1 (which
@@ -356,5 +375,6 @@ const mf_class mf_profile_class = {
     sizeof(mf_class), "profile", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     profile_stream_out, profile_stream_in, profile_destroy, profile_print,
     profile_to_json, profile_methods,
+    .arrays = profile_arrays,
     .to_root_json = mf__profile_to_root_json,
 };

@@ -46,6 +46,20 @@
  *   bin_sumwy, bin_sumwy2, bin_sumw, bin_sumw2.
  * A payload with bytes left over after the object is rejected.
  *
+ * ## Arrays (the `arrays` hook, ABI 1.1)
+ * Every class describes the doubles it holds, so hosts (Python's buffer
+ * protocol, the web view) can use them without a copy. All are float64
+ * ('d'), C order, and point into the object:
+ * - hist1d: "bins" [nbins+2] (index = bin, under/overflow included);
+ *   "stats" [4] = sumw, sumw2, sumwx, sumwx2.
+ * - hist2d: "bins" [ny+2][nx+2], that is bins[by][bx] (the global bin
+ *   bx + (nx+2)*by in order); "stats" [7] = sumw, sumw2, sumwx, sumwx2,
+ *   sumwy, sumwy2, sumwxy.
+ * - profile: "bin_sumwy", "bin_sumwy2", "bin_sumw" (the bin entries),
+ *   "bin_sumw2", each [nbins+2]; "stats" [6] = sumw, sumw2, sumwx, sumwx2,
+ *   sumwy, sumwy2.
+ * "stats" follows ROOT's GetStats order; entries is not in it.
+ *
  * ## JSON (to_json)
  * One object with "class", "version", "title", "entries", "mean", "rms",
  * "integral" (not for profile), the raw sums ("sumw", "sumw2", "sumwx",
