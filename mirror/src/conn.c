@@ -5,9 +5,12 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------ */
 /* Building commands                                                        */
@@ -200,13 +203,45 @@ static uint64_t reply_bytes(const redisReply *r)
     return n;
 }
 
+/* hiredis writes with write(): a peer that went away would raise SIGPIPE
+ * and kill the whole process. A library must not, so SIGPIPE is blocked in
+ * this thread while it writes, and one it caused is taken back before it
+ * is unblocked. Returns whether one was already pending. */
+static bool sigpipe_block(sigset_t *old)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    bool was = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, old);
+    return was;
+}
+
+static void sigpipe_restore(const sigset_t *old, bool was_pending)
+{
+    sigset_t set, pending;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pending);
+    if (!was_pending && sigismember(&pending, SIGPIPE) == 1) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 int mm_reply(struct mf_mirror *m, redisReply **out)
 {
     void *r = NULL;
     *out = NULL;
     if (!m->c)
         return mm_fail(MF_MIRROR_EREDIS, "%s: not connected", m->ep.shown);
-    if (redisGetReply(m->c, &r) != REDIS_OK || !r) {
+    sigset_t old;
+    bool was = sigpipe_block(&old);
+    int got = redisGetReply(m->c, &r);
+    sigpipe_restore(&old, was);
+    if (got != REDIS_OK || !r) {
         int rc = mm_fail(MF_MIRROR_EREDIS, "connection to %s lost: %s", m->ep.shown,
                          m->c->errstr[0] ? m->c->errstr : "no reply");
         if (r)
@@ -245,7 +280,7 @@ int mm_reply_error(struct mf_mirror *m, const redisReply *r, const char *what)
         hint = "; a key of this namespace has a type mapfile never writes";
     }
     mm_disconnect(m);
-    return mm_fail(code, "%s: %s %s: %s%s", m->ep.shown, what, "failed", q, hint);
+    return mm_fail(code, "%s: %s: %s%s", m->ep.shown, what, q, hint);
 }
 
 int mm_exec_replies(struct mf_mirror *m, int queued, redisReply **exec, const char *what)

@@ -26,27 +26,23 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decode src[0..n) into dst (cap bytes with the NUL). */
+/* Percent-decode src[0..n) into dst (cap bytes with the NUL); @p what is
+ * the complaint. */
 static int decode(char *dst, size_t cap, const char *src, size_t n, const char *what)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = src[i];
         if (c == '%') {
-            if (i + 2 >= n)
-                return mm_fail(MF_MIRROR_EENDPOINT, "the %s has a cut-off %%XX escape",
-                               what);
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            int h = i + 2 < n ? hexval(src[i + 1]) : -1;
+            int l = i + 2 < n ? hexval(src[i + 2]) : -1;
             if (h < 0 || l < 0)
-                return mm_fail(MF_MIRROR_EENDPOINT, "the %s has an invalid %%XX escape",
-                               what);
+                return bad(what);
             c = (char)(h * 16 + l);
             i += 2;
         }
-        if (c == '\0')
-            return mm_fail(MF_MIRROR_EENDPOINT, "the %s contains a NUL byte", what);
-        if (o + 1 >= cap)
-            return mm_fail(MF_MIRROR_EENDPOINT, "the %s is too long", what);
+        if (c == '\0' || o + 1 >= cap)
+            return bad(what);
         dst[o++] = c;
     }
     dst[o] = '\0';
@@ -73,9 +69,11 @@ static int parse_userinfo(mm_endpoint *ep, const char *s, size_t n)
     if (!colon)
         return bad("the part before '@' must be :PASSWORD or USER:PASSWORD");
     size_t ul = (size_t)(colon - s);
-    int rc = decode(ep->user, sizeof ep->user, s, ul, "user name");
+    int rc = decode(ep->user, sizeof ep->user, s, ul,
+                    "the user name has a bad %XX escape, a NUL or is too long");
     if (rc == 0)
-        rc = decode(ep->password, sizeof ep->password, colon + 1, n - ul - 1, "password");
+        rc = decode(ep->password, sizeof ep->password, colon + 1, n - ul - 1,
+                    "the password has a bad %XX escape, a NUL or is too long");
     if (rc)
         return rc;
     ep->has_password = true;

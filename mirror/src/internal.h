@@ -149,8 +149,9 @@ void mm_timeout_extra(struct mf_mirror *m, int extra_ms);
  * the connection dropped) or EREMOTE. */
 int mm_exec_replies(struct mf_mirror *m, int queued, redisReply **exec,
                     const char *what);
-/* An error reply: EREDIS with a detail naming what failed and a hint
- * (OOM, READONLY, LOADING, NOAUTH -> EAUTH). */
+/* An error reply: EREDIS with a detail naming @p what (the key, or what was
+ * done) and a hint (OOM, READONLY, LOADING; NOAUTH -> EAUTH; WRONGTYPE ->
+ * EREMOTE). Drops the connection. */
 int mm_reply_error(struct mf_mirror *m, const redisReply *r, const char *what);
 
 /* ------------------------------------------------------------------------ */

@@ -61,7 +61,7 @@ static int read_names(struct mf_mirror *m, const redisReply *r, bool scores,
     *names = NULL;
     *n = 0;
     if (r->type == REDIS_REPLY_ERROR)
-        return mm_reply_error(m, r, "reading the names");
+        return mm_reply_error(m, r, m->k_names);
     size_t step = scores ? 2 : 1;
     if (r->type != REDIS_REPLY_ARRAY || r->elements % step)
         return mm_fail(MF_MIRROR_EREMOTE, "%s: %s is %s, not a sorted set of names",
@@ -147,7 +147,7 @@ static int check_last(struct mf_mirror *m, const redisReply *r, full_read *f)
 {
     f->last_id = (mm_id){0, 0};
     if (r->type == REDIS_REPLY_ERROR)
-        return mm_reply_error(m, r, "reading the stream");
+        return mm_reply_error(m, r, m->k_log);
     if (r->type != REDIS_REPLY_ARRAY || r->elements > 1)
         return mm_fail(MF_MIRROR_EREMOTE, "%s: %s is %s, not a stream", m->ep.shown,
                        m->k_log, mm_type_name(r));
@@ -367,7 +367,7 @@ static int xread_entries(struct mf_mirror *m, const redisReply *r, const redisRe
     if (r->type == REDIS_REPLY_NIL)
         return 0;
     if (r->type == REDIS_REPLY_ERROR)
-        return mm_reply_error(m, r, "XREAD");
+        return mm_reply_error(m, r, m->k_log);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
         r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2)
         return mm_fail(MF_MIRROR_EREMOTE, "%s: XREAD of %s gave %s of an unexpected "
@@ -425,7 +425,7 @@ static int idle_check(struct mf_mirror *m)
     uint64_t seq = 0;
     int got = r->type == REDIS_REPLY_ERROR ? -2 : head_epoch_seq(r, epoch, &seq);
     if (got == -2)
-        rc = mm_reply_error(m, r, "reading the head");
+        rc = mm_reply_error(m, r, m->k_head);
     freeReplyObject(r);
     if (rc)
         return rc;
@@ -521,7 +521,7 @@ static int follow(struct mf_mirror *m, step *s, unsigned *applied)
         s->grew = false;
         const redisReply *tail = exec->element[0];
         if (tail->type == REDIS_REPLY_ERROR) {
-            rc = mm_reply_error(m, tail, "reading the stream");
+            rc = mm_reply_error(m, tail, m->k_log);
         } else if (tail->type == REDIS_REPLY_ARRAY && tail->elements > PULL_TAIL_MAX) {
             s->resync = "more than 10000 batches arrived while reading";
         } else {

@@ -192,7 +192,7 @@ int mm_parse_head(struct mf_mirror *m, const redisReply *r, mm_head *h)
 {
     memset(h, 0, sizeof *h);
     if (r->type == REDIS_REPLY_ERROR)
-        return mm_reply_error(m, r, "reading the head");
+        return mm_reply_error(m, r, m->k_head);
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2)
         return head_bad(m, "is not a hash");
     if (r->elements == 0)
