@@ -20,6 +20,8 @@
 #include <mapfile/builtin.h>
 #include <mapfile/mapfile.h>
 
+#include "mirror_cmd.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -1822,6 +1824,10 @@ static const command commands[] = {
      "and the result is printed (doubles with 17 significant digits).\n"
      "Arguments after METHOD are never options, so negative numbers work.\n"
      "Exit 2 for an unknown method or wrong arguments.\n"},
+    {"mirror", NULL, 0, 0, -1, 0,
+     "push FILE --redis ENDPOINT | pull ENDPOINT FILE",
+     "Keep map files on other hosts in step through Redis; see\n"
+     "'mapfile mirror --help'.\n"},
     {"help", cmd_help, 0, 0, 1, 0, "[COMMAND]", "Show help for mapfile or one command.\n"},
 };
 
@@ -1867,6 +1873,10 @@ static int cmd_help(const args *a)
         errorf(NULL, "unknown command '%s'", a->pos[0]);
         return EXIT_USAGE;
     }
+    if (!c->run) {
+        char help[] = "--help", *argv[] = {help, NULL};
+        return mapfile_mirror_command(1, argv);
+    }
     print_command_help(c);
     return finish_stdout(EXIT_OK);
 }
@@ -1893,6 +1903,8 @@ int main(int argc, char **argv)
         fputs("Try 'mapfile --help'.\n", stderr);
         return EXIT_USAGE;
     }
+    if (!c->run) /* mirror parses its own arguments */
+        return mapfile_mirror_command(argc - 2, argv + 2);
     args a;
     int rc = parse_args(c, argc - 2, argv + 2, &a);
     if (rc == 0) {

@@ -203,8 +203,11 @@ static int load_remote(struct mf_mirror *m)
         return rc;
     rc = mm_parse_head(m, r, &h);
     freeReplyObject(r);
-    if (rc == MF_MIRROR_ENOSOURCE)
+    if (rc == MF_MIRROR_ENOSOURCE) {
+        mm_log(m, MF_MIRROR_LOG_INFO, "%s: namespace '%s' is empty: publishing every "
+               "record", m->ep.shown, m->ns);
         return start_fresh(m, NULL);
+    }
     if (rc)
         return rc; /* not ours: leave it alone */
     mm_table_clear(&m->pushed);

@@ -59,7 +59,10 @@ static int after_step(struct mf_mirror *m, retry *r, int rc)
         return rc;
     }
     /* A pull waiting for a push says so once, not every backoff. */
-    if (!(rc == MF_MIRROR_ENOSOURCE && r->last_rc == rc)) {
+    if (rc == MF_MIRROR_ENOSOURCE) {
+        if (r->last_rc != rc)
+            mm_log(m, MF_MIRROR_LOG_INFO, "%s; waiting", mf_mirror_errdetail());
+    } else {
         bool conn = rc == MF_MIRROR_ECONNECT || rc == MF_MIRROR_EREDIS;
         mm_log(m, conn ? MF_MIRROR_LOG_WARN : MF_MIRROR_LOG_ERROR, "%s; %s in %.1f s",
                mf_mirror_errdetail(), conn ? "reconnecting" : "retrying",
