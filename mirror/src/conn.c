@@ -159,6 +159,7 @@ int mm_connect(struct mf_mirror *m)
             return rc;
     }
     m->st.connects++;
+    mm_log(m, MF_MIRROR_LOG_INFO, "connected to %s, namespace '%s'", m->ep.shown, m->ns);
     return 0;
 }
 

@@ -257,8 +257,9 @@ static int full_sync(struct mf_mirror *m, unsigned *applied)
         m->st.full_syncs++;
         m->st.seq = m->seq;
         *applied += committed;
-        mm_log(m, MF_MIRROR_LOG_INFO, "full sync from %s: %zu records at batch %llu of "
-               "namespace '%s'", m->ep.shown, f.n, (unsigned long long)m->seq, m->ns);
+        mm_log(m, MF_MIRROR_LOG_INFO, "full sync from %s: %zu record%s at batch %llu of "
+               "namespace '%s'", m->ep.shown, f.n, f.n == 1 ? "" : "s",
+               (unsigned long long)m->seq, m->ns);
     }
     full_read_free(&f);
     return rc;

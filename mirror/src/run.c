@@ -13,7 +13,6 @@
 typedef struct retry {
     int backoff_ms;
     int last_rc;        /* the error of the failing streak, 0 if none */
-    uint64_t connects;  /* connections made when last looked */
 } retry;
 
 /* Errors that retrying cannot cure. */
@@ -34,19 +33,10 @@ static void nap(struct mf_mirror *m, int ms)
     }
 }
 
-static void note_connect(struct mf_mirror *m, retry *r)
-{
-    if (m->st.connects != r->connects) {
-        r->connects = m->st.connects;
-        mm_log(m, MF_MIRROR_LOG_INFO, "connected to %s, namespace '%s'", m->ep.shown, m->ns);
-    }
-}
-
 /* After a step: log a failure and wait, or note the recovery. 1 to go on,
  * or the fatal error. */
 static int after_step(struct mf_mirror *m, retry *r, int rc)
 {
-    note_connect(m, r);
     if (rc == 0) {
         if (r->last_rc)
             mm_log(m, MF_MIRROR_LOG_INFO, "%s again", m->is_push ? "publishing" : "in step");
@@ -77,7 +67,7 @@ static int after_step(struct mf_mirror *m, retry *r, int rc)
 
 static int run_push(struct mf_mirror *m)
 {
-    retry r = {BACKOFF_MIN_MS, 0, m->st.connects};
+    retry r = {BACKOFF_MIN_MS, 0};
     uint64_t seen = 0;
     bool need = true;
     while (!mm_stopped(m)) {
@@ -109,7 +99,7 @@ static int run_push(struct mf_mirror *m)
 
 static int run_pull(struct mf_mirror *m)
 {
-    retry r = {BACKOFF_MIN_MS, 0, m->st.connects};
+    retry r = {BACKOFF_MIN_MS, 0};
     while (!mm_stopped(m)) {
         int rc = after_step(m, &r, mf_mirror_pull(m, m->block_ms, NULL));
         if (rc != 1)
