@@ -60,6 +60,30 @@ void mm_args_add(mm_args *a, const void *p, size_t len)
 
 void mm_args_str(mm_args *a, const char *s) { mm_args_add(a, s, strlen(s)); }
 
+static bool own(mm_args *a, char *s)
+{
+    if (a->nowned == a->owned_cap) {
+        int cap = a->owned_cap ? a->owned_cap * 2 : 8;
+        char **o = realloc(a->owned, (size_t)cap * sizeof *o);
+        if (!o)
+            return false;
+        a->owned = o;
+        a->owned_cap = cap;
+    }
+    a->owned[a->nowned++] = s;
+    return true;
+}
+
+void mm_args_take(mm_args *a, char *buf, size_t len)
+{
+    if (!buf || a->oom || !own(a, buf)) {
+        free(buf);
+        a->oom = true;
+        return;
+    }
+    mm_args_add(a, buf, len);
+}
+
 void mm_args_fmt(mm_args *a, const char *fmt, ...)
 {
     if (a->oom)
@@ -73,23 +97,7 @@ void mm_args_fmt(mm_args *a, const char *fmt, ...)
         a->oom = true;
         return;
     }
-    if (a->nowned == a->owned_cap) {
-        int cap = a->owned_cap ? a->owned_cap * 2 : 8;
-        char **o = realloc(a->owned, (size_t)cap * sizeof *o);
-        if (!o) {
-            a->oom = true;
-            return;
-        }
-        a->owned = o;
-        a->owned_cap = cap;
-    }
-    char *s = strdup(buf);
-    if (!s) {
-        a->oom = true;
-        return;
-    }
-    a->owned[a->nowned++] = s;
-    mm_args_add(a, s, (size_t)n);
+    mm_args_take(a, strdup(buf), (size_t)n);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -73,6 +73,7 @@ int mm_ns_check(const char *ns);
 
 typedef struct mm_meta {
     char class_name[MF_CLASS_NAME_MAX + 1];
+    size_t idx;         /* pull: position in a step's order */
     uint32_t version;
     uint64_t size;
     uint64_t checksum;
@@ -130,6 +131,9 @@ void mm_args_reset(mm_args *a);
 void mm_args_add(mm_args *a, const void *p, size_t len);
 void mm_args_str(mm_args *a, const char *s);
 void mm_args_fmt(mm_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Add a malloc'd buffer that the arguments own from now on (NULL: no
+ * memory). */
+void mm_args_take(mm_args *a, char *buf, size_t len);
 
 /* Connect (and AUTH) unless connected. Returns 0, ECONNECT, EAUTH. */
 int mm_connect(struct mf_mirror *m);
@@ -187,27 +191,6 @@ typedef struct mm_head {
  * head: an empty array), or EREMOTE. */
 int mm_parse_head(struct mf_mirror *m, const redisReply *r, mm_head *h);
 
-/* One stream entry. Names point into the reply. */
-typedef struct mm_name {
-    const char *s;
-    size_t len;
-} mm_name;
-
-typedef struct mm_entry_info {
-    mm_id id;
-    char epoch[17];
-    uint64_t seq;
-    uint64_t batch;
-    bool reset;
-    mm_name *put, *del;
-    size_t nput, ndel;
-} mm_entry_info;
-
-/* Parse one [id, [field, value...]] stream entry. Names are checked.
- * Returns 0, ENOMEM or EREMOTE. Free with mm_entry_info_free. */
-int mm_parse_entry(struct mf_mirror *m, const redisReply *r, mm_entry_info *e);
-void mm_entry_info_free(mm_entry_info *e);
-
 /* The fields HMGET reads from a record hash, in this order. */
 enum {
     MM_F_CLASS, MM_F_VERSION, MM_F_SIZE, MM_F_CHECKSUM, MM_F_GENERATION,
@@ -224,6 +207,38 @@ typedef struct mm_record {
     const void *data;
     double score;
 } mm_record;
+
+/* One stream entry. Names point into the reply. */
+typedef struct mm_name {
+    const char *s;
+    size_t len;
+} mm_name;
+
+typedef struct mm_entry_info {
+    mm_id id;
+    char epoch[17];
+    uint64_t seq;
+    uint64_t batch;
+    bool reset;
+    mm_name *put, *del;
+    size_t nput, ndel;
+    /* Small batches carry their records too ("rec" fields, one per put in
+     * order): a pull applies them without reading the keys. recs[i] is
+     * put[i]'s record (name NULL: set by the caller); data points into the
+     * reply. */
+    mm_record *recs;
+    size_t nrecs;
+} mm_entry_info;
+
+/* Records of at most this many payload bytes in all (and at most
+ * MM_INLINE_RECORDS records) travel inside their stream entry. */
+#define MM_INLINE_BYTES (32u << 10)
+#define MM_INLINE_RECORDS 256
+
+/* Parse one [id, [field, value...]] stream entry. Names are checked.
+ * Returns 0, ENOMEM or EREMOTE. Free with mm_entry_info_free. */
+int mm_parse_entry(struct mf_mirror *m, const redisReply *r, mm_entry_info *e);
+void mm_entry_info_free(mm_entry_info *e);
 
 /* Check an HMGET reply of a record: 1 with *rec filled, 0 if the key does
  * not exist (every field nil), or EREMOTE (the detail names the key). */

@@ -274,7 +274,10 @@ static int full_sync(struct mf_mirror *m, unsigned *applied)
 typedef struct step {
     mm_table names;
     const char **order;  /* first appearance; strings owned by names */
+    mm_record *recs;     /* per order position: the last record carried by
+                            an entry (data points into a reply) */
     size_t n, cap;
+    bool carried;        /* every entry so far carried its records */
     uint64_t seq;
     mm_id last_id;
     uint64_t entries;
@@ -286,9 +289,12 @@ static void step_free(step *s)
 {
     mm_table_free(&s->names);
     free(s->order);
+    free(s->recs);
 }
 
-static int step_name(step *s, const mm_name *nm, bool put)
+/* Note a change of one name; @p rec is the record an entry carried (or
+ * NULL). */
+static int step_name(step *s, const mm_name *nm, bool put, const mm_record *rec)
 {
     char buf[MF_NAME_MAX + 1];
     memcpy(buf, nm->s, nm->len);
@@ -298,19 +304,27 @@ static int step_name(step *s, const mm_name *nm, bool put)
     if (!e)
         return MF_ENOMEM;
     e->meta.valid = put;
-    if (!added)
-        return 0;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 64;
-        const char **v = realloc(s->order, cap * sizeof *v);
-        if (!v)
-            return MF_ENOMEM;
-        s->order = v;
-        s->cap = cap;
+    if (added) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 64;
+            const char **v = realloc(s->order, cap * sizeof *v);
+            mm_record *r = v ? realloc(s->recs, cap * sizeof *r) : NULL;
+            if (v)
+                s->order = v;
+            if (!r)
+                return MF_ENOMEM;
+            s->recs = r;
+            s->cap = cap;
+        }
+        /* The table keeps each name's string where it is when it grows. */
+        e->meta.idx = s->n;
+        s->order[s->n++] = e->name;
+        s->grew = true;
     }
-    /* The table keeps each name's string where it is when it grows. */
-    s->order[s->n++] = e->name;
-    s->grew = true;
+    if (rec) {
+        s->recs[e->meta.idx] = *rec;
+        s->recs[e->meta.idx].name = s->order[e->meta.idx];
+    }
     return 0;
 }
 
@@ -333,11 +347,13 @@ static int step_entry(struct mf_mirror *m, step *s, const mm_entry_info *e)
     s->seq = e->seq;
     s->last_id = e->id;
     s->entries++;
+    bool carried = e->nrecs == e->nput;
+    s->carried = s->carried && carried;
     int rc = 0;
     for (size_t i = 0; i < e->ndel && !rc; i++)
-        rc = step_name(s, &e->del[i], false);
+        rc = step_name(s, &e->del[i], false, NULL);
     for (size_t i = 0; i < e->nput && !rc; i++)
-        rc = step_name(s, &e->put[i], true);
+        rc = step_name(s, &e->put[i], true, carried ? &e->recs[i] : NULL);
     return rc == MF_ENOMEM ? mm_fail(rc, "no memory for the names of a batch") : rc;
 }
 
@@ -558,6 +574,39 @@ static int follow(struct mf_mirror *m, step *s, unsigned *applied)
     return rc;
 }
 
+/* Entries that carried every record they put: their state is known
+ * without reading the keys. */
+static int apply_carried(struct mf_mirror *m, step *s, unsigned *applied)
+{
+    mm_state st = {0};
+    st.recs = calloc(s->n, sizeof *st.recs);
+    st.removed = calloc(s->n, sizeof *st.removed);
+    int rc = 0;
+    bool replace = false, committed = false;
+    if (!st.recs || !st.removed)
+        rc = mm_fail(MF_ENOMEM, "no memory for a batch of %zu names", s->n);
+    for (size_t i = 0; i < s->n && !rc; i++) {
+        if (mm_table_find(&s->names, s->order[i])->valid)
+            st.recs[st.n++] = s->recs[i];
+        else
+            st.removed[st.nremoved++] = s->order[i];
+    }
+    if (!rc)
+        rc = mm_apply(m, &st, &replace, &committed);
+    if (!rc && replace)
+        s->resync = "a record changed class";
+    if (!rc && !replace) {
+        m->seq = s->seq;
+        m->last_id = s->last_id;
+        m->st.seq = m->seq;
+        m->st.remote_batches += s->entries;
+        *applied += committed;
+    }
+    free(st.recs);
+    free(st.removed);
+    return rc;
+}
+
 static int incremental(struct mf_mirror *m, int timeout_ms, unsigned *applied)
 {
     redisReply *r;
@@ -569,13 +618,14 @@ static int incremental(struct mf_mirror *m, int timeout_ms, unsigned *applied)
         freeReplyObject(r);
         return rc ? rc : idle_check(m);
     }
-    step s = {.seq = m->seq, .last_id = m->last_id};
+    step s = {.seq = m->seq, .last_id = m->last_id, .carried = true};
     mm_table_init(&s.names);
     rc = step_entries(m, &s, list);
-    freeReplyObject(r);
     m->head_gone = false;
     m->ahead = 0;
-    if (!rc && !s.resync && s.n)
+    if (!rc && !s.resync && s.n && s.carried)
+        rc = apply_carried(m, &s, applied);
+    else if (!rc && !s.resync && s.n)
         rc = follow(m, &s, applied);
     else if (!rc && !s.resync && s.entries) { /* batches that changed nothing */
         m->seq = s.seq;
@@ -590,6 +640,7 @@ static int incremental(struct mf_mirror *m, int timeout_ms, unsigned *applied)
         m->synced = false; /* a bad entry is not read twice: the keys may be
                               fine; a mirror file removed is made anew */
     step_free(&s);
+    freeReplyObject(r);
     return rc;
 }
 

@@ -522,6 +522,31 @@ static int queue_head(struct mf_mirror *m, mm_args *a, int *queued, push_plan *p
     return queue(m, a, queued);
 }
 
+/* "CLASS\nVERSION\nCHECKSUM\nPAYLOAD", malloc'd. */
+static char *inline_rec(const push_put *put, size_t *len)
+{
+    char head[MF_CLASS_NAME_MAX + 48], sum[17];
+    mm_hex64(put->info.checksum, sum);
+    int hl = snprintf(head, sizeof head, "%s\n%u\n%s\n", put->info.class_name,
+                      put->info.class_version, sum);
+    size_t n = (size_t)hl + (size_t)put->info.size;
+    char *buf = malloc(n ? n : 1);
+    if (buf) {
+        memcpy(buf, head, (size_t)hl);
+        if (put->info.size)
+            memcpy(buf + hl, put->data, (size_t)put->info.size);
+    }
+    *len = n;
+    return buf;
+}
+
+/* A small batch rides in its stream entry as well: a pull applies it
+ * without a second round trip. */
+static bool carry_records(const push_plan *p)
+{
+    return p->nputs <= MM_INLINE_RECORDS && p->payload <= MM_INLINE_BYTES;
+}
+
 static int queue_entry(struct mf_mirror *m, mm_args *a, int *queued, push_plan *p)
 {
     size_t pl = 0, dl = 0;
@@ -547,6 +572,12 @@ static int queue_entry(struct mf_mirror *m, mm_args *a, int *queued, push_plan *
         if (m->fresh) {
             mm_args_str(a, "reset");
             mm_args_str(a, "1");
+        }
+        for (size_t i = 0; i < p->nputs && carry_records(p) && !m->fresh; i++) {
+            size_t len;
+            char *rec = inline_rec(&p->puts[i], &len);
+            mm_args_str(a, "rec");
+            mm_args_take(a, rec, len);
         }
         rc = queue(m, a, queued);
     }

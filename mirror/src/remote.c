@@ -249,6 +249,42 @@ static int split_names(struct mf_mirror *m, const char *id, const redisReply *v,
     return 0;
 }
 
+/* "CLASS\nVERSION\nCHECKSUM\nPAYLOAD": one record carried by an entry. */
+static int entry_rec(struct mf_mirror *m, const char *id, mm_entry_info *e,
+                     const redisReply *v)
+{
+    if (e->nrecs >= MM_INLINE_RECORDS)
+        return entry_bad(m, id, "carries too many records");
+    if (!e->recs && !(e->recs = calloc(MM_INLINE_RECORDS, sizeof *e->recs)))
+        return mm_fail(MF_ENOMEM, "no memory for the records of a stream entry");
+    mm_record *rec = &e->recs[e->nrecs];
+    const char *s = v->str, *end = v->str + v->len, *nl[3];
+    for (int i = 0; i < 3; i++) {
+        nl[i] = memchr(s, '\n', (size_t)(end - s));
+        if (!nl[i])
+            return entry_bad(m, id, "carries a record without class, version and checksum");
+        s = nl[i] + 1;
+    }
+    size_t cl = (size_t)(nl[0] - v->str);
+    uint64_t version;
+    if (mm_class_problem(v->str, cl))
+        return entry_bad(m, id, "carries a record with a bogus class name");
+    if (mm_parse_u64(nl[0] + 1, (size_t)(nl[1] - nl[0] - 1), &version) || version > UINT32_MAX)
+        return entry_bad(m, id, "carries a record whose version is not a number");
+    if (mm_parse_hex64(nl[1] + 1, (size_t)(nl[2] - nl[1] - 1), &rec->checksum))
+        return entry_bad(m, id, "carries a record whose checksum is not 16 hex digits");
+    memcpy(rec->class_name, v->str, cl);
+    rec->class_name[cl] = '\0';
+    rec->version = (uint32_t)version;
+    rec->data = s;
+    rec->size = (uint64_t)(end - s);
+    if (XXH3_64bits(rec->data, (size_t)rec->size) != rec->checksum)
+        return entry_bad(m, id, "carries a record whose payload does not match its "
+                         "checksum (damaged)");
+    e->nrecs++;
+    return 0;
+}
+
 static int entry_field(struct mf_mirror *m, const char *id, mm_entry_info *e,
                        const redisReply *k, const redisReply *v, unsigned *have)
 {
@@ -277,6 +313,8 @@ static int entry_field(struct mf_mirror *m, const char *id, mm_entry_info *e,
         if (e->del)
             return entry_bad(m, id, "has two del fields");
         return split_names(m, id, v, &e->del, &e->ndel);
+    } else if (field_is(k, "rec")) {
+        return entry_rec(m, id, e, v);
     }
     return 0;
 }
@@ -305,6 +343,12 @@ int mm_parse_entry(struct mf_mirror *m, const redisReply *r, mm_entry_info *e)
         mm_entry_info_free(e);
         return entry_bad(m, id, "lacks epoch or seq");
     }
+    if (e->nrecs && e->nrecs != e->nput) {
+        mm_entry_info_free(e);
+        return entry_bad(m, id, "carries a record count that differs from its names");
+    }
+    for (size_t i = 0; i < e->nrecs; i++)
+        e->recs[i].name = NULL; /* the caller names them */
     return 0;
 }
 
@@ -312,8 +356,10 @@ void mm_entry_info_free(mm_entry_info *e)
 {
     free(e->put);
     free(e->del);
+    free(e->recs);
     e->put = e->del = NULL;
-    e->nput = e->ndel = 0;
+    e->recs = NULL;
+    e->nput = e->ndel = e->nrecs = 0;
 }
 
 /* ------------------------------------------------------------------------ */

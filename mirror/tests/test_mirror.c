@@ -200,6 +200,36 @@ Test(mirror, only_changed_records_are_sent_and_removals_propagate)
     mf_mirror_stats ps;
     mf_mirror_stats_get(pull, &ps);
     cr_assert_eq(ps.full_syncs, 1, "the second pull followed the stream");
+    cr_assert_eq(ps.remote_batches, 1);
+    mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
+    mf_mirror_close(pull);
+    mf_mirror_close(push);
+    mf_close(src);
+}
+
+/* A batch too big to ride in its stream entry is read from the keys. */
+Test(mirror, big_batches_are_read_from_the_keys)
+{
+    mf_file *src = mu_source("src.map");
+    mu_put(src, "small", "s");
+    mf_mirror *push = mu_push(src), *pull = mu_pull("mirror.map");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    size_t n = 100000;
+    char *big = malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        big[i] = (char)('a' + i % 26);
+    big[n] = '\0';
+    mu_put(src, "big", big);
+    mu_put(src, "small", "t");
+    free(big);
+    mu_push_ok(push);
+    redisReply *r = fx_cmd("XREVRANGE mf:{mapfile}:log + - COUNT 1");
+    cr_assert_eq(r->elements, 1);
+    size_t fields = r->element[0]->element[1]->elements;
+    freeReplyObject(r);
+    cr_assert_eq(fields, 10, "a big batch's entry carries no records (%zu fields)", fields);
+    mu_pull_ok(pull);
     mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
     mf_mirror_close(pull);
     mf_mirror_close(push);

@@ -217,7 +217,7 @@ Test(hostile, entry_naming_a_missing_key_then_recovers_from_the_keys)
 
 Test(hostile, entry_removing_a_record_whose_key_exists)
 {
-    fake_entry("", "a");
+    fake_entry("b", "a"); /* b's record is not carried: the keys are read */
     expect_refused(false, MF_MIRROR_EREMOTE, "still exists");
 }
 
@@ -238,6 +238,53 @@ Test(hostile, entry_naming_an_invalid_record)
 {
     fake_entry("ok\nbad\x7fname", "");
     expect_refused(false, MF_MIRROR_EREMOTE, "invalid record");
+}
+
+/* An entry that carries its records: the pull applies them without the
+ * keys, so each carried record is checked like a key's. */
+static void fake_carried(const char *name, const char *rec, size_t len)
+{
+    redisReply *h = fx_cmd("HMGET " HEAD " epoch seq");
+    char epoch[32], seq[32];
+    snprintf(epoch, sizeof epoch, "%s", h->element[0]->str);
+    snprintf(seq, sizeof seq, "%llu", strtoull(h->element[1]->str, NULL, 10) + 1);
+    freeReplyObject(h);
+    fx_do("HSET " HEAD " seq %s", seq);
+    fx_do("XADD " LOG " * epoch %s seq %s batch 1 put %s del %b rec %b", epoch, seq, name,
+          "", (size_t)0, rec, len);
+}
+
+Test(hostile, carried_record_that_does_not_match_its_checksum)
+{
+    const char rec[] = "blob\n1\n0123456789abcdef\nnot what the checksum says";
+    fake_carried("a", rec, sizeof rec - 1);
+    expect_refused(false, MF_MIRROR_EREMOTE, "does not match its checksum");
+}
+
+Test(hostile, carried_record_with_a_bogus_class)
+{
+    const char rec[] = "../x\n1\n0123456789abcdef\npayload";
+    fake_carried("a", rec, sizeof rec - 1);
+    expect_refused(false, MF_MIRROR_EREMOTE, "bogus class name");
+}
+
+Test(hostile, carried_record_cut_short)
+{
+    const char rec[] = "blob\n1";
+    fake_carried("a", rec, sizeof rec - 1);
+    expect_refused(false, MF_MIRROR_EREMOTE, "without class, version and checksum");
+}
+
+Test(hostile, carried_records_fewer_than_names)
+{
+    redisReply *h = fx_cmd("HMGET " HEAD " epoch seq");
+    char epoch[32], seq[32];
+    snprintf(epoch, sizeof epoch, "%s", h->element[0]->str);
+    snprintf(seq, sizeof seq, "%llu", strtoull(h->element[1]->str, NULL, 10) + 1);
+    freeReplyObject(h);
+    fx_do("XADD " LOG " * epoch %s seq %s put %s rec %s", epoch, seq, "a\nb",
+          "blob\n1\n2d06800538d394c2\n");
+    expect_refused(false, MF_MIRROR_EREMOTE, "record count");
 }
 
 Test(hostile, log_of_the_wrong_type)
