@@ -204,6 +204,10 @@ static int check_full(struct mf_mirror *m, full_read *f)
     free(names);
     if (!same)
         return 1;
+    if (f->head.records != n) /* written in the same transaction */
+        return mm_fail(MF_MIRROR_EREMOTE, "%s: %s says %llu records but %s holds %zu; "
+                       "nothing was applied", m->ep.shown, m->k_head,
+                       (unsigned long long)f->head.records, m->k_names, n);
     if ((rc = check_last(m, el[2], f)))
         return rc;
     return check_records(m, f, el[1]);

@@ -176,6 +176,7 @@ static int head_field(struct mf_mirror *m, mm_head *h, const redisReply *k,
     } else if (field_is(k, "records")) {
         if (mm_parse_u64(v->str, v->len, &h->records))
             return head_bad(m, "has a record count that is not a number");
+        *have |= 8;
     } else if (field_is(k, "max_size")) {
         if (mm_parse_u64(v->str, v->len, &h->max_size))
             return head_bad(m, "has a max_size that is not a number");
@@ -205,8 +206,8 @@ int mm_parse_head(struct mf_mirror *m, const redisReply *r, mm_head *h)
         if (rc)
             return rc;
     }
-    if (have != 7)
-        return head_bad(m, "lacks format, epoch or seq");
+    if (have != 15)
+        return head_bad(m, "lacks format, epoch, seq or records");
     return 0;
 }
 

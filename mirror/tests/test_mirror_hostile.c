@@ -162,13 +162,21 @@ Test(hostile, record_without_its_data_field)
 Test(hostile, names_set_holding_an_invalid_name)
 {
     fx_do("ZADD " NAMES " 99 %b", "bad\x01name", (size_t)8);
+    fx_do("HSET " HEAD " records 4");
     expect_refused(true, MF_MIRROR_EREMOTE, "invalid record name");
 }
 
 Test(hostile, names_set_listing_a_missing_key)
 {
     fx_do("ZADD " NAMES " 99 ghost");
+    fx_do("HSET " HEAD " records 4");
     expect_refused(true, MF_MIRROR_EREMOTE, "does not exist");
+}
+
+Test(hostile, names_set_deleted_under_a_head_that_counts_records)
+{
+    fx_do("DEL " NAMES);
+    expect_refused(true, MF_MIRROR_EREMOTE, "says 3 records");
 }
 
 Test(hostile, names_of_the_wrong_type)
