@@ -389,8 +389,11 @@ Test(concurrency, file_grows_from_64k_past_64m_while_readers_read, .timeout = 30
                     _exit(2);
                 }
                 pattern(want, ri.size, k);
-                if (memcmp(got, want, ri.size) != 0)
+                if (memcmp(got, want, ri.size) != 0) {
+                    fprintf(stderr, "grow reader: '%s' (%llu bytes) is not what "
+                            "was written\n", name, (unsigned long long)ri.size);
                     _exit(1);
+                }
                 reads++;
                 struct pollfd p = {stop[0], POLLIN, 0};
                 if (poll(&p, 1, 0) > 0)
@@ -399,6 +402,9 @@ Test(concurrency, file_grows_from_64k_past_64m_while_readers_read, .timeout = 30
             mf_file_info fi;
             mf_file_stat(rd, &fi);
             mf_close(rd);
+            if (reads == 0 || fi.capacity <= (64ull << 20))
+                fprintf(stderr, "grow reader: %ld reads, capacity %llu\n", reads,
+                        (unsigned long long)fi.capacity);
             _exit(reads > 0 && fi.capacity > (64ull << 20) ? 0 : 3);
         }
     }
@@ -413,8 +419,10 @@ Test(concurrency, file_grows_from_64k_past_64m_while_readers_read, .timeout = 30
         mf_file_stat(mf, &fi);
     } while (fi.capacity <= (64ull << 20));
     close(stop[1]);
-    for (int r = 0; r < 3; r++)
-        cr_assert_eq(wait_exit(readers[r]), 0, "reader %d", r);
+    for (int r = 0; r < 3; r++) {
+        int st = wait_exit(readers[r]);
+        cr_assert_eq(st, 0, "reader %d exited with %d (100 + signal if killed)", r, st);
+    }
     unsigned problems = 1;
     cr_assert_eq(mf_check(mf, NULL, NULL, &problems), 0);
     cr_assert_eq(problems, 0);

@@ -651,10 +651,10 @@ static void build_base(struct base *b)
     add_meta(b, h->index_off, sizeof *ix);
     add_meta(b, h->index_off + ix->order_at, ix->order_len * sizeof *order);
     for (uint64_t i = 0; i < ix->order_len; i++) {
-        const struct mf__slot *slot = &ix->slots[order[i]];
-        if (slot->cur == MF__SLOT_TOMB)
+        const uint64_t *slot = &ix->slots[order[i]];
+        if (!mf__slot_used(*slot))
             continue;
-        uint64_t pay = slot->cur & ~(uint64_t)MF__CUR_FLAGS;
+        uint64_t pay = mf__slot_off(*slot);
         const struct mf__payload *p = (const void *)(b->img + pay);
         cr_assert_lt(b->nnames, MUT_MAX_NAMES);
         snprintf(b->names[b->nnames++], MF_NAME_MAX + 1, "%s", p->strings);

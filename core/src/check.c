@@ -105,6 +105,17 @@ static int cmp_u64(const void *a, const void *b)
 /* Records                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* A lookup of this hash probes from its home slot to the first empty one:
+ * is `slot` on that path? */
+static bool slot_misplaced(const struct mf__table *t, uint64_t slot, uint64_t hash)
+{
+    for (uint64_t i = mf__slot_home(hash, t->nslots); i != slot;
+         i = mf__slot_next(i, t->nslots))
+        if (mf__slot_load(t, i) == MF__SLOT_EMPTY)
+            return true;
+    return false;
+}
+
 /* One record's slot: its versions, names, hash and checksum. Findings go
  * to f only when the read window stayed stable. Returns MF__RETRY when it
  * did not. */
@@ -115,11 +126,12 @@ static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
     bool visible = false;
     mf__read_begin(c);
     mf__clear_detail();
-    uint64_t cur = mf__slot_cur(t, slot), hash = MF__LOAD(&t->ix->slots[slot].hash);
-    if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+    uint64_t word = mf__slot_load(t, slot);
+    if (!mf__slot_used(word))
         return 0;
     struct mf__version v;
-    int rc = mf__version_at(c, cur & ~(uint64_t)MF__CUR_FLAGS, &v);
+    int rc = mf__version_at(c, mf__slot_off(word), &v);
+    uint64_t hash = 0;
     if (rc == MF__RETRY)
         return rc;
     if (rc) {
@@ -133,8 +145,12 @@ static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
             note(&mine, "slot %llu: invalid record name", (unsigned long long)slot);
         if (mf__check_class_name(v.class_name) != 0)
             note(&mine, "record '%s': invalid class name", name);
-        if (hash != mf__hash_name(v.name, v.name_len))
+        hash = mf__hash_name(v.name, v.name_len);
+        if (!mf__slot_tag_is(word, hash))
             note(&mine, "record '%s': the index holds the wrong hash for it", name);
+        if (slot_misplaced(t, slot, hash))
+            note(&mine, "record '%s': its slot %llu is not on its probe path",
+                 name, (unsigned long long)slot);
         for (uint64_t n = v.next; n && !(n & MF__NEXT_REMOVED);) {
             struct mf__version s;
             if (mf__version_at(c, n, &s) != 0)
@@ -143,7 +159,7 @@ static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
             n = mine.nlive > 16 ? 0 : s.next;
         }
         struct mf__version r;
-        rc = mf__resolve(c, cur, MF__LATEST, &r);
+        rc = mf__resolve(c, word, MF__LATEST, &r);
         if (rc == MF__RETRY)
             return rc;
         if (rc < 0) {
@@ -204,7 +220,7 @@ static void check_records(struct mf__ctx *c, const struct mf__table *t,
                  (unsigned long long)i, slot, (unsigned long long)t->nslots);
             continue;
         }
-        if (mf__slot_cur(t, slot) != MF__SLOT_EMPTY)
+        if (mf__slot_load(t, slot) != MF__SLOT_EMPTY)
             f->slots_used++;
         check_slot(c, t, slot, f);
     }
@@ -224,8 +240,8 @@ static bool same_name(struct mf__ctx *c, const struct mf__table *t, uint64_t a,
                       uint64_t b)
 {
     struct mf__version x, y;
-    return mf__version_at(c, mf__slot_cur(t, a) & ~(uint64_t)MF__CUR_FLAGS, &x) == 0 &&
-           mf__version_at(c, mf__slot_cur(t, b) & ~(uint64_t)MF__CUR_FLAGS, &y) == 0 &&
+    return mf__version_at(c, mf__slot_off(mf__slot_load(t, a)), &x) == 0 &&
+           mf__version_at(c, mf__slot_off(mf__slot_load(t, b)), &y) == 0 &&
            x.name_len == y.name_len && memcmp(x.name, y.name, x.name_len) == 0;
 }
 
@@ -234,9 +250,9 @@ static void check_counts(struct mf__ctx *c, const struct mf__table *t,
 {
     uint64_t used = 0, tombs = 0;
     for (uint64_t s = 0; s < t->nslots; s++) {
-        uint64_t cur = mf__slot_cur(t, s);
-        used += cur != MF__SLOT_EMPTY && cur != MF__SLOT_TOMB;
-        tombs += cur == MF__SLOT_TOMB;
+        uint64_t w = mf__slot_load(t, s);
+        used += mf__slot_used(w);
+        tombs += w == MF__SLOT_TOMB;
     }
     if (used + tombs != f->slots_used)
         note(f, "index: %llu slots are in use but the insertion order names %llu",
@@ -250,7 +266,8 @@ static void check_counts(struct mf__ctx *c, const struct mf__table *t,
         note(f, "directory: record count says %llu, the index holds %llu",
              (unsigned long long)MF__LOAD(&c->hdr->record_count),
              (unsigned long long)f->nvis);
-    qsort(f->visible, f->nvis, sizeof *f->visible, cmp_seen);
+    if (f->nvis)
+        qsort(f->visible, f->nvis, sizeof *f->visible, cmp_seen);
     for (size_t i = 1; i < f->nvis; i++)
         if (f->visible[i].hash == f->visible[i - 1].hash &&
             same_name(c, t, f->visible[i].slot, f->visible[i - 1].slot))
@@ -259,28 +276,18 @@ static void check_counts(struct mf__ctx *c, const struct mf__table *t,
                  (unsigned long long)f->visible[i].slot);
 }
 
-/* The retired blocks are allocated on purpose: walk both chains. */
+/* The retired blocks are allocated on purpose: the limbo ring and every
+ * block it holds are live. */
 static void walk_limbo(struct mf__ctx *c, struct findings *f)
 {
-    const struct mf__header *h = c->hdr;
-    struct mf__heap hv = mf__heap_view(c);
-    uint64_t heads[2] = {h->limbo_young, h->limbo_old};
-    uint64_t counts[2] = {h->young_count, h->old_count};
-    for (int l = 0; l < 2; l++) {
-        uint64_t off = heads[l], n = 0;
-        for (; off && n <= counts[l]; n++) {
-            live_add(f, off);
-            if (mf__heap_chain_get(&hv, off, &off) != 0) {
-                note(f, "heap: the retired list holds %llu, not a block",
-                     (unsigned long long)off);
-                break;
-            }
-        }
-        if (n != counts[l])
-            note(f, "heap: the %s retired list holds %llu blocks, its count says "
-                 "%llu", l ? "old" : "young", (unsigned long long)n,
-                 (unsigned long long)counts[l]);
+    if (mf__limbo_ok(c) != 0) {
+        note(f, "heap: %s", mf_errdetail());
+        return;
     }
+    live_add(f, c->hdr->limbo_off);
+    uint64_t n = c->hdr->old_count + c->hdr->young_count;
+    for (uint64_t i = 0; i < n; i++)
+        live_add(f, mf__limbo_entry(c, i));
 }
 
 static void check_header(struct mf__ctx *c, struct findings *f)
@@ -326,7 +333,8 @@ static int run(struct mf__ctx *c, struct findings *f, bool still)
     check_counts(c, &t, f);
     live_add(f, t.off);
     walk_limbo(c, f);
-    qsort(f->live, f->nlive, sizeof *f->live, cmp_u64);
+    if (f->nlive)
+        qsort(f->live, f->nlive, sizeof *f->live, cmp_u64);
     size_t uniq = 0;
     for (size_t i = 0; i < f->nlive; i++)
         if (uniq == 0 || f->live[uniq - 1] != f->live[i])

@@ -63,16 +63,21 @@ static int init_mutex(struct mf__header *h, const char *path)
     return e ? sys_fail(e, "pthread_mutex_init", path) : 0;
 }
 
-/* An empty index, so readers always find one. Built as a writer would,
- * through a context over the fresh mapping. */
-static int init_index(struct mf__map *m, const char *path)
+/* An empty index, so readers always find one, and the limbo ring. Built
+ * as a writer would, through a context over the fresh mapping. */
+static int init_directory(struct mf__map *m, const char *path)
 {
     mf_file fake = {.path = (char *)path};
     struct mf__ctx c = {.mf = &fake, .hdr = (struct mf__header *)m->base, .m = m};
-    uint64_t off;
+    uint64_t off, ring;
     int rc = mf__index_create(&c, 0, &off);
     if (rc == 0)
+        rc = mf__alloc(&c, MF__LIMBO_CAP * sizeof(uint64_t), &ring);
+    if (rc == 0) {
+        memset(m->base + ring, 0, MF__LIMBO_CAP * sizeof(uint64_t));
+        c.hdr->limbo_off = ring;
         MF__STORE(&c.hdr->index_off, off);
+    }
     return rc;
 }
 
@@ -95,7 +100,7 @@ int mf__format_file(int fd, uint64_t size, uint64_t max, const char *title,
     if (!rc && (rc = mf__heap_init(&hv, MF__HEADER_SIZE, size)))
         rc = mf__fail(rc, "%s: cannot format the heap: %s", path, mf_strerror(rc));
     if (!rc)
-        rc = init_index(m, path);
+        rc = init_directory(m, path);
     mf__guard_unmap(m->base);
     munmap(m->base, m->len);
     free(m);

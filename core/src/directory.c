@@ -3,8 +3,8 @@
  * lock-free and changed under the writer lock, and the heap calls the
  * writer makes through it.
  *
- * The table is open addressing with linear probing over 16-byte slots
- * {hash, cur}. Slots never move while a table is current and are never
+ * The table is open addressing with linear probing over 8-byte slots
+ * (format.h). Slots never move while a table is current and are never
  * reused after a removal (tombstones stay until the next rebuild), so a
  * lookup racing the writer cannot miss a name that stays present, and an
  * order entry names one record for the table's whole life. A rehash builds
@@ -70,7 +70,7 @@ int mf__free(struct mf__ctx *c, uint64_t off)
 
 static uint64_t table_bytes(uint64_t nslots, uint64_t order_cap, uint64_t *order_at)
 {
-    uint64_t at = sizeof(struct mf__index) + nslots * sizeof(struct mf__slot);
+    uint64_t at = sizeof(struct mf__index) + nslots * sizeof(uint64_t);
     *order_at = at;
     return at + order_cap * sizeof(uint32_t);
 }
@@ -90,7 +90,7 @@ int mf__table(struct mf__ctx *c, struct mf__table *t)
     t->serial = MF__LOAD(&ix->serial);
     uint64_t order_at = MF__LOAD(&ix->order_at), want_at;
     uint64_t n = t->nslots;
-    if (n < 8 || n > MF__MAX_SLOTS || (n & (n - 1)) || t->order_cap > n)
+    if (n < 8 || n > MF__MAX_SLOTS || t->order_cap > n)
         return mf__suspect(c, "the index at %llu has an invalid size",
                            (unsigned long long)off);
     uint64_t bytes = table_bytes(n, t->order_cap, &want_at);
@@ -101,12 +101,12 @@ int mf__table(struct mf__ctx *c, struct mf__table *t)
     return 0;
 }
 
-/* Does the name in slot cur's payload equal name? */
-static int name_is(struct mf__ctx *c, uint64_t cur, const char *name, size_t len,
+/* Does the name in the payload of slot word w equal name? */
+static int name_is(struct mf__ctx *c, uint64_t w, const char *name, size_t len,
                    bool *same)
 {
     struct mf__version v;
-    int rc = mf__version_at(c, cur & ~(uint64_t)MF__CUR_FLAGS, &v);
+    int rc = mf__version_at(c, mf__slot_off(w), &v);
     if (rc == 0)
         *same = v.name_len == len && memcmp(v.name, name, len) == 0;
     return rc;
@@ -119,20 +119,19 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
     int rc = mf__table(c, &t);
     if (rc)
         return rc;
-    uint64_t mask = t.nslots - 1;
-    for (uint64_t i = 0; i < t.nslots; i++) {
-        uint64_t slot = (hash + i) & mask;
-        uint64_t cur = mf__slot_cur(&t, slot);
-        if (cur == MF__SLOT_EMPTY)
+    uint64_t slot = mf__slot_home(hash, t.nslots);
+    for (uint64_t i = 0; i < t.nslots; i++, slot = mf__slot_next(slot, t.nslots)) {
+        uint64_t w = mf__slot_load(&t, slot);
+        if (w == MF__SLOT_EMPTY)
             break;
-        if (cur == MF__SLOT_TOMB || MF__LOAD(&t.ix->slots[slot].hash) != hash)
+        if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
             continue;
         bool same = false;
-        if ((rc = name_is(c, cur, name, len, &same)))
+        if ((rc = name_is(c, w, name, len, &same)))
             return rc;
         if (!same)
             continue;
-        rc = mf__resolve(c, cur, at, v);
+        rc = mf__resolve(c, w, at, v);
         if (rc == MF__INVISIBLE)
             continue; /* removed or not yet added: a later slot may hold it */
         if (rc == 0 && slot_out)
@@ -168,38 +167,38 @@ int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
     int rc = writer_table(c, &t);
     if (rc)
         return rc;
-    uint64_t mask = t.nslots - 1;
-    for (uint64_t i = 0; i < t.nslots; i++) {
-        uint64_t slot = (hash + i) & mask;
-        uint64_t cur = t.ix->slots[slot].cur;
-        if (cur == MF__SLOT_EMPTY)
+    uint64_t slot = mf__slot_home(hash, t.nslots);
+    for (uint64_t i = 0; i < t.nslots; i++, slot = mf__slot_next(slot, t.nslots)) {
+        uint64_t w = t.ix->slots[slot];
+        if (w == MF__SLOT_EMPTY)
             break;
-        if (cur == MF__SLOT_TOMB || t.ix->slots[slot].hash != hash)
+        if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
             continue;
         bool same = false;
-        rc = name_is(c, cur, name, len, &same);
+        rc = name_is(c, w, name, len, &same);
         if (rc)
             return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
                                           c->mf->path, (unsigned long long)slot);
         if (same) {
             *slot_out = slot;
-            *cur_out = cur & ~(uint64_t)MF__CUR_FLAGS;
+            *cur_out = mf__slot_off(w);
             return 0;
         }
     }
     return MF_ENOTFOUND;
 }
 
-void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t cur)
+/* Put a slot word at the first empty slot of hash's probe sequence and
+ * append it to the insertion order. The word holds only the hash's tag, so
+ * the hash itself says where. */
+void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t word)
 {
-    uint64_t mask = ix->nslots - 1;
-    for (uint64_t i = 0; i <= mask; i++) {
-        struct mf__slot *s = &ix->slots[(hash + i) & mask];
-        if (s->cur == MF__SLOT_EMPTY) {
-            MF__STORE(&s->hash, hash);
-            MF__STORE_REL(&s->cur, cur);
+    uint64_t slot = mf__slot_home(hash, ix->nslots);
+    for (uint64_t i = 0; i < ix->nslots; i++, slot = mf__slot_next(slot, ix->nslots)) {
+        if (ix->slots[slot] == MF__SLOT_EMPTY) {
+            MF__STORE_REL(&ix->slots[slot], word);
             uint32_t *order = (uint32_t *)((unsigned char *)ix + ix->order_at);
-            order[ix->order_len] = (uint32_t)((hash + i) & mask);
+            order[ix->order_len] = (uint32_t)slot;
             MF__STORE_REL(&ix->order_len, ix->order_len + 1);
             ix->used++;
             return;
@@ -207,14 +206,11 @@ void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t cur)
     }
 }
 
-/* Slots for n names: at most 3/8 full when built, so the table takes
- * n / 3 more adds (and removes) before the next rebuild. */
+/* Slots for n names: at most half full when built; rebuilt when adds and
+ * removes fill three quarters. */
 static uint64_t slots_for(uint64_t n)
 {
-    uint64_t nslots = 64;
-    while (nslots * 3 < (n + 1) * 8)
-        nslots *= 2;
-    return nslots;
+    return n < 31 ? 64 : (n + 1) * 2;
 }
 
 int mf__index_create(struct mf__ctx *c, uint64_t n, uint64_t *out)
@@ -249,6 +245,18 @@ void mf__index_install(struct mf__ctx *c, uint64_t off, bool retire_old)
         mf__retire(c, old);
 }
 
+/* The full hash of the name in a used slot (the word keeps only a tag). */
+static int slot_hash(struct mf__ctx *c, uint64_t w, uint64_t *hash)
+{
+    struct mf__version v;
+    int rc = mf__version_at(c, mf__slot_off(w), &v);
+    if (rc)
+        return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: a slot names an invalid "
+                                      "payload", c->mf->path);
+    *hash = mf__hash_name(v.name, v.name_len);
+    return 0;
+}
+
 /* Copy the current table's names, in insertion order, into a new table with
  * room for `room` names, and install it. */
 static int rehash(struct mf__ctx *c, uint64_t room)
@@ -271,9 +279,12 @@ static int rehash(struct mf__ctx *c, uint64_t room)
         if (slot >= old.nslots)
             return mf__fail(MF_ECORRUPT, "%s: index order entry %llu is invalid",
                             c->mf->path, (unsigned long long)i);
-        uint64_t cur = old.ix->slots[slot].cur;
-        if (cur != MF__SLOT_EMPTY && cur != MF__SLOT_TOMB)
-            mf__table_put(nix, old.ix->slots[slot].hash, cur);
+        uint64_t w = old.ix->slots[slot], hash = 0;
+        if (!mf__slot_used(w))
+            continue;
+        if ((rc = slot_hash(c, w, &hash)))
+            return rc;
+        mf__table_put(nix, hash, w);
     }
     MF__CRASH_POINT();
     mf__index_install(c, off, true);
@@ -295,20 +306,22 @@ int mf__dir_reserve(struct mf__ctx *c, uint64_t extra)
     return rehash(c, ix->used + extra);
 }
 
-uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t cur)
+uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t pay)
 {
     struct mf__index *ix = (struct mf__index *)(c->m->base + c->hdr->index_off);
-    mf__table_put(ix, hash, cur);
+    mf__table_put(ix, hash, mf__slot_word(hash, pay, 1));
     MF__CRASH_POINT();
     uint32_t *order = (uint32_t *)((unsigned char *)ix + ix->order_at);
     return order[ix->order_len - 1];
 }
 
-void mf__dir_set(struct mf__ctx *c, uint64_t slot, uint64_t cur)
+void mf__dir_set(struct mf__ctx *c, uint64_t slot, uint64_t pay)
 {
     struct mf__index *ix = (struct mf__index *)(c->m->base + c->hdr->index_off);
-    MF__STORE_REL(&ix->slots[slot].cur, cur);
-    if (cur == MF__SLOT_TOMB) {
+    uint64_t w = ix->slots[slot];
+    /* The tag stays: it is the name's, and the name does not change. */
+    MF__STORE_REL(&ix->slots[slot], pay ? mf__slot_word(w, pay, 0) : MF__SLOT_TOMB);
+    if (!pay) {
         ix->used--;
         ix->tombstones++;
     }

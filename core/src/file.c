@@ -67,9 +67,11 @@ static int sys_fail(int e, const char *what, const char *path)
 /* Header validation                                                         */
 /* ------------------------------------------------------------------------ */
 
-/* Check every header field against the real file size. */
-static int validate_header(const struct mf__header *h, uint64_t file_size,
-                           const char *path)
+/* Check every header field against the real file size (taken after the
+ * capacity was read: a writer raises the capacity only once the file has
+ * grown). *cap_out gets the validated capacity, the size to map. */
+static int validate_header(const struct mf__header *h, int fd, const char *path,
+                           uint64_t *cap_out)
 {
     if (memcmp(h->magic, MF__MAGIC, sizeof MF__MAGIC) != 0)
         return mf__fail(MF_ENOTMAPFILE, "%s: bad magic, not a map file", path);
@@ -83,8 +85,12 @@ static int validate_header(const struct mf__header *h, uint64_t file_size,
     if (h->header_size != MF__HEADER_SIZE)
         return mf__fail(MF_ECORRUPT, "%s: header size %u, expected %u", path,
                         h->header_size, MF__HEADER_SIZE);
-    uint64_t cap = MF__LOAD(&h->capacity);
+    uint64_t cap = MF__LOAD_ACQ(&h->capacity);
     uint64_t hend = MF__LOAD(&h->heap.heap_end);
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return sys_fail(errno, "fstat", path);
+    uint64_t file_size = (uint64_t)st.st_size;
     if (cap < MF__MIN_SIZE || cap > MF__MAX_SIZE || cap % MF__PAGE)
         return mf__fail(MF_ECORRUPT, "%s: capacity %llu is out of range", path,
                         (unsigned long long)cap);
@@ -96,8 +102,11 @@ static int validate_header(const struct mf__header *h, uint64_t file_size,
     if (h->max_size < MF__MIN_SIZE || h->max_size > MF__MAX_SIZE)
         return mf__fail(MF_ECORRUPT, "%s: maximum size %llu is out of range",
                         path, (unsigned long long)h->max_size);
-    if (h->heap.heap_start != MF__HEADER_SIZE || hend < cap ||
-        hend > file_size || hend % MF__PAGE)
+    /* Not heap_end against the file size: a writer growing the file right
+     * now raises heap_end before our fstat result catches up. Readers map
+     * capacity; writers check heap_end under the lock. */
+    if (h->heap.heap_start != MF__HEADER_SIZE || hend < cap || hend > MF__MAX_SIZE ||
+        hend % MF__PAGE)
         return mf__fail(MF_ECORRUPT, "%s: heap bounds [%llu, %llu) do not match "
                         "the file (%llu bytes)", path,
                         (unsigned long long)h->heap.heap_start,
@@ -112,6 +121,7 @@ static int validate_header(const struct mf__header *h, uint64_t file_size,
     if (MF__LOAD(&h->record_count) > hend / 80)
         return mf__fail(MF_ECORRUPT, "%s: record count %llu cannot fit in the file",
                         path, (unsigned long long)MF__LOAD(&h->record_count));
+    *cap_out = cap;
     return 0;
 }
 
@@ -181,10 +191,11 @@ static int inc_from_fd(int fd, const struct stat *st_in, const char *path,
     inc->hdr = h;
     mf__guard_map(h, MF__HEADER_SIZE);
     /* The file may shrink under us between the fstat and these reads. */
-    MF__GUARDED(rc, validate_header(inc->hdr, (uint64_t)st.st_size, path));
+    uint64_t cap = 0;
+    MF__GUARDED(rc, validate_header(inc->hdr, fd, path, &cap));
     struct mf__map *m = NULL;
     if (rc == 0)
-        rc = mf__map_file(fd, MF__LOAD(&inc->hdr->capacity), writable, &m, path);
+        rc = mf__map_file(fd, cap, writable, &m, path);
     if (rc) {
         mf__inc_free(inc);
         return rc;

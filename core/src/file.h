@@ -44,6 +44,7 @@ struct mf__inc {
                                       address for the robust mutex and futex */
     _Atomic(struct mf__map *) map; /* current whole-file mapping */
     struct mf__inc *older;         /* retired, waiting to be unmapped */
+    _Atomic bool retired_seen;     /* a reader met its RETIRED flag */
 };
 
 /* An object remembered by mf_add(). */
@@ -208,9 +209,10 @@ int mf__suspect(struct mf__ctx *c, const char *fmt, ...)
 /* Validate the payload at off and copy its header. 0, MF__RETRY, or
  * MF_ECORRUPT (through mf__suspect). */
 int mf__version_at(struct mf__ctx *c, uint64_t off, struct mf__version *v);
-/* The version of a slot's record visible at batch `at` (or MF__LATEST):
- * 0 with v filled, MF__INVISIBLE, MF__GONE, MF__RETRY or an error. */
-int mf__resolve(struct mf__ctx *c, uint64_t cur, uint64_t at,
+/* The version of the record in a used slot (its word) visible at batch
+ * `at` (or MF__LATEST): 0 with v filled, MF__INVISIBLE, MF__GONE,
+ * MF__RETRY or an error. */
+int mf__resolve(struct mf__ctx *c, uint64_t slot_word, uint64_t at,
                 struct mf__version *v);
 
 /* Writer (lock held): a new batch number, never used before. */
@@ -224,8 +226,13 @@ void mf__link(struct mf__ctx *c, uint64_t cur, uint64_t next);
 /* Writer: THE commit: one store makes batch visible everywhere. */
 void mf__commit(struct mf__ctx *c, uint64_t batch);
 /* Writer: a block readers may still hold is no longer reachable: it is
- * freed by the second reclaim from now. */
+ * freed by the second reclaim from now. The ring must have been checked
+ * with mf__limbo_ok in this operation. */
 void mf__retire(struct mf__ctx *c, uint64_t off);
+/* Writer: check the limbo ring's header fields; 0 or MF_ECORRUPT. */
+int mf__limbo_ok(struct mf__ctx *c);
+/* Entry i of the ring (0 = the oldest), after mf__limbo_ok. */
+uint64_t mf__limbo_entry(const struct mf__ctx *c, uint64_t i);
 /* Writer: free what the epoch protocol allows (see format.h). `force`
  * reclaims even if little is waiting (allocation failed). Returns the
  * bytes freed. */
@@ -249,10 +256,10 @@ struct mf__table {
 };
 /* Reader or writer: the current index, validated. 0, MF__RETRY, error. */
 int mf__table(struct mf__ctx *c, struct mf__table *t);
-/* Reader: the slot's current word (acquire). */
-static inline uint64_t mf__slot_cur(const struct mf__table *t, uint64_t slot)
+/* Reader: a slot's word (acquire). */
+static inline uint64_t mf__slot_load(const struct mf__table *t, uint64_t slot)
 {
-    return MF__LOAD_ACQ(&t->ix->slots[slot].cur);
+    return MF__LOAD_ACQ(&t->ix->slots[slot]);
 }
 /* Reader: find a name and resolve it at `at`. 0 with v and *slot, MF_ENOTFOUND
  * (with a detail), MF__RETRY, MF__GONE, or an error. */
@@ -265,15 +272,16 @@ int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
 /* Writer: make room for `extra` more names (rehash now, while failing is
  * harmless). Slot numbers found before do not survive this. */
 int mf__dir_reserve(struct mf__ctx *c, uint64_t extra);
-/* Writer: add a name whose first version is staged (cur|PENDING). Room
- * must have been reserved. Returns the slot. */
-uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t cur);
-/* Writer: fold: set a slot's current word (a payload, or a tombstone). */
-void mf__dir_set(struct mf__ctx *c, uint64_t slot, uint64_t cur);
+/* Writer: add a name whose first version is staged (PENDING). Room must
+ * have been reserved. Returns the slot. */
+uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t pay);
+/* Writer: fold: a slot moves to payload pay, or becomes a tombstone
+ * (pay == 0). */
+void mf__dir_set(struct mf__ctx *c, uint64_t slot, uint64_t pay);
 /* Writer: build a table with room for n names, unreachable until
  * installed; slots are filled with mf__table_put. */
 int mf__index_create(struct mf__ctx *c, uint64_t n, uint64_t *off);
-void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t cur);
+void mf__table_put(struct mf__index *ix, uint64_t hash, uint64_t word);
 /* Writer: swing header.index_off to a built table; the old one is retired
  * when `retire_old`. */
 void mf__index_install(struct mf__ctx *c, uint64_t off, bool retire_old);

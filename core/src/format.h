@@ -17,7 +17,7 @@
  *   completely before anything points at it and never written again,
  *   except its `next` word (below).
  * - The *index* block is the directory: an open-addressing hash table of
- *   16-byte slots {name hash, current payload}, plus the insertion-order
+ *   8-byte slots {name hash tag, current payload}, plus the insertion-order
  *   array (slot numbers in the order names were added, for ls). A lookup of
  *   a present name costs the slot and the payload: the payload is what the
  *   reader copies anyway.
@@ -30,9 +30,9 @@
  *      with batch = B; failure here frees them and publishes nothing;
  *   2. link: each is made reachable *as uncommitted*: an existing record's
  *      current payload gets next = the new version (or next = REMOVED|B for
- *      a removal); a new name gets a slot whose cur = payload|PENDING;
+ *      a removal); a new name gets a slot marked PENDING;
  *   3. commit: ONE release store of header.committed = B;
- *   4. fold: slots move to the new versions (cur = next; PENDING cleared;
+ *   4. fold: slots move to the new versions (PENDING cleared;
  *      removed names become tombstones) and the old versions are retired.
  * A version is visible iff its batch <= committed. Readers resolve a slot
  * by following `next` while the successor's batch is committed, so before
@@ -46,10 +46,10 @@
  *
  * ## Reclamation: why no reader ever reads reused memory unknowingly
  * Blocks that readers may still hold (replaced versions, removed records,
- * old index tables) are *retired*, not freed: chained into the young limbo
- * list through the heap block header's free-list word, which readers never
- * read. A reclaim does: reclaim_epoch++ (release store), then frees the old
- * list, then old = young, young = empty. So a block is freed only by the
+ * old index tables) are *retired*, not freed: appended to the limbo, a ring
+ * of block offsets in a heap block of its own that only writers read, as
+ * "young". A reclaim does: reclaim_epoch++ (release store), then frees the
+ * old ones, then old = young, young = none. So a block is freed only by the
  * second reclaim after it was retired, with the epoch bumped before.
  * A reader loads reclaim_epoch (e1, acquire) before its first access and
  * again (e2, after an acquire fence) after its last. Every block it reaches
@@ -67,9 +67,9 @@
  * reader to finish, and nothing here ever spins on a writer.
  *
  * ## What a reader may see change, and how each is safe
- * - slot.cur and payload.next: single aligned 8-byte stores (release);
+ * - a slot and payload.next: single aligned 8-byte stores (release);
  *   readers load them with acquire;
- * - a new slot: hash stored first, then cur (release);
+ * - a new slot: one word (release);
  * - header.index_off: swung (release) to a completely built table;
  * - index.order_len: bumped (release) after the order entry is written;
  * - header.capacity: raised (release) after the heap covers the new space;
@@ -83,7 +83,8 @@
  * dies is redone. The repair builds a fresh index from the resolved
  * versions (in insertion order), installs it, clears the `next` words of
  * the kept versions, bumps the epoch by two, and rebuilds the heap from the
- * live set (the index and the kept payloads): staged, retired and limbo
+ * live set (the index, the limbo ring and the kept payloads): staged,
+ * retired and limbo
  * blocks become free space. Its memory is bounded by the index's slot
  * count, not by the file size.
  */
@@ -176,8 +177,10 @@ struct mf__header {
     uint64_t recoveries;       /* crashed writers repaired */
 
     /* Writer-only bookkeeping. */
-    _Alignas(64) uint64_t limbo_young, limbo_old; /* retired block chains */
-    uint64_t young_count, young_bytes, old_count, old_bytes;
+    _Alignas(64) uint64_t limbo_off; /* the limbo ring: uint64_t[MF__LIMBO_CAP] */
+    uint64_t limbo_head;       /* ring position of the oldest entry */
+    uint64_t old_count, young_count; /* old entries first, then young */
+    uint64_t young_bytes;
     uint64_t index_serial;     /* serial of the last index table made */
     double sum_buffer;         /* TMapFile's best-buffer statistics */
     double sum2_buffer;
@@ -199,19 +202,47 @@ _Static_assert(offsetof(struct mf__header, max_size) < 64,
 /* The index. Slots are never moved while a table is current and a slot is
  * never reused after its record is removed (it stays a tombstone until the
  * next rebuild), so an order entry names one record for the table's life
- * and a lookup racing the writer cannot miss a name that stays present. */
-struct mf__slot {
-    uint64_t hash;             /* written before cur */
-    uint64_t cur;              /* atomic; MF__SLOT_* or payload | flags */
-};
+ * and a lookup racing the writer cannot miss a name that stays present.
+ *
+ * A slot is one 8-byte word, always stored and loaded whole (atomic):
+ *   0 empty, 1 tombstone, else
+ *   bits 38..63  the top 26 bits of the name's hash (a tag: a lookup reads
+ *                the payload only when it matches; the full name decides)
+ *   bits  2..37  the current payload's offset / 16 (offsets < 2^40)
+ *   bit   1      PENDING: a staged add, visible once its batch commits */
 #define MF__SLOT_EMPTY 0u
 #define MF__SLOT_TOMB 1u
-#define MF__CUR_PENDING 2u     /* a staged add: visible once its batch commits */
-#define MF__CUR_FLAGS 15u
+#define MF__SLOT_PENDING 2u
+
+static inline uint64_t mf__slot_word(uint64_t hash, uint64_t off, int pending)
+{
+    return (hash >> 38) << 38 | (off >> 4) << 2 | (pending ? MF__SLOT_PENDING : 0u);
+}
+static inline uint64_t mf__slot_off(uint64_t w)
+{
+    return ((w >> 2) & ((1ull << 36) - 1)) << 4;
+}
+static inline int mf__slot_pending(uint64_t w) { return (w & MF__SLOT_PENDING) != 0; }
+static inline int mf__slot_used(uint64_t w) { return w > MF__SLOT_TOMB; }
+static inline int mf__slot_tag_is(uint64_t w, uint64_t hash)
+{
+    return (w >> 38) == (hash >> 38);
+}
+/* Linear probing over a table of any size n (not a power of two, so it
+ * is built exactly half full): a hash's probe path starts at its home
+ * slot, taken from the hash's low 32 bits (the tag is its top bits). */
+static inline uint64_t mf__slot_home(uint64_t hash, uint64_t n)
+{
+    return ((hash & 0xffffffffu) * n) >> 32;
+}
+static inline uint64_t mf__slot_next(uint64_t i, uint64_t n)
+{
+    return i + 1 == n ? 0 : i + 1;
+}
 
 struct mf__index {
     /* Fixed when the table is built. */
-    uint64_t nslots;           /* power of two */
+    uint64_t nslots;           /* 64 to 2^32 */
     uint64_t order_cap;        /* entries the order array can hold */
     uint64_t serial;           /* unique per table, for iterators */
     uint64_t order_at;         /* byte offset of the order array in the block */
@@ -222,9 +253,14 @@ struct mf__index {
     uint64_t used;             /* slots holding a record (live or staged) */
     uint64_t tombstones;
     uint64_t reserved2[5];
-    struct mf__slot slots[];   /* then uint32_t order[order_cap] */
+    uint64_t slots[];          /* then uint32_t order[order_cap] */
 };
 _Static_assert(sizeof(struct mf__index) == 128, "index header is two lines");
+
+/* Entries of the limbo ring. A reclaim is due at half of it (so old and
+ * young always fit), and every reclaim moves the epoch: 256 retirements
+ * between reclaims keep them rare next to any read. */
+#define MF__LIMBO_CAP 512u
 
 /* payload.next */
 #define MF__NEXT_REMOVED (1ull << 63) /* | batch: removed by that batch */

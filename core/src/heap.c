@@ -5,8 +5,9 @@
  * Every mutating operation first validates everything it is going to touch
  * (the blocks, their physical neighbours, the free-list neighbours and the
  * target list head) and only then writes, so hostile metadata is refused
- * with MF_ECORRUPT before anything changes. The allocator only ever writes
- * 32-byte block headers and the control block, never a user area.
+ * with MF_ECORRUPT before anything changes. The allocator writes block
+ * headers, the control block and the links inside free blocks, never the
+ * user area of an allocated block.
  */
 #include "heap.h"
 #include "internal.h"
@@ -70,7 +71,7 @@ static int bprevfree(const struct blk *b)
 static unsigned fls64(uint64_t x) { return 63u - (unsigned)__builtin_clzll(x); }
 
 /* Direct TLSF mapping: first level is floor(log2(size)), second level the
- * next three bits. Only valid for size >= 8; blocks are always >= 48. */
+ * next three bits. Only valid for size >= 8; blocks are always >= 32. */
 static void mapping(uint64_t size, unsigned *fl, unsigned *sl)
 {
     unsigned f = fls64(size);
@@ -461,32 +462,6 @@ uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
     return bsize(&b) - MF__BLOCK_HEADER;
 }
 
-static int allocated_at(const struct mf__heap *h, uint64_t user_off, struct blk *b)
-{
-    if (!handle_ok(h) || !ctl_ok(h) || user_off < MF__BLOCK_HEADER ||
-        hload(h, user_off - MF__BLOCK_HEADER, b) || bfree(b))
-        return MF_ECORRUPT;
-    return 0;
-}
-
-int mf__heap_chain_get(const struct mf__heap *h, uint64_t user_off, uint64_t *next)
-{
-    struct blk b;
-    int rc = allocated_at(h, user_off, &b);
-    if (rc == 0)
-        *next = b.next_free;
-    return rc;
-}
-
-int mf__heap_chain_set(struct mf__heap *h, uint64_t user_off, uint64_t next)
-{
-    struct blk b;
-    int rc = allocated_at(h, user_off, &b);
-    if (rc == 0)
-        wr64(h->base, b.off + HDR_NEXTF, next);
-    return rc;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Grow                                                                      */
 /* ------------------------------------------------------------------------ */
@@ -663,8 +638,6 @@ int mf__heap_rebuild(struct mf__heap *h, const uint64_t *live, size_t n)
         uint64_t flags = prev_is_live || !prev ? 0 : MF__BLK_PREV_FREE;
         wr64(h->base, b + HDR_PREV, prev);
         wr64(h->base, b + HDR_SIZE, size | flags);
-        wr64(h->base, b + HDR_NEXTF, 0);
-        wr64(h->base, b + HDR_PREVF, 0);
         ctl_add(&c->used_bytes, size);
         ctl_add(&c->used_blocks, 1);
         prev = b;

@@ -10,14 +10,13 @@
  *
  *     b + 0   uint64 prev_phys   offset of the previous physical block, or 0
  *     b + 8   uint64 size_flags  block size incl. header | MF__BLK_* flags
- *     b + 16  uint64 next_free   free-list links, meaningful only when free
- *     b + 24  uint64 prev_free
- *     b + 32  user area ...
+ *     b + 16  user area ...      (allocated)
+ *     b + 16  uint64 next_free   free-list links (free blocks only: a free
+ *     b + 24  uint64 prev_free   block's user area is nobody's)
  *
- * The free links sit in the header, not in the user area. While a block is
- * allocated its next_free word is the owner's to use (mf__heap_chain_*):
- * the writer chains retired blocks through it, where readers never look.
- * Callers only ever see *user offsets* (b + 32).
+ * Callers only ever see *user offsets* (b + 16). Readers never depend on
+ * what a freed block holds (format.h: the reclamation epoch), so the
+ * allocator may write anywhere in a free block.
  */
 #ifndef MF_HEAP_H
 #define MF_HEAP_H
@@ -26,8 +25,8 @@
 #include <stddef.h>
 
 #define MF__HEAP_ALIGN 16u
-#define MF__BLOCK_HEADER 32u
-#define MF__BLOCK_MIN 48u /* header + 16 bytes of user area */
+#define MF__BLOCK_HEADER 16u
+#define MF__BLOCK_MIN 32u /* header + the two free-list links */
 
 #define MF__BLK_FREE 1u
 #define MF__BLK_PREV_FREE 2u
@@ -79,12 +78,6 @@ int mf__heap_free(struct mf__heap *h, uint64_t user_off);
 uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
                          uint64_t heap_start, uint64_t heap_end,
                          uint64_t user_off);
-
-/* The chain word of an allocated block (its unused next_free link), for
- * lists of allocated blocks such as the retired ones. Returns 0, or
- * MF_ECORRUPT if user_off is not an allocated block. */
-int mf__heap_chain_get(const struct mf__heap *h, uint64_t user_off, uint64_t *next);
-int mf__heap_chain_set(struct mf__heap *h, uint64_t user_off, uint64_t next);
 
 /* The file grew: extend the heap to new_end (> heap_end, mapped). The new
  * space becomes free, merged with a free last block. Returns 0 or an error. */

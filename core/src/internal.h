@@ -49,6 +49,8 @@ extern const mf_class mf__blob_class;
 
 /* checksum.c: XXH3-64 of a payload (and of names). */
 uint64_t mf__checksum(const void *data, size_t len);
+/* Which code path long checksums take on this CPU, for reports. */
+const char *mf__checksum_path(void);
 
 /* lock.c: getpid() without a system call per writer lock. */
 uint32_t mf__pid(void);

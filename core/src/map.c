@@ -220,27 +220,38 @@ static int64_t coarse_ns(void)
  * one stat() per period, whatever the get rate (the clock read is vDSO). */
 #define MF__PATH_CHECK_NS 250000000
 
-/* Should a reader move on to the file now at its path? */
-static bool should_follow(mf_file *mf, struct mf__inc *inc)
+/* Is it time to look at the path again (at most once per period)? */
+static bool path_check_due(mf_file *mf)
 {
-    if (MF__LOAD_ACQ(&inc->hdr->flags) & MF__HF_RETIRED)
-        /* Follow once the new file is in place: until then the retired
-         * one is still readable as it is. */
-        return path_is_newer(mf->path, inc);
     int64_t now = coarse_ns();
     int64_t due = atomic_load_explicit(&mf->next_path_check, memory_order_relaxed);
-    if (now < due ||
-        !atomic_compare_exchange_strong(&mf->next_path_check, &due,
-                                        now + MF__PATH_CHECK_NS))
-        return false;
-    return path_is_newer(mf->path, inc);
+    return now >= due &&
+           atomic_compare_exchange_strong(&mf->next_path_check, &due,
+                                          now + MF__PATH_CHECK_NS);
+}
+
+/* Should a reader move on to the file now at its path? A RECREATE renames
+ * the new file into place before it retires the old one, so the first look
+ * after the retired flag finds the new file; a file retired but left at its
+ * path (the new one deleted since) is looked at once per period only. */
+static bool should_follow(mf_file *mf, struct mf__inc *inc)
+{
+    if (MF__LOAD_ACQ(&inc->hdr->flags) & MF__HF_RETIRED) {
+        if (!atomic_exchange(&inc->retired_seen, true))
+            return path_is_newer(mf->path, inc);
+    }
+    return path_check_due(mf) && path_is_newer(mf->path, inc);
 }
 
 int mf__follow_if_replaced(mf_file *mf, struct mf__inc *inc)
 {
+    bool no_follow = (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE) != 0;
+    if (no_follow && (MF__LOAD_ACQ(&inc->hdr->flags) & MF__HF_RETIRED))
+        return mf__fail(MF_EREPLACED, "%s: the file was replaced by a newer one "
+                        "(RECREATE); reopen it", mf->path);
     if (mf->writable || !should_follow(mf, inc))
         return 0;
-    if (mf->flags & MF_OPEN_NO_FOLLOW_REPLACE)
+    if (no_follow)
         return mf__fail(MF_EREPLACED, "%s: the file was replaced by a newer one; "
                         "reopen it", mf->path);
     int rc = follow(mf, inc);

@@ -100,7 +100,7 @@ static void link_all(struct mf__ctx *c, struct mf__op *ops, size_t n, uint64_t b
         if (op->pay && op->old)
             mf__link(c, op->old, op->pay);
         else if (op->pay)
-            op->slot = mf__dir_add(c, op->hash, op->pay | MF__CUR_PENDING);
+            op->slot = mf__dir_add(c, op->hash, op->pay);
         else if (op->old)
             mf__link(c, op->old, MF__NEXT_REMOVED | batch);
     }
@@ -116,7 +116,7 @@ static void fold_all(struct mf__ctx *c, struct mf__op *ops, size_t n)
             mf__dir_set(c, op->slot, op->pay);
             count += op->old == 0;
         } else if (op->old) {
-            mf__dir_set(c, op->slot, MF__SLOT_TOMB);
+            mf__dir_set(c, op->slot, 0);
             count--;
         }
         if (op->old)
@@ -144,7 +144,9 @@ static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
 static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
 {
     uint64_t added;
-    int rc = count_new(c, ops, n, &added);
+    int rc = mf__limbo_ok(c);
+    if (rc == 0)
+        rc = count_new(c, ops, n, &added);
     /* Room in the index for the new names now, while failing is harmless
      * (a rehash renumbers slots, so pass 2 looks the names up again). */
     if (rc == 0)
@@ -282,6 +284,7 @@ static int encode(mf_file *mf, const char *name, const mf_class *cls,
         return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
                         "(stream_out returned %d, writer error %d)", mf->path,
                         cls->name, name, rc, w.err);
+    *op = (struct mf__op){0};
     op_name(op, name);
     op->class_name = cls->name;
     op->class_version = cls->version;
@@ -497,11 +500,11 @@ static int ops_for_all(struct mf__ctx *c, size_t *n)
     mf_file *mf = c->mf;
     *n = 0;
     for (uint64_t s = 0; s < t.nslots; s++) {
-        uint64_t cur = t.ix->slots[s].cur;
-        if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+        uint64_t w = t.ix->slots[s];
+        if (!mf__slot_used(w))
             continue;
         struct mf__version v;
-        if ((rc = mf__version_at(c, cur & ~(uint64_t)MF__CUR_FLAGS, &v)))
+        if ((rc = mf__version_at(c, mf__slot_off(w), &v)))
             return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
                                           mf->path, (unsigned long long)s);
         if ((rc = ops_reserve(mf, *n + 1)))
@@ -510,7 +513,7 @@ static int ops_for_all(struct mf__ctx *c, size_t *n)
         *op = (struct mf__op){0};
         op->name = v.name; /* in the map: stable while we hold the lock */
         op->name_len = v.name_len;
-        op->hash = t.ix->slots[s].hash;
+        op->hash = mf__hash_name(v.name, v.name_len);
     }
     return 0;
 }

@@ -70,11 +70,19 @@ static int snapshot_gone(const struct mf__want *w, const char *name)
                     name, (unsigned long long)w->at);
 }
 
+/* Did a removal committed after the view's batch hide names from it? Only
+ * a committed removal is ever folded out of the index, so with nothing
+ * committed since the view began, what it misses is really not there. */
+static bool removed_since(const struct mf__want *w)
+{
+    return w->at != MF__LATEST && MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at &&
+           MF__LOAD_ACQ(&w->c->hdr->committed) > w->at;
+}
+
 /* "Not found" in a view is only true if no removal came after its batch. */
 static int not_found_at(const struct mf__want *w, const char *name)
 {
-    if (w->at != MF__LATEST &&
-        MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+    if (removed_since(w))
         return mf__fail(MF_ESNAPSHOT, "%s: record '%s' is not there now, and "
                         "names were removed after batch %llu, which this view "
                         "reads; begin a new view", w->c->mf->path, name,
@@ -343,10 +351,10 @@ static int iter_entry(const struct mf__want *w, const struct mf__table *t,
         return mf__suspect(w->c, "index order entry %llu names slot %u of %llu",
                            (unsigned long long)pos, slot,
                            (unsigned long long)t->nslots);
-    uint64_t cur = mf__slot_cur(t, slot);
-    if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+    uint64_t word = mf__slot_load(t, slot);
+    if (!mf__slot_used(word))
         return MF__INVISIBLE;
-    int rc = mf__resolve(w->c, cur, w->at, v);
+    int rc = mf__resolve(w->c, word, w->at, v);
     if (rc == MF__GONE) {
         /* Added after the view's batch (insertion number past it), or
          * changed since: only the first is a record to skip. */
@@ -398,7 +406,7 @@ static int iter_step(mf_iter *it, const struct mf__want *w, mf_record_info *info
     }
     if (!mf__read_stable(w->c))
         return MF__RETRY;
-    if (w->at != MF__LATEST && MF__LOAD_ACQ(&w->c->hdr->removed_batch) > w->at)
+    if (removed_since(w))
         return mf__fail(MF_ESNAPSHOT, "%s: names were removed after batch %llu, "
                         "which this view lists; begin a new view",
                         w->c->mf->path, (unsigned long long)w->at);

@@ -61,6 +61,7 @@ struct scan {
     size_t nkept;
     uint64_t *reach;             /* every block the index reaches */
     size_t nreach, cap_reach;
+    uint64_t keep_too;           /* the limbo ring: reached, kept, not a record */
 };
 
 static int reach_add(struct scan *s, uint64_t off)
@@ -79,12 +80,12 @@ static int reach_add(struct scan *s, uint64_t off)
 
 /* Note the blocks of one slot (its version and the staged successors it
  * links to) and the version to keep, if any. */
-static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t hash, uint64_t cur)
+static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t word)
 {
-    if (cur == MF__SLOT_EMPTY || cur == MF__SLOT_TOMB)
+    if (!mf__slot_used(word))
         return 0;
     struct mf__version v;
-    uint64_t off = cur & ~(uint64_t)MF__CUR_FLAGS;
+    uint64_t off = mf__slot_off(word);
     for (int steps = 0; off && !(off & MF__NEXT_REMOVED) && steps < 8; steps++) {
         if (mf__version_at(c, off, &v) != 0)
             break; /* damaged: not reachable as a block */
@@ -92,8 +93,8 @@ static int scan_slot(struct mf__ctx *c, struct scan *s, uint64_t hash, uint64_t 
             return MF_ENOMEM;
         off = v.next;
     }
-    if (mf__resolve(c, cur, MF__LATEST, &v) == 0)
-        s->kept[s->nkept++] = (struct kept){hash, v.off};
+    if (mf__resolve(c, word, MF__LATEST, &v) == 0)
+        s->kept[s->nkept++] = (struct kept){mf__hash_name(v.name, v.name_len), v.off};
     return 0;
 }
 
@@ -105,12 +106,12 @@ static int scan_index(struct mf__ctx *c, const struct mf__table *t, struct scan 
         return mf__fail(MF_ECORRUPT, "%s: cannot repair: the index order length "
                         "is invalid", c->mf->path);
     s->kept = malloc((len ? len : 1) * sizeof *s->kept);
-    if (!s->kept || reach_add(s, t->off))
+    if (!s->kept || reach_add(s, t->off) || reach_add(s, c->hdr->limbo_off))
         return mf__fail(MF_ENOMEM, "%s: out of memory during repair", c->mf->path);
+    s->keep_too = c->hdr->limbo_off;
     for (uint64_t i = 0; i < len; i++) {
         uint32_t slot = t->order[i];
-        if (slot < t->nslots &&
-            scan_slot(c, s, t->ix->slots[slot].hash, t->ix->slots[slot].cur))
+        if (slot < t->nslots && scan_slot(c, s, t->ix->slots[slot]))
             return mf__fail(MF_ENOMEM, "%s: out of memory during repair",
                             c->mf->path);
     }
@@ -137,8 +138,7 @@ static int rebuild_heap(struct mf__ctx *c, struct scan *s)
     if (rc)
         return mf__fail(rc, "%s: cannot repair the heap: %s", c->mf->path,
                         mf_strerror(rc));
-    h->limbo_young = h->limbo_old = 0;
-    h->young_count = h->young_bytes = h->old_count = h->old_bytes = 0;
+    h->limbo_head = h->old_count = h->young_count = h->young_bytes = 0;
     MF__CRASH_POINT();
     return 0;
 }
@@ -154,7 +154,8 @@ static int reindex(struct mf__ctx *c, struct scan *s)
         return rc;
     struct mf__index *nix = (struct mf__index *)(c->m->base + off);
     for (size_t i = 0; i < s->nkept; i++)
-        mf__table_put(nix, s->kept[i].hash, s->kept[i].pay);
+        mf__table_put(nix, s->kept[i].hash,
+                      mf__slot_word(s->kept[i].hash, s->kept[i].pay, 0));
     MF__CRASH_POINT();
     mf__index_install(c, off, false);
     for (size_t i = 0; i < s->nkept; i++)
@@ -171,7 +172,7 @@ static int reindex(struct mf__ctx *c, struct scan *s)
     for (size_t i = 0, k = 0; i < s->nreach; i++) {
         while (k < s->nkept && keep[k] < s->reach[i])
             k++;
-        if (k == s->nkept || keep[k] != s->reach[i])
+        if ((k == s->nkept || keep[k] != s->reach[i]) && s->reach[i] != s->keep_too)
             mf__retire(c, s->reach[i]);
     }
     free(keep);
@@ -183,7 +184,12 @@ static int repair(struct mf__ctx *c)
     struct mf__header *h = c->hdr;
     struct mf__table t;
     mf__read_begin(c);
-    int rc = mf__table(c, &t);
+    /* The ring is emptied by the rebuild; only its block must be sound. */
+    h->limbo_head = h->old_count = h->young_count = 0;
+    int rc = mf__limbo_ok(c);
+    if (rc)
+        return rc;
+    rc = mf__table(c, &t);
     if (rc)
         return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: cannot repair: the index "
                                       "is invalid", c->mf->path);

@@ -134,12 +134,12 @@ static int follow(struct mf__ctx *c, struct mf__version *v, uint64_t at,
                        (unsigned long long)v->off);
 }
 
-int mf__resolve(struct mf__ctx *c, uint64_t cur, uint64_t at, struct mf__version *v)
+int mf__resolve(struct mf__ctx *c, uint64_t word, uint64_t at, struct mf__version *v)
 {
-    int rc = mf__version_at(c, cur & ~(uint64_t)MF__CUR_FLAGS, v);
+    int rc = mf__version_at(c, mf__slot_off(word), v);
     if (rc)
         return rc;
-    bool pending = (cur & MF__CUR_PENDING) != 0;
+    bool pending = mf__slot_pending(word);
     if (pending || at != MF__LATEST) {
         uint64_t limit = at == MF__LATEST ? mf__committed(c) : at;
         if (v->batch > limit) {
@@ -222,67 +222,80 @@ void mf__commit(struct mf__ctx *c, uint64_t batch)
     MF__CRASH_POINT();
 }
 
+/* The limbo ring, validated once per writer operation by mf__limbo_ok. */
+static uint64_t *limbo(struct mf__ctx *c)
+{
+    return (uint64_t *)(c->m->base + c->hdr->limbo_off);
+}
+
+int mf__limbo_ok(struct mf__ctx *c)
+{
+    const struct mf__header *h = c->hdr;
+    uint64_t off = h->limbo_off;
+    if (off % MF__HEAP_ALIGN || off < MF__HEADER_SIZE ||
+        !mf__in_map(c->m->len, off, MF__LIMBO_CAP * sizeof(uint64_t)) ||
+        h->limbo_head >= MF__LIMBO_CAP || h->old_count > MF__LIMBO_CAP ||
+        h->young_count > MF__LIMBO_CAP - h->old_count)
+        return mf__fail(MF_ECORRUPT, "%s: the retired-block ring is invalid "
+                        "(offset %llu, %llu old, %llu young)", c->mf->path,
+                        (unsigned long long)off, (unsigned long long)h->old_count,
+                        (unsigned long long)h->young_count);
+    return 0;
+}
+
+uint64_t mf__limbo_entry(const struct mf__ctx *c, uint64_t i)
+{
+    const uint64_t *ring = (const uint64_t *)(c->m->base + c->hdr->limbo_off);
+    return ring[(c->hdr->limbo_head + i) % MF__LIMBO_CAP];
+}
+
 void mf__retire(struct mf__ctx *c, uint64_t off)
 {
     struct mf__header *h = c->hdr;
-    struct mf__heap hv = mf__heap_view(c);
-    if (mf__heap_chain_set(&hv, off, h->limbo_young) != 0)
-        return; /* not an allocated block: the repair or check finds it */
-    h->limbo_young = off;
+    /* A full ring: reclaims make room (the second one frees everything). */
+    while (h->old_count + h->young_count == MF__LIMBO_CAP)
+        mf__reclaim(c, true);
+    uint64_t at = (h->limbo_head + h->old_count + h->young_count) % MF__LIMBO_CAP;
+    limbo(c)[at] = off;
     h->young_count++;
     h->young_bytes += mf__heap_usable(c->m->base, c->m->len, MF__HEADER_SIZE,
                                       c->m->len, off);
 }
 
-/* Free a chain of retired blocks; returns the bytes freed. */
-static uint64_t free_chain(struct mf__ctx *c, uint64_t head, uint64_t count)
-{
-    struct mf__heap hv = mf__heap_view(c);
-    uint64_t freed = 0;
-    for (uint64_t n = 0; head && n <= count; n++) {
-        uint64_t next;
-        if (mf__heap_chain_get(&hv, head, &next) != 0)
-            break; /* a broken chain: the rest is reclaimed by a repair */
-        freed += mf__heap_usable(c->m->base, c->m->len, MF__HEADER_SIZE,
-                                 c->m->len, head);
-        if (mf__heap_free(&hv, head) != 0)
-            break;
-        head = next;
-    }
-    return freed;
-}
-
 uint64_t mf__reclaim(struct mf__ctx *c, bool force)
 {
     struct mf__header *h = c->hdr;
-    if (!force && !h->limbo_old && !h->limbo_young)
+    if (!force && !h->old_count && !h->young_count)
         return 0;
     /* The epoch store comes before any block is freed (and so before any
      * reuse): a reader that reads reused memory then sees the epoch move. */
     __atomic_store_n(&h->reclaim_epoch, h->reclaim_epoch + 1, __ATOMIC_SEQ_CST);
     MF__CRASH_POINT();
-    uint64_t freed = free_chain(c, h->limbo_old, h->old_count);
-    h->limbo_old = h->limbo_young;
+    struct mf__heap hv = mf__heap_view(c);
+    uint64_t freed = 0, *ring = limbo(c);
+    for (uint64_t i = 0; i < h->old_count; i++) {
+        uint64_t off = ring[(h->limbo_head + i) % MF__LIMBO_CAP];
+        freed += mf__heap_usable(c->m->base, c->m->len, MF__HEADER_SIZE, c->m->len, off);
+        /* A block that will not free is damage: mf_check reports it. */
+        mf__heap_free(&hv, off);
+    }
+    h->limbo_head = (h->limbo_head + h->old_count) % MF__LIMBO_CAP;
     h->old_count = h->young_count;
-    h->old_bytes = h->young_bytes;
-    h->limbo_young = 0;
     h->young_count = 0;
     h->young_bytes = 0;
     return freed;
 }
 
-/* Retired blocks wait for at least this many retirements or bytes: each
+/* Retired blocks wait for half the ring or an eighth of the heap: each
  * reclaim bumps the epoch, and a reader overlapping two bumps starts over,
  * so reclaims must be rare next to a read, yet bound the space held. */
-#define MF__RECLAIM_COUNT 1024u
-#define MF__RECLAIM_MIN_BYTES (1u << 20)
+#define MF__RECLAIM_MIN_BYTES (64u << 10)
 
 void mf__reclaim_if_due(struct mf__ctx *c)
 {
     struct mf__header *h = c->hdr;
-    uint64_t used = MF__LOAD(&h->heap.used_bytes);
-    uint64_t byte_limit = used / 8 > MF__RECLAIM_MIN_BYTES ? used / 8
-                                                          : MF__RECLAIM_MIN_BYTES;
-    if (h->young_count >= MF__RECLAIM_COUNT || h->young_bytes >= byte_limit)
+    uint64_t eighth = MF__LOAD(&h->heap.heap_end) / 8;
+    uint64_t byte_limit = eighth > MF__RECLAIM_MIN_BYTES ? eighth : MF__RECLAIM_MIN_BYTES;
+    if (h->young_count >= MF__LIMBO_CAP / 2 || h->young_bytes >= byte_limit)
         mf__reclaim(c, false);
 }

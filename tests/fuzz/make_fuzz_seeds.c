@@ -137,9 +137,9 @@ static void scrub(unsigned char *img)
     struct mf__index *ix = (struct mf__index *)(img + h->index_off);
     const uint32_t *order = (const uint32_t *)((unsigned char *)ix + ix->order_at);
     for (uint64_t i = 0; i < ix->order_len; i++) {
-        uint64_t cur = ix->slots[order[i]].cur;
-        if (cur != MF__SLOT_TOMB && cur != MF__SLOT_EMPTY)
-            ((struct mf__payload *)(img + (cur & ~(uint64_t)MF__CUR_FLAGS)))->time_ns =
+        uint64_t w = ix->slots[order[i]];
+        if (mf__slot_used(w))
+            ((struct mf__payload *)(img + mf__slot_off(w)))->time_ns =
                 1700000000000000000ull;
     }
     for (uint64_t off = h->heap.heap_start; off < h->heap.heap_end;) {

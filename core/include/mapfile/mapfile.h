@@ -21,13 +21,28 @@
  *
  * ## Hostile files
  * Every offset, size, count and link read from a file is checked before
- * use; loops over lists and chains are bounded. A file truncated while a
- * reader has it mapped would raise SIGBUS: the read functions (mf_get,
- * mf_get_raw, mf_stat, mf_iter_next, mf_check, mf_wait, mf_file_stat,
- * mf_get_snapshot) catch it with a process-wide SIGBUS handler, installed
- * on first use and chaining to any earlier handler, and return
- * #MF_ECORRUPT. If that happens inside a codec's stream_in, the partial
- * object it allocated is leaked. Writers are not protected this way.
+ * use; loops over lists and chains are bounded. A damaged file gives
+ * #MF_ECORRUPT only for a state that stays put (never for one a live writer
+ * passes through), and #MF_EBUSY only while live writers keep changing
+ * what is read. A file truncated while a reader has it mapped would raise
+ * SIGBUS: the read functions (mf_get, mf_get_raw, mf_stat, mf_iter_next,
+ * mf_check, mf_wait, mf_file_stat, mf_get_snapshot, mf_txn_*) catch it with
+ * a process-wide SIGBUS handler, installed on first use, and return
+ * #MF_ECORRUPT. The handler acts only on faults inside this library's own
+ * mappings during such a call; any other SIGBUS (a plugin's or the
+ * application's own file) goes to the handler installed before ours, or
+ * the default. If it happens inside a codec's stream_in, the partial object
+ * it allocated is leaked. Writers are not protected this way.
+ *
+ * ## Crashes
+ * Every change is a batch that becomes visible by one store, so a writer
+ * killed at any instant leaves the file exactly as before the change or
+ * exactly as after it: readers go on without it. The next writer repairs
+ * what the dead one left half done (mf_open for writing does it first). A
+ * writer never waits forever on a lock whose holder is gone, even when the
+ * kernel cannot know it (a file copied or restored while locked, a host
+ * that crashed): holders are identified by pid, start time, pid namespace,
+ * boot and file.
  *
  * ## Threads
  * One #mf_file may be used by many threads at once: gets, stats, iteration
@@ -251,8 +266,8 @@ enum mf_open_flags {
     MF_OPEN_NO_FOLLOW_REPLACE = 1u << 0,
     /** UPDATE: fail with #MF_ENOENT instead of creating a missing file. */
     MF_OPEN_NO_CREATE = 1u << 2,
-    /** Gets skip the checksum. A get is still never torn (the stamps prove
-     *  no writer changed the payload while it was read) and garbage still
+    /** Gets skip the checksum. A get is still never torn (its read window
+     *  proves no writer reused what it read) and garbage still
      *  only gives codec errors (the reader is bounded), but damage to a
      *  payload at rest is no longer detected as #MF_ECHECKSUM. Saves one
      *  pass over the payload: the get of a 64 KiB blob is about twice as
@@ -307,7 +322,7 @@ MF_API int mf_open(mf_file **out, const char *path, int mode,
  * Close a map file. Objects added with mf_add() are not updated or freed:
  * they belong to the caller. Data stays in the file for later readers.
  * NULL is ignored.
- * @return 0, or #MF_ESYS if unmapping failed (the handle is freed anyway)
+ * @return 0
  */
 MF_API int mf_close(mf_file *mf);
 
@@ -534,7 +549,7 @@ MF_API void mf_ls(mf_file *mf, FILE *out);
  * current generation immediately.
  *
  * A reader whose file was replaced (a producer's RECREATE, or the path
- * deleted and created anew, noticed within a second) moves to the new file
+ * deleted and created anew, noticed within 250 ms) moves to the new file
  * and returns 0: the data it reads next is new.
  * @param timeout_ms  -1 waits forever
  * @return 0, #MF_ETIMEDOUT, #MF_EREPLACED (only with
@@ -550,14 +565,16 @@ MF_API int mf_wait(mf_file *mf, uint64_t *seen, int timeout_ms);
 /**
  * Get several objects as one consistent snapshot: all of them as of the
  * same batch, never a mix of two mf_update(mf, NULL) calls (or of single
- * updates). Retries internally while writers publish, up to a bound.
- * On failure nothing is returned and nothing needs freeing.
+ * updates), even if a writer died in the middle of one. It reads through
+ * a read view (mf_txn_begin()) and begins a new one while writers replace
+ * what it reads, up to a bound. On failure nothing is returned and nothing
+ * needs freeing.
  * @param names  @p n record names
  * @param objs   out: @p n new objects (free each with mf_object_free())
  * @param classes out: their codecs
  * @param[out] retries  how many times the snapshot was retried (may be NULL)
- * @return 0, #MF_EBUSY (no quiet moment after many retries), or any
- *         mf_get() error
+ * @return 0, #MF_EBUSY (writers replaced the records on every one of many
+ *         tries), or any mf_get() error
  */
 MF_API int mf_get_snapshot(mf_file *mf, const char *const *names, size_t n,
                            void **objs, const mf_class **classes,
