@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <hiredis/sds.h>
+
 /* ------------------------------------------------------------------------ */
 /* Building commands                                                        */
 /* ------------------------------------------------------------------------ */
@@ -158,6 +160,7 @@ int mm_connect(struct mf_mirror *m)
         return rc;
     }
     m->c = c;
+    m->timeout_extra = -1;
     mm_timeout_extra(m, 0);
     if (!m->ep.is_unix)
         redisEnableKeepAlive(c);
@@ -173,8 +176,11 @@ int mm_connect(struct mf_mirror *m)
 
 void mm_timeout_extra(struct mf_mirror *m, int extra_ms)
 {
-    if (m->c)
+    /* Two system calls: only when it changes. */
+    if (m->c && extra_ms != m->timeout_extra) {
         redisSetTimeout(m->c, tv_ms(m->io_timeout_ms + extra_ms));
+        m->timeout_extra = extra_ms;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -215,25 +221,25 @@ static uint64_t reply_bytes(const redisReply *r)
 /* hiredis writes with write(): a peer that went away would raise SIGPIPE
  * and kill the whole process. A library must not, so SIGPIPE is blocked in
  * this thread while it writes, and one it caused is taken back before it
- * is unblocked. Returns whether one was already pending. */
+ * is unblocked. Returns whether that is needed (not if the caller blocks
+ * SIGPIPE itself). */
 static bool sigpipe_block(sigset_t *old)
 {
-    sigset_t set, pending;
+    sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
-    sigpending(&pending);
-    bool was = sigismember(&pending, SIGPIPE) == 1;
     pthread_sigmask(SIG_BLOCK, &set, old);
-    return was;
+    /* Blocked by the caller already: a SIGPIPE stays theirs to handle. */
+    return sigismember(old, SIGPIPE) != 1;
 }
 
-static void sigpipe_restore(const sigset_t *old, bool was_pending)
+static void sigpipe_restore(const sigset_t *old)
 {
     sigset_t set, pending;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
     sigpending(&pending);
-    if (!was_pending && sigismember(&pending, SIGPIPE) == 1) {
+    if (sigismember(&pending, SIGPIPE) == 1) {
         struct timespec zero = {0, 0};
         sigtimedwait(&set, NULL, &zero);
     }
@@ -246,10 +252,13 @@ int mm_reply(struct mf_mirror *m, redisReply **out)
     *out = NULL;
     if (!m->c)
         return mm_fail(MF_MIRROR_EREDIS, "%s: not connected", m->ep.shown);
+    /* Only the first reply after commands were queued writes. */
+    bool writes = m->c->obuf && sdslen(m->c->obuf) > 0;
     sigset_t old;
-    bool was = sigpipe_block(&old);
+    bool guard = writes && sigpipe_block(&old);
     int got = redisGetReply(m->c, &r);
-    sigpipe_restore(&old, was);
+    if (guard)
+        sigpipe_restore(&old);
     if (got != REDIS_OK || !r) {
         int rc = mm_fail(MF_MIRROR_EREDIS, "connection to %s lost: %s", m->ep.shown,
                          m->c->errstr[0] ? m->c->errstr : "no reply");

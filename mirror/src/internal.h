@@ -146,7 +146,8 @@ int mm_append(struct mf_mirror *m, mm_args *a);
 int mm_reply(struct mf_mirror *m, redisReply **out);
 /* Send one command and read its reply. */
 int mm_command(struct mf_mirror *m, mm_args *a, redisReply **out);
-/* Socket timeout for the next replies (ms beyond the usual one). */
+/* Socket timeout for the next replies (ms beyond the usual one; it stays
+ * until changed). */
 void mm_timeout_extra(struct mf_mirror *m, int extra_ms);
 /* Read the MULTI reply and @p queued QUEUED replies, then EXEC's array.
  * Returns 0 with *exec an array of @p queued replies, EREDIS (EXECABORT,
@@ -282,6 +283,7 @@ struct mf_mirror {
     mf_mirror_log_fn log;
     void *log_ud;
     redisContext *c;
+    int timeout_extra;  /* ms beyond io_timeout_ms the socket has now */
     atomic_int stop;
     mf_mirror_stats st;
 

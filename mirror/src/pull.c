@@ -405,12 +405,12 @@ static int xread(struct mf_mirror *m, int timeout_ms, redisReply **out)
     snprintf(block, sizeof block, "%d", timeout_ms);
     const char *with[] = {"XREAD", "COUNT", count, "BLOCK", block, "STREAMS", m->k_log, id};
     const char *without[] = {"XREAD", "COUNT", count, "STREAMS", m->k_log, id};
-    mm_timeout_extra(m, timeout_ms > 0 ? timeout_ms : 0);
+    /* The longer timeout stays for the commands that follow: they wait at
+     * most that much longer on a dead link. */
+    if (timeout_ms > 0)
+        mm_timeout_extra(m, timeout_ms);
     int rc = timeout_ms > 0 ? queue_simple(m, 8, with) : queue_simple(m, 6, without);
-    if (!rc)
-        rc = mm_reply(m, out);
-    mm_timeout_extra(m, 0);
-    return rc;
+    return rc ? rc : mm_reply(m, out);
 }
 
 /* The head's epoch and seq from HMGET: 1 if there is no head, 0, or -1 if
