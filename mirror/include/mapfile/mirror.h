@@ -25,8 +25,11 @@
  *   `data` (the raw payload).
  * - `mf:{NS}:log` (stream, trimmed with `MAXLEN ~`): one entry per batch,
  *   fields `epoch`, `seq`, `batch`, `put` and `del` (the names changed and
- *   removed, separated by newlines, which names cannot contain) and `reset`
- *   ("1" when the batch rewrote the namespace from nothing).
+ *   removed, separated by newlines, which names cannot contain), `reset`
+ *   ("1" when the batch rewrote the namespace from nothing) and, for a
+ *   small batch (at most 32 KiB of payload and 256 records), one `rec`
+ *   field per name in `put`: `CLASS\nVERSION\nCHECKSUM\n` then the
+ *   payload.
  *
  * ## Batch atomicity
  * The push reads the source through one read view (mf_txn_begin(): every
@@ -36,14 +39,16 @@
  * MULTI/EXEC. Redis applies it whole, so the keys always show one source
  * batch.
  *
- * A pull reads the new stream entries (XREAD BLOCK), then in one MULTI/EXEC
- * reads the stream after them and the keys of every name they change. If
- * that stream tail names nothing it did not read, what it read is exactly
- * the source at the stream's last entry; otherwise it reads again with the
- * larger set. It applies it as one local batch (mf_batch_commit(): readers
- * see all of it or none, even across a crash). Several remote batches may
- * fold into one local batch, but a reader of the mirror never sees a state
- * that mixes two source batches.
+ * A pull reads the new stream entries (XREAD BLOCK). Entries that carry
+ * their records give the source's state after the last of them at once.
+ * Otherwise it reads, in one MULTI/EXEC, the stream after them and the keys
+ * of every name they change: if that stream tail names nothing it did not
+ * read, what it read is exactly the source at the stream's last entry;
+ * otherwise it reads again with the larger set. It applies the state as
+ * one local batch (mf_batch_commit(): readers see all of it or none, even
+ * across a crash). Several remote batches may fold into one local batch,
+ * but a reader of the mirror never sees a state that mixes two source
+ * batches. (mirror/DESIGN.md says why in more words.)
  *
  * ## Resync
  * A pull starts with a full sync: in one MULTI/EXEC the head, the names,
@@ -199,11 +204,14 @@ MF_MIRROR_API int mf_mirror_push_create(mf_mirror **out, mf_file *src,
  * through one read view, and send only the changed and removed records in
  * one MULTI/EXEC. Does nothing (and sends nothing) when nothing changed.
  * After an error the connection is dropped; the next call reconnects.
- * @return 0, #MF_MIRROR_ECONNECT, #MF_MIRROR_EAUTH, #MF_MIRROR_EREDIS,
+ * @return 0, #MF_EINVAL, #MF_MIRROR_ECONNECT, #MF_MIRROR_EAUTH,
+ *         #MF_MIRROR_EREDIS (also when Redis ran a batch only in part: the
+ *         next call rewrites the namespace under a new epoch),
  *         #MF_MIRROR_EREMOTE (the namespace holds keys mapfile did not
  *         write: it is left alone), #MF_EBUSY (writers replaced records
- *         faster than a view could read them), #MF_ECORRUPT,
- *         #MF_ECHECKSUM, #MF_EREPLACED, #MF_ENOMEM
+ *         faster than a view could read them), and for the source
+ *         #MF_ECORRUPT, #MF_ECHECKSUM, #MF_EREPLACED (a writable handle's
+ *         file was replaced), #MF_ENOMEM
  */
 MF_MIRROR_API int mf_mirror_push(mf_mirror *m);
 
@@ -225,12 +233,17 @@ MF_MIRROR_API int mf_mirror_pull_create(mf_mirror **out, const char *endpoint,
  * @p timeout_ms for new batches (0: do not wait) and apply what arrived,
  * each group of batches as one local batch.
  * @param[out] applied  local batches committed by this call (may be NULL)
- * @return 0 (also when nothing new arrived in time), #MF_MIRROR_ECONNECT,
- *         #MF_MIRROR_EAUTH, #MF_MIRROR_EREDIS, #MF_MIRROR_EREMOTE (nothing
- *         was applied), #MF_MIRROR_ENOSOURCE (no push has published under
- *         the namespace; a local file is left as it is), #MF_ENOTMAPFILE,
- *         #MF_EACCES, #MF_EFULL, #MF_ECORRUPT, #MF_ESYS, #MF_ENOMEM (the
- *         local file)
+ * @return 0 (also when nothing new arrived in time), #MF_EINVAL,
+ *         #MF_MIRROR_ECONNECT, #MF_MIRROR_EAUTH, #MF_MIRROR_EREDIS,
+ *         #MF_MIRROR_EREMOTE (nothing was applied; the next call syncs in
+ *         full), #MF_MIRROR_ENOSOURCE (no push has published under the
+ *         namespace; a local file is left as it is), #MF_EBUSY (the names
+ *         changed on each of 16 reads of a full sync), and for the local
+ *         file #MF_ENOTMAPFILE, #MF_EVERSION, #MF_EACCES, #MF_EEXIST (it
+ *         appeared while the first sync made it), #MF_EFULL (a record
+ *         does not fit in its max_size), #MF_ECORRUPT, #MF_EREPLACED,
+ *         #MF_ENOENT (it was removed: the next call makes it anew),
+ *         #MF_ESYS, #MF_ENOMEM
  */
 MF_MIRROR_API int mf_mirror_pull(mf_mirror *m, int timeout_ms,
                                  unsigned *applied);
@@ -241,12 +254,14 @@ MF_MIRROR_API int mf_mirror_pull(mf_mirror *m, int timeout_ms,
  * a pull applies every batch. Failures are logged and retried; a lost
  * connection is retried with backoff, saying so in the log.
  * @return 0 once stopped, or an error that retrying cannot cure:
- *         #MF_MIRROR_EAUTH, #MF_ENOTMAPFILE, #MF_EACCES, #MF_EINVAL
+ *         #MF_MIRROR_EAUTH, #MF_ENOTMAPFILE, #MF_EVERSION, #MF_EACCES,
+ *         #MF_EINVAL
  */
 MF_MIRROR_API int mf_mirror_run(mf_mirror *m);
 
-/** Make mf_mirror_run() return (within about one block_ms) and a waiting
- *  mf_mirror_pull() give up its wait. Async-signal-safe. */
+/** Make mf_mirror_run() return, within about one block_ms (a pull or push
+ *  in the middle of a step finishes it first). Async-signal-safe and
+ *  thread-safe. */
 MF_MIRROR_API void mf_mirror_stop(mf_mirror *m);
 
 /** Counters since mf_mirror_*_create(). */
