@@ -13,6 +13,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
+
+struct mf__wake;
 
 /* Relaxed/acquire/release access to plain uint64_t/uint32_t fields in the
  * map. The map is shared with other processes, so every field that can
@@ -45,6 +48,9 @@ struct mf__inc {
     _Atomic(struct mf__map *) map; /* current whole-file mapping */
     struct mf__inc *older;         /* retired, waiting to be unmapped */
     _Atomic bool retired_seen;     /* a reader met its RETIRED flag */
+    _Atomic(struct mf__wake *) wake; /* its wake page, once found (wake.c) */
+    uint64_t wake_ino;             /* the page's inode, to notice a new one */
+    int64_t wake_next_look;        /* writer: when to look for the page */
 };
 
 /* An object remembered by mf_add(). */
@@ -69,6 +75,7 @@ struct mf__op {
     /* Filled by the writer while staging: */
     uint64_t slot;           /* the name's slot (existing names) */
     uint64_t old;            /* its current payload, or 0 for a new name */
+    uint64_t count, order;   /* the new version's update count and order */
     uint64_t pay;            /* the staged payload */
 };
 
@@ -168,12 +175,29 @@ uint64_t mf__hash_name(const char *name, size_t len);
 /* ---- lock.c ------------------------------------------------------------ */
 int mf__writer_lock(mf_file *mf);
 void mf__writer_unlock(mf_file *mf);
-/* Bump the generation and wake waiters. Lock held. */
-void mf__announce(struct mf__header *h);
+
 /* An #mf_writer_state for the lock in h, judged by the owner's identity
  * (pid, start time, pid namespace, boot, file). *pid gets the owner's pid. */
 int mf__writer_state(const struct mf__header *h, const struct mf__inc *inc,
                      uint32_t *pid);
+
+/* ---- wake.c: change notification ------------------------------------- */
+/* Writer (lock held): bump the generation; wake waiters if there are any. */
+void mf__announce(struct mf__inc *inc);
+/* The same for a file we only hold the header of: always wakes. */
+void mf__announce_header(struct mf__header *h);
+/* Waiter: sleep until change_futex differs from word, at most ts. */
+void mf__sleep(struct mf__inc *inc, uint32_t word, struct timespec ts);
+/* Process-wide counts, for tests: publishes that skipped the wake system
+ * call (nobody waited), and sleeps that ran to their timeout although the
+ * file had changed (a lost wake; must stay 0). */
+struct mf__wake_stats {
+    _Atomic unsigned long skipped, late;
+};
+extern struct mf__wake_stats mf__wake_stats;
+/* Unmap an incarnation's wake page; remove the page of a replaced file. */
+void mf__wake_forget(struct mf__inc *inc);
+void mf__wake_unlink(uint64_t file_id);
 
 /* ---- recover.c: repair after a writer died holding the lock ----------- */
 int mf__recover(mf_file *mf);
@@ -214,6 +238,9 @@ int mf__version_at(struct mf__ctx *c, uint64_t off, struct mf__version *v);
  * MF__RETRY or an error. */
 int mf__resolve(struct mf__ctx *c, uint64_t slot_word, uint64_t at,
                 struct mf__version *v);
+/* The same when v already holds the slot's payload (mf__version_at). */
+int mf__resolve_loaded(struct mf__ctx *c, uint64_t slot_word, uint64_t at,
+                       struct mf__version *v);
 
 /* Writer (lock held): a new batch number, never used before. */
 uint64_t mf__batch_begin(struct mf__ctx *c);
@@ -265,13 +292,13 @@ static inline uint64_t mf__slot_load(const struct mf__table *t, uint64_t slot)
  * (with a detail), MF__RETRY, MF__GONE, or an error. */
 int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                uint64_t at, struct mf__version *v, uint64_t *slot);
-/* Writer: the slot of a committed name, and its current payload. 0 or
+/* Writer: the slot of a committed name, and its current version. 0 or
  * MF_ENOTFOUND (no detail) or MF_ECORRUPT. */
 int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
-                 uint64_t *slot, uint64_t *cur);
+                 uint64_t *slot, struct mf__version *v);
 /* Writer: make room for `extra` more names (rehash now, while failing is
- * harmless). Slot numbers found before do not survive this. */
-int mf__dir_reserve(struct mf__ctx *c, uint64_t extra);
+ * harmless). *rehashed: slot numbers found before did not survive. */
+int mf__dir_reserve(struct mf__ctx *c, uint64_t extra, bool *rehashed);
 /* Writer: add a name whose first version is staged (PENDING). Room must
  * have been reserved. Returns the slot. */
 uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t pay);

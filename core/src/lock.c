@@ -228,9 +228,14 @@ int mf__writer_lock(mf_file *mf)
 {
     struct mf__inc *inc = atomic_load(&mf->inc);
     struct mf__header *h = inc->hdr;
-    int e;
-    while ((e = lock_timed(h)) == ETIMEDOUT)
-        take_over(h, inc);
+    /* Uncontended: no clock read. Otherwise wait in slices, looking at the
+     * holder after each. */
+    int e = pthread_mutex_trylock(&h->lock.m);
+    while (e == EBUSY || e == ETIMEDOUT) {
+        if (e == ETIMEDOUT)
+            take_over(h, inc);
+        e = lock_timed(h);
+    }
     if (e == EOWNERDEAD) {
         /* Mark the file dirty before making the mutex usable again, so a
          * repair that fails or dies is retried by the next writer. */
@@ -264,13 +269,4 @@ void mf__writer_unlock(mf_file *mf)
     __atomic_store_n(&h->write_seq, MF__LOAD(&h->write_seq) + 1, __ATOMIC_SEQ_CST);
     MF__STORE_REL(&h->owner.pid, 0);
     pthread_mutex_unlock(&h->lock.m);
-}
-
-void mf__announce(struct mf__header *h)
-{
-    uint64_t g = __atomic_add_fetch(&h->generation, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->change_futex, (uint32_t)g, __ATOMIC_RELEASE);
-    /* Readers map the file read-only and cannot register as waiters, so
-     * always wake: one syscall per publish, not per record. */
-    syscall(SYS_futex, &h->change_futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
