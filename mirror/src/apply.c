@@ -10,7 +10,7 @@
  * goes into a new file that mf_copy(MF_COPY_REPLACE) installs; readers of
  * the old file move to it at once.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -3,7 +3,7 @@
  * timeouts (a cut link is noticed, never waited on forever), TCP
  * keepalive, and a pipeline of commands whose bytes are counted.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <pthread.h>
 #include <signal.h>

@@ -2,7 +2,7 @@
  * endpoint.c - ENDPOINT strings: redis://[[USER]:PASSWORD@]HOST[:PORT] and
  * unix:PATH, and namespaces. Messages never repeat the password.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* errors.c - error codes, the thread-local detail, quoting and the log. */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <stdio.h>
 #include <string.h>

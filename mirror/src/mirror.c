@@ -1,5 +1,5 @@
 /* mirror.c - making, describing and freeing a push or a pull. */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

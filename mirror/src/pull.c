@@ -4,7 +4,7 @@
  * stream entries, read in one MULTI/EXEC together with the stream's tail
  * so the pull can prove that what it read is one source batch.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
  * record that differs from the table and removes every name the source no
  * longer holds, with the head and a stream entry, in one MULTI/EXEC.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <math.h>
 #include <stdio.h>

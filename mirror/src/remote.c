@@ -3,7 +3,7 @@
  * every number, name, class name, size and checksum is checked here before
  * anything uses it. A failure is MF_MIRROR_EREMOTE naming the key.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <math.h>
 #include <stdio.h>

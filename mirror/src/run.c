@@ -4,7 +4,7 @@
  * that doubles from 100 ms up to backoff_max_ms, so a cut link, a restarted
  * Redis or a killed peer heals by itself.
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <time.h>
 

@@ -2,7 +2,7 @@
  * table.c - an open-addressing hash table from record name to what is
  * known about it (the push's picture of Redis, the pull's name sets).
  */
-#include "internal.h"
+#include "mirror_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

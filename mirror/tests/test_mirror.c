@@ -21,7 +21,7 @@
 
 #include <mapfile/hist.h>
 
-#include "internal.h"
+#include "mirror_internal.h"
 #include "mirror_util.h"
 #include "redis_fixture.h"
 #include "testutil.h"

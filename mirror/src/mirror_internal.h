@@ -1,5 +1,5 @@
 /*
- * internal.h - what the parts of libmapfile_mirror share.
+ * mirror_internal.h - what the parts of libmapfile_mirror share.
  *
  * Sections follow the files: errors.c (codes, detail, log), endpoint.c
  * (ENDPOINT strings), conn.c (the Redis connection and pipelining),
