@@ -5,6 +5,7 @@
  */
 #include "mirror_internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,6 +104,53 @@ void mm_args_fmt(mm_args *a, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Bounded replies                                                          */
+/* ------------------------------------------------------------------------ */
+
+/* hiredis allocates an array reply's element pointers as soon as it reads
+ * the header: "*2000000000" alone from a hostile server would ask for
+ * 16 GB. Every reader the mirror uses refuses arrays longer than any reply
+ * it asks for; the other reply objects are hiredis' own. */
+static redisReplyObjectFunctions bounded_fns;
+static void *(*default_array)(const redisReadTask *, int);
+static pthread_once_t bounded_once = PTHREAD_ONCE_INIT;
+static _Thread_local bool array_refused;
+
+static void *bounded_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || (unsigned long long)elements > MM_ARRAY_MAX) {
+        array_refused = true;
+        return NULL; /* the reader fails the reply ("Out of memory") */
+    }
+    return default_array(task, elements);
+}
+
+static void bounded_init(void)
+{
+    redisReader *r = redisReaderCreate();
+    if (!r || !r->fn)
+        abort(); /* no memory at the first connection: nothing works */
+    bounded_fns = *r->fn;
+    default_array = bounded_fns.createArray;
+    bounded_fns.createArray = bounded_array;
+    redisReaderFree(r);
+}
+
+void mm_reader_bound(redisReader *r)
+{
+    pthread_once(&bounded_once, bounded_init);
+    if (r->fn && r->fn->createArray != bounded_array)
+        r->fn = &bounded_fns;
+}
+
+bool mm_reader_refused(void)
+{
+    bool was = array_refused;
+    array_refused = false;
+    return was;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Connecting                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -160,6 +208,7 @@ int mm_connect(struct mf_mirror *m)
         return rc;
     }
     m->c = c;
+    mm_reader_bound(c->reader);
     m->timeout_extra = -1;
     mm_timeout_extra(m, 0);
     if (!m->ep.is_unix)
@@ -256,12 +305,18 @@ int mm_reply(struct mf_mirror *m, redisReply **out)
     bool writes = m->c->obuf && sdslen(m->c->obuf) > 0;
     sigset_t old;
     bool guard = writes && sigpipe_block(&old);
+    (void)mm_reader_refused(); /* a flag of another connection's failure */
     int got = redisGetReply(m->c, &r);
     if (guard)
         sigpipe_restore(&old);
     if (got != REDIS_OK || !r) {
-        int rc = mm_fail(MF_MIRROR_EREDIS, "connection to %s lost: %s", m->ep.shown,
-                         m->c->errstr[0] ? m->c->errstr : "no reply");
+        int rc = mm_reader_refused()
+                     ? mm_fail(MF_MIRROR_EREDIS, "%s announced an array reply of more than "
+                               "%u elements, longer than any reply mapfile asks for: "
+                               "dropped the connection (is this a Redis server?)",
+                               m->ep.shown, (unsigned)MM_ARRAY_MAX)
+                     : mm_fail(MF_MIRROR_EREDIS, "connection to %s lost: %s", m->ep.shown,
+                               m->c->errstr[0] ? m->c->errstr : "no reply");
         if (r)
             freeReplyObject(r);
         mm_disconnect(m);

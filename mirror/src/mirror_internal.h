@@ -135,6 +135,15 @@ void mm_args_fmt(mm_args *a, const char *fmt, ...) __attribute__((format(printf,
  * memory). */
 void mm_args_take(mm_args *a, char *buf, size_t len);
 
+/* The longest array reply a reader accepts (the names of a full sync, two
+ * elements per record, stay far below it). */
+#define MM_ARRAY_MAX (1u << 24)
+/* Make @p r refuse longer arrays (every connection's reader gets it). */
+void mm_reader_bound(redisReader *r);
+/* Whether this thread's last reader error was such an array (and forget
+ * it). */
+bool mm_reader_refused(void);
+
 /* Connect (and AUTH) unless connected. Returns 0, ECONNECT, EAUTH. */
 int mm_connect(struct mf_mirror *m);
 void mm_disconnect(struct mf_mirror *m);

@@ -147,9 +147,9 @@ static int load_records(struct mf_mirror *m)
 {
     mm_args a;
     mm_args_init(&a);
-    size_t pos = 0, n = 0;
+    size_t pos = 0;
     int rc = 0;
-    for (mm_entry *e; (e = mm_table_next(&m->pushed, &pos)) && !rc; n++) {
+    for (mm_entry *e; !rc && (e = mm_table_next(&m->pushed, &pos));) {
         size_t kl;
         char *key = mm_rec_key(m, e->name, strlen(e->name), &kl);
         mm_args_reset(&a);
@@ -171,7 +171,6 @@ static int load_records(struct mf_mirror *m)
         load_record(&e->meta, r);
         freeReplyObject(r);
     }
-    (void)n;
     return rc;
 }
 

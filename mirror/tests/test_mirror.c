@@ -535,8 +535,11 @@ static void produce(unsigned long batches)
         }
         if (mf_batch_commit(bt))
             _exit(4);
-        if (b % 64 == 0)
-            usleep(2000);
+        /* The rest once the mirror is there (slow under valgrind), at a
+         * pace that leaves the push and the pull batches to fold. */
+        for (int i = 0; b == 1 && i < 6000 && access(mir_path, F_OK) != 0; i++)
+            usleep(10000);
+        usleep(500);
     }
     mf_close(mf);
 }
@@ -653,7 +656,7 @@ Test(mirror_procs, snapshots_of_the_mirror_never_mix_batches, .init = up, .fini 
 {
     /* tools/run asks for fewer under valgrind. */
     const char *env = getenv("MF_MIRROR_BATCHES");
-    unsigned long batches = env && atol(env) > 0 ? (unsigned long)atol(env) : 3000;
+    unsigned long batches = env && atol(env) > 0 ? (unsigned long)atol(env) : 2000;
     snprintf(src_path, sizeof src_path, "%s", mf_test_path("src.map"));
     snprintf(mir_path, sizeof mir_path, "%s", mf_test_path("mirror.map"));
     stop_flag = mmap(NULL, sizeof *stop_flag, PROT_READ | PROT_WRITE,

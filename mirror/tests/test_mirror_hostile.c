@@ -4,13 +4,20 @@
  * way a buggy tool or an attacker could, and pulls: the pull must fail
  * with MF_MIRROR_EREMOTE and a detail naming the key (or resync, where the
  * stream alone is at fault), and the mirror must stay exactly as it was
- * and pass mf_check. A seeded loop then applies random damage.
+ * and pass mf_check. A seeded loop then applies random damage. Last, a
+ * server that is no Redis at all answers with an enormous array.
  */
 #include <criterion/criterion.h>
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "mirror_util.h"
 #include "redis_fixture.h"
@@ -396,4 +403,79 @@ Test(hostile, random_damage_never_harms_the_mirror, .timeout = 120)
         for (int i = 0; i < 3 && mf_mirror_pull(pull, 0, NULL) != 0; i++)
             ;
     }
+}
+
+/* ---- a server that is not Redis -------------------------------------------- */
+
+/* A process listening on @p path that answers every connection's first
+ * command with @p reply and then keeps the connection open. */
+static pid_t fake_server(const char *path, const char *reply)
+{
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert(ls >= 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    cr_assert(strlen(path) < sizeof a.sun_path);
+    strcpy(a.sun_path, path);
+    cr_assert_eq(bind(ls, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(ls, 4), 0);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid > 0) {
+        close(ls);
+        return pid;
+    }
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (;;) {
+        int c = accept(ls, NULL, NULL);
+        if (c < 0)
+            _exit(1);
+        char buf[4096];
+        if (read(c, buf, sizeof buf) > 0 &&
+            write(c, reply, strlen(reply)) == (ssize_t)strlen(reply))
+            while (read(c, buf, sizeof buf) > 0)
+                ;
+        close(c);
+    }
+}
+
+static void fake_server_stop(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* hiredis would allocate the element pointers of "*2000000000" (16 GB) at
+ * the header: each side refuses it, says why, and creates no mirror. */
+Test(not_redis, an_enormous_array_header_is_refused_by_both_sides, .timeout = 60)
+{
+    const char *sock = mf_test_path("not-redis.sock");
+    char endpoint[300];
+    snprintf(endpoint, sizeof endpoint, "unix:%s", sock);
+    pid_t server = fake_server(sock, "*2000000000\r\n");
+    mf_mirror_options o = mu_opts();
+
+    char mirror_path[512];
+    snprintf(mirror_path, sizeof mirror_path, "%s", mf_test_path("mirror.map"));
+    mf_mirror *pull;
+    cr_assert_eq(mf_mirror_pull_create(&pull, endpoint, mirror_path, &o), 0);
+    int rc = mf_mirror_pull(pull, 0, NULL);
+    cr_assert_eq(rc, MF_MIRROR_EREDIS, "pull gave %s: %s", mf_mirror_err_name(rc),
+                 mf_mirror_errdetail());
+    cr_assert(strstr(mf_mirror_errdetail(), "array reply of more than"), "%s",
+              mf_mirror_errdetail());
+    cr_assert_neq(access(mirror_path, F_OK), 0, "a mirror file was made");
+    mf_mirror_close(pull);
+
+    mf_file *s = mu_source("src.map");
+    mu_put(s, "a", "alpha payload");
+    mf_mirror *push;
+    cr_assert_eq(mf_mirror_push_create(&push, s, endpoint, &o), 0);
+    rc = mf_mirror_push(push);
+    cr_assert_eq(rc, MF_MIRROR_EREDIS, "push gave %s: %s", mf_mirror_err_name(rc),
+                 mf_mirror_errdetail());
+    cr_assert(strstr(mf_mirror_errdetail(), "array reply of more than"), "%s",
+              mf_mirror_errdetail());
+    mf_mirror_close(push);
+    mf_close(s);
+    fake_server_stop(server);
 }
