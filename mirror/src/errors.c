@@ -110,7 +110,7 @@ void mm_log(struct mf_mirror *m, int level, const char *fmt, ...)
         m->log(m->log_ud, level, msg);
         return;
     }
-    fprintf(stderr, "mapfile mirror %s: %s\n", m->is_push ? "push" : "pull", msg);
+    fprintf(stderr, "mapf mirror %s: %s\n", m->is_push ? "push" : "pull", msg);
 }
 
 uint64_t mm_now_ns(void)

@@ -3,7 +3,6 @@
 # and pass/fail bookkeeping. Callers set BUILD and T (a private directory).
 
 MAPF=$BUILD/tools/mapf
-[ -x "$MAPF" ] || MAPF=$BUILD/tools/mapfile
 HELPER=$BUILD/mirror/tests/mirror-helper
 DEMO=$BUILD/tools/mapfile-demo
 for b in "$MAPF" "$HELPER" "$DEMO"; do

@@ -32,7 +32,6 @@ export LD_LIBRARY_PATH=$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export MAPFILE_PLUGIN_PATH=$LIBDIR/mapfile/plugins
 export PKG_CONFIG_PATH=$LIBDIR/pkgconfig
 MAPF=$PREFIX/bin/mapf
-[ -x "$MAPF" ] || MAPF=$PREFIX/bin/mapfile
 DEMO=$PREFIX/bin/mapfile-demo
 check "the install has the mirror header, library and pkg-config file" \
     test -f "$PREFIX/include/mapfile/mirror.h" -a -f "$LIBDIR/pkgconfig/mapfile-mirror.pc"
@@ -73,9 +72,13 @@ same_json() {
     return $ok
 }
 check "get --json of every record is equal on both files" same_json
-stop_gently "$PUSH"
-stop_gently "$PULL"
+check "the push stops on SIGTERM with exit 0" stop_gently "$PUSH"
+check "the pull stops on SIGTERM with exit 0" stop_gently "$PULL"
 cat "$T/pull.log"
+check "the pull's log lines start 'mapf mirror pull: HH:MM:SS'" \
+    grep -Eq '^mapf mirror pull: [0-9]{2}:[0-9]{2}:[0-9]{2} connected to unix:' "$T/pull.log"
+check "the push's log lines start 'mapf mirror push: HH:MM:SS'" \
+    grep -Eq '^mapf mirror push: [0-9]{2}:[0-9]{2}:[0-9]{2} connected to unix:' "$T/push.log"
 
 # ---- 2. the README's C example ---------------------------------------------------
 CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" | head -n 1)
@@ -113,8 +116,38 @@ expect() { # expect STATUS DESC CMD...
     fi
 }
 expect 0 "mirror --help" "$MAPF" mirror --help
+check "--help starts with the usage line" \
+    test "$(head -n 1 "$T/out")" = "usage: mapf mirror push FILE --redis ENDPOINT | pull ENDPOINT FILE"
+check "--help shows both forms with every option" sh -c \
+    "grep -qxF '  mapf mirror push FILE --redis ENDPOINT [--ns NAMESPACE] [--maxlen N] [--once]' '$T/out' &&
+     grep -qxF '  mapf mirror pull ENDPOINT FILE [--ns NAMESPACE] [--once]' '$T/out'"
+check "--help names MAPFILE_REDIS_PASSWORD and the exit codes" sh -c \
+    "grep -q MAPFILE_REDIS_PASSWORD '$T/out' && grep -q '^Exit status: 0' '$T/out'"
+cp "$T/out" "$T/help.mirror"
+expect 0 "help mirror" "$MAPF" help mirror
+check "help mirror equals mirror --help" cmp -s "$T/out" "$T/help.mirror"
+expect 0 "mapf --help" "$MAPF" --help
+check "mapf --help lists mirror" grep -q '^  mirror   push FILE --redis ENDPOINT | pull ENDPOINT FILE$' "$T/out"
+expect 0 "--help wins over bad arguments" "$MAPF" mirror frob --bogus --help
 expect 2 "mirror without a mode" "$MAPF" mirror
+check "which says what is missing" grep -q "^mapf: mirror: missing argument" "$T/err"
+expect 2 "a mode that is neither push nor pull" "$MAPF" mirror fetch "$EP" "$T/x.map"
+check "which says so, with the usage line" sh -c \
+    "grep -q \"'fetch' is neither push nor pull\" '$T/err' && grep -q '^usage: mapf mirror ' '$T/err'"
 expect 2 "push without --redis" "$MAPF" mirror push "$T/demo.map"
+check "which says so" grep -q "push needs --redis ENDPOINT" "$T/err"
+expect 2 "push without FILE" "$MAPF" mirror push --redis "$EP"
+expect 2 "push with an extra argument" "$MAPF" mirror push "$T/demo.map" extra --redis "$EP"
+expect 2 "pull without FILE" "$MAPF" mirror pull "$EP"
+expect 2 "pull with --redis" "$MAPF" mirror pull "$EP" "$T/x.map" --redis "$EP"
+expect 2 "pull with --maxlen" "$MAPF" mirror pull "$EP" "$T/x.map" --maxlen 10
+expect 2 "an unknown option" "$MAPF" mirror pull "$EP" "$T/x.map" --bogus
+expect 2 "--ns given twice" "$MAPF" mirror pull "$EP" "$T/x.map" --ns a --ns b
+for bad in 0 -1 +5 x 10x 1000000001; do
+    expect 2 "--maxlen $bad" "$MAPF" mirror push "$T/demo.map" --redis "$EP" --maxlen "$bad" --once
+done
+expect 0 "--maxlen=5 (the = form) and --once" \
+    "$MAPF" mirror push "$T/demo.map" --redis "$EP" --maxlen=5 --ns five --once
 expect 2 "an endpoint that is no endpoint" "$MAPF" mirror pull http://x "$T/x.map" --once
 expect 2 "a namespace with a space" "$MAPF" mirror pull "$EP" "$T/x.map" --ns "a b" --once
 expect 2 "push --once of a missing file" "$MAPF" mirror push "$T/none.map" --redis "$EP" --once
