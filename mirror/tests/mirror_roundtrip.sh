@@ -6,7 +6,8 @@
 #    `mirror pull` keeps a mirror on the other; a demo consumer started on
 #    the mirror before the first sync waits, then reads. After the producer
 #    stops, `get --json` of every record is equal on both files, and the
-#    consumer's last line shows every fill.
+#    consumer's last line shows every fill. A push started before its FILE
+#    exists waits for it, then publishes it.
 # 2. The README's "Several hosts" C example (a producer pushing from
 #    inside its own process) is compiled against the install with
 #    pkg-config and run; `mirror pull --once` then equals its file.
@@ -79,6 +80,20 @@ check "the pull's log lines start 'mapf mirror pull: HH:MM:SS'" \
     grep -Eq '^mapf mirror pull: [0-9]{2}:[0-9]{2}:[0-9]{2} connected to unix:' "$T/pull.log"
 check "the push's log lines start 'mapf mirror push: HH:MM:SS'" \
     grep -Eq '^mapf mirror push: [0-9]{2}:[0-9]{2}:[0-9]{2} connected to unix:' "$T/push.log"
+
+# ---- 1b. a push started before its FILE exists waits for it ---------------------
+bg "$MAPF" mirror push "$T/later.map" --redis "$EP" --ns later 2>"$T/later.log"
+LATER=$LAST
+sleep 0.5
+check "a push of a FILE that does not exist yet keeps waiting" kill -0 "$LATER"
+check "and says so" grep -qF "mapf mirror push: waiting for $T/later.map to appear" "$T/later.log"
+"$DEMO" produce "$T/later.map" --fills 200 --every 20 --rate 0 >/dev/null
+later_same() {
+    "$MAPF" mirror pull "$EP" "$T/later-mirror.map" --ns later --once 2>/dev/null &&
+        "$HELPER" same "$T/later.map" "$T/later-mirror.map" >/dev/null 2>&1
+}
+check "then publishes it once it appears" wait_until 20 later_same
+check "the waiting push stops on SIGTERM with exit 0" stop_gently "$LATER"
 
 # ---- 2. the README's C example ---------------------------------------------------
 CC=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" | head -n 1)
