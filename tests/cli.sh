@@ -128,7 +128,7 @@ expect_out "mapfile is still a bash builtin, not our file" "builtin"
 # ---------------------------------------------------------------------------
 # Help and usage
 # ---------------------------------------------------------------------------
-CMDS="info ls get dump put rm check copy watch serve plugins call"
+CMDS="info ls get dump put rm check copy watch serve plugins call mirror"
 
 run "$MF" --help
 expect_rc "--help" 0

@@ -248,6 +248,27 @@ void enc_free(encbuf *e);
 int dec_object(const mf_class *cls, const void *data, size_t n);
 
 /* ------------------------------------------------------------------------ */
+/* The histograms of set-ups A and B (objset.c)                             */
+/* ------------------------------------------------------------------------ */
+
+typedef struct objset {
+    size_t n;
+    char (*names)[32];
+    const mf_class **cls;
+    void **obj;
+} objset;
+
+/* nh1 hist1d of bins1 bins and nh2 hist2d of nx x nx, named PREFIX/h1/N
+ * and PREFIX/h2/N. */
+void objset_init(objset *s, size_t nh1, int bins1, size_t nh2, int nx,
+                 const char *prefix);
+/* Roughly gaussian fills, as a detector would make. */
+void objset_fill(objset *s, int fills, uint64_t *seed);
+/* mf_add every object. */
+void objset_add(objset *s, mf_file *mf);
+void objset_free(objset *s);
+
+/* ------------------------------------------------------------------------ */
 /* Scenarios                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -260,5 +281,7 @@ void sc_testbeam(void);    /* A */
 void sc_dqm(void);         /* B */
 void sc_stress(void);      /* C */
 void sc_call(void);        /* mf_call */
+void sc_mirror_wake(void); /* M: update on the source -> a mirror wakes */
+void sc_mirror_setups(void); /* M: A and B through 1, 4, 16 pulls */
 
 #endif

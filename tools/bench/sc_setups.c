@@ -18,67 +18,6 @@
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
-/* The producer's objects of one set-up. */
-typedef struct objset {
-    size_t n;
-    char (*names)[32];
-    const mf_class **cls;
-    void **obj;
-} objset;
-
-static void objset_init(objset *s, size_t nh1, int bins1, size_t nh2, int nx,
-                        const char *prefix)
-{
-    s->n = nh1 + nh2;
-    s->names = calloc(s->n, sizeof *s->names);
-    s->cls = calloc(s->n, sizeof *s->cls);
-    s->obj = calloc(s->n, sizeof *s->obj);
-    if (!s->names || !s->cls || !s->obj)
-        die("out of memory");
-    for (size_t i = 0; i < s->n; i++) {
-        if (i < nh1) {
-            snprintf(s->names[i], sizeof s->names[i], "%s/h1/%05zu", prefix, i);
-            s->cls[i] = &mf_hist1d_class;
-            s->obj[i] = mf_hist1d_new(s->names[i], bins1, -5, 5);
-        } else {
-            snprintf(s->names[i], sizeof s->names[i], "%s/h2/%05zu", prefix, i - nh1);
-            s->cls[i] = &mf_hist2d_class;
-            s->obj[i] = mf_hist2d_new(s->names[i], nx, -5, 5, nx, -5, 5);
-        }
-        if (!s->obj[i])
-            die("cannot create histogram %s", s->names[i]);
-    }
-}
-
-/* Roughly gaussian fills, as a detector would make. */
-static void objset_fill(objset *s, int fills, uint64_t *seed)
-{
-    for (size_t i = 0; i < s->n; i++)
-        for (int k = 0; k < fills; k++) {
-            double x = rng_unit(seed) + rng_unit(seed) + rng_unit(seed) - 1.5;
-            double y = rng_unit(seed) + rng_unit(seed) + rng_unit(seed) - 1.5;
-            if (s->cls[i] == &mf_hist1d_class)
-                mf_hist1d_fill(s->obj[i], 2 * x);
-            else
-                mf_hist2d_fill(s->obj[i], 2 * x, 2 * y);
-        }
-}
-
-static void objset_add(objset *s, mf_file *mf)
-{
-    for (size_t i = 0; i < s->n; i++)
-        mfok(mf_add(mf, s->names[i], s->cls[i]->name, s->obj[i]), "mf_add");
-}
-
-static void objset_free(objset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        s->cls[i]->destroy(s->obj[i]);
-    free(s->names);
-    free(s->cls);
-    free(s->obj);
-}
-
 /* The limit for a full update: encode every object with its codec and
  * memcpy the bytes into a MAP_SHARED file mapping. CPU ns, median. Also
  * returns the bytes of one full update. */

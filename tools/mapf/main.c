@@ -29,6 +29,7 @@
     X(plugins)           \
     X(call)              \
     X(new_codec)         \
+    X(mirror)            \
     X(help)
 
 #define DECLARE_COMMAND(name) extern const mapf_command mapf_cmd_##name;
