@@ -167,6 +167,19 @@ mf_file *open_writer(const char *name, uint64_t initial_size)
     return mf;
 }
 
+mf_file *open_updater(const char *name)
+{
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.max_size = B.max_size;
+    o.registry = B.reg;
+    o.flags = MF_OPEN_NO_CREATE;
+    mf_file *mf;
+    int rc = mf_open(&mf, bpath(name), MF_UPDATE, &o);
+    if (rc)
+        die("mf_open(%s, MF_UPDATE): %s: %s", name, mf_strerror(rc), mf_errdetail());
+    return mf;
+}
+
 mf_file *open_reader(const char *name)
 {
     return open_reader_flags(name, 0);
@@ -253,7 +266,7 @@ static bool loop_count = true;
 
 void loop_cpu_count(bool on) { loop_count = on; }
 
-static int64_t thread_cpu_ns(void)
+int64_t thread_cpu_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -267,13 +280,8 @@ double loop_cpu_share(void)
     return share;
 }
 
-double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
-{
-    return measure_rate_cpu(op, ctx, seconds, what, NULL);
-}
-
-double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what,
-                        double *cpu_rate)
+double measure_ns(bench_op op, void *ctx, double seconds, const char *what,
+                  double *cpu_ns_op)
 {
     int64_t limit = (int64_t)(seconds * 1e9);
     uint64_t done = 0, batch = 1;
@@ -300,9 +308,28 @@ double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what
         loop_cpu += cpu;
         loop_wall += t - t0;
     }
-    if (cpu_rate)
-        *cpu_rate = cpu > 0 ? (double)done * 1e9 / (double)cpu : NAN;
-    return (double)done * 1e9 / (double)(t - t0);
+    if (cpu_ns_op)
+        *cpu_ns_op = (double)cpu / (double)done;
+    return (double)(t - t0) / (double)done;
+}
+
+void warm_up(bench_op op, void *ctx, size_t ops, double min_s, double max_s,
+             const char *what)
+{
+    int64_t t0 = now_ns(), min_ns = (int64_t)(min_s * 1e9), max_ns = (int64_t)(max_s * 1e9);
+    size_t done = 0;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            int rc = op(ctx);
+            if (rc)
+                die("%s (warm-up): %s (%d): %s", what,
+                    rc < 0 ? mf_strerror(rc) : "failed", rc, rc < 0 ? mf_errdetail() : "");
+        }
+        done += 64;
+        int64_t t = now_ns() - t0;
+        if ((t >= min_ns && done >= ops) || t >= max_ns)
+            return;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
