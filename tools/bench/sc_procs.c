@@ -307,9 +307,12 @@ static int rw_op(rw_arg *a, mf_file *mf, uint64_t *seed, unsigned char *buf,
     return mf_get_raw(mf, name, buf, RW_SIZE, &info);
 }
 
-/* Fault in everything the worker will touch. */
+/* Reach the steady state before any run: the readers fault their mapping
+ * in, the writers replace every record once (so the heap has cycled and
+ * the pages it writes are faulted in), within B.warm_cap_s. */
 static void rw_warm(rw_arg *a, mf_file *mf, unsigned char *buf)
 {
+    int64_t t0 = now_ns(), cap = (int64_t)(B.warm_cap_s * 1e9);
     if (a->raw) {
         volatile unsigned char sink = 0;
         for (size_t off = 0; off < a->raw_map->bytes; off += 4096) {
@@ -325,7 +328,12 @@ static void rw_warm(rw_arg *a, mf_file *mf, unsigned char *buf)
         char name[SET_NAME_CAP];
         mf_record_info info;
         set_name(name, RW_SALT, i);
-        mfok(mf_get_raw(mf, name, buf, RW_SIZE, &info), "mf_get_raw (warm-up)");
+        if (a->writer)
+            mfok(mf_put_raw(mf, name, RAW_CLASS, 1, buf, RW_SIZE), "mf_put_raw (warm-up)");
+        else
+            mfok(mf_get_raw(mf, name, buf, RW_SIZE, &info), "mf_get_raw (warm-up)");
+        if (a->writer && i % 1024 == 0 && now_ns() - t0 > cap)
+            break;
     }
 }
 
