@@ -503,6 +503,64 @@ Test(wait, blocked_consumer_wakes_after_an_update, .timeout = 60)
     mf_close(mf);
 }
 
+/* With nobody waiting, a publish makes no wake system call at all. */
+Test(wait, a_publish_with_no_waiter_skips_the_wake_call)
+{
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, mf_test_path("nowaiter.map"), MF_RECREATE, NULL), 0);
+    unsigned long before = atomic_load(&mf__wake_stats.skipped);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(mf_put(mf, "x", "text", "v"), 0);
+    cr_assert_eq(atomic_load(&mf__wake_stats.skipped) - before, 1000);
+    mf_close(mf);
+}
+
+/* A consumer that registers as a waiter just as the writer checks for
+ * waiters must still be woken by that publish: 3,000 rounds, each publish
+ * let go at a different moment around the consumer going to sleep, and no
+ * sleep may run to its timeout after a change (mf__wake_stats.late). */
+Test(wait, no_wake_up_is_lost_when_writers_skip_the_call, .timeout = 300)
+{
+    const char *path = mf_test_path("lostwake.map");
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, NULL), 0);
+    cr_assert_eq(mf_put(mf, "x", "text", "0"), 0);
+    enum { ROUNDS = 3000 };
+    int armed[2];
+    cr_assert_eq(pipe(armed), 0);
+    pid_t c = fork();
+    if (c == 0) {
+        child_setup(NULL);
+        mf_file *rd;
+        if (mf_open(&rd, path, MF_READ, NULL))
+            _exit(2);
+        uint64_t seen = 0;
+        mf_wait(rd, &seen, 0);
+        for (int i = 0; i < ROUNDS; i++) {
+            if (write(armed[1], "a", 1) != 1 || mf_wait(rd, &seen, 20000) != 0)
+                _exit(3);
+            if (atomic_load(&mf__wake_stats.late) != 0)
+                _exit(4);
+        }
+        _exit(0);
+    }
+    close(armed[1]); /* so a consumer that exits early ends the reads below */
+    uint64_t s = 12345;
+    for (int i = 0; i < ROUNDS; i++) {
+        char b;
+        if (read(armed[0], &b, 1) != 1)
+            break; /* the consumer exited: its status says why */
+        /* From at once (before the consumer sleeps) to well after. */
+        for (uint64_t spin = rng(&s) % 20000; spin; spin--)
+            __asm__ volatile("" ::: "memory");
+        cr_assert_eq(mf_put(mf, "x", "text", "v"), 0);
+    }
+    int st = wait_exit(c);
+    cr_assert_eq(st, 0, "consumer exited with %d (4: a sleep ran to its timeout "
+                 "after a change)", st);
+    mf_close(mf);
+}
+
 Test(wait, returns_at_once_if_already_changed_and_times_out_otherwise)
 {
     const char *path = mf_test_path("wait2.map");

@@ -1,20 +1,49 @@
 /* testutil.c - temporary directories and self-location for tests. */
 #include "testutil.h"
 
+#include "format.h"
+
+#include <ftw.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[PATH_MAX];
 static pid_t dir_owner;
 
+/* The wake page a map file's writers and waiters made in /dev/shm (see
+ * core/src/wake.c) outlives the file when the file is deleted by hand, as
+ * the test directory is: remove it with the file. */
+static int forget_wake_page(const char *path, const struct stat *st, int type,
+                            struct FTW *ftw)
+{
+    (void)ftw;
+    if (type != FTW_F || st->st_size < (off_t)MF__HEADER_SIZE)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char magic[8];
+    uint64_t id;
+    if (fd >= 0 && pread(fd, magic, 8, 0) == 8 && memcmp(magic, MF__MAGIC, 8) == 0 &&
+        pread(fd, &id, 8, offsetof(struct mf__header, file_id)) == 8) {
+        char name[64];
+        snprintf(name, sizeof name, "/mapfile-%016llx", (unsigned long long)id);
+        shm_unlink(name);
+    }
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
 static void remove_dir(void)
 {
     if (dir[0] && dir_owner == getpid()) {
+        nftw(dir, forget_wake_page, 16, FTW_PHYS);
         char cmd[PATH_MAX + 16];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         if (system(cmd) != 0)

@@ -161,7 +161,8 @@ static void retire_replaced(int fd)
     if (memcmp(h->magic, MF__MAGIC, sizeof MF__MAGIC) == 0 &&
         h->format_version == MF_FORMAT_VERSION) {
         __atomic_fetch_or(&h->flags, MF__HF_RETIRED, __ATOMIC_RELEASE);
-        mf__announce(h);
+        mf__announce_header(h);
+        mf__wake_unlink(h->file_id);
     }
     munmap(h, MF__HEADER_SIZE);
 }

@@ -13,6 +13,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <time.h>
+
+struct mf__wake;
 
 /* Relaxed/acquire/release access to plain uint64_t/uint32_t fields in the
  * map. The map is shared with other processes, so every field that can
@@ -45,6 +48,9 @@ struct mf__inc {
     _Atomic(struct mf__map *) map; /* current whole-file mapping */
     struct mf__inc *older;         /* retired, waiting to be unmapped */
     _Atomic bool retired_seen;     /* a reader met its RETIRED flag */
+    _Atomic(struct mf__wake *) wake; /* its wake page, once found (wake.c) */
+    uint64_t wake_ino;             /* the page's inode, to notice a new one */
+    int64_t wake_next_look;        /* writer: when to look for the page */
 };
 
 /* An object remembered by mf_add(). */
@@ -168,12 +174,29 @@ uint64_t mf__hash_name(const char *name, size_t len);
 /* ---- lock.c ------------------------------------------------------------ */
 int mf__writer_lock(mf_file *mf);
 void mf__writer_unlock(mf_file *mf);
-/* Bump the generation and wake waiters. Lock held. */
-void mf__announce(struct mf__header *h);
+
 /* An #mf_writer_state for the lock in h, judged by the owner's identity
  * (pid, start time, pid namespace, boot, file). *pid gets the owner's pid. */
 int mf__writer_state(const struct mf__header *h, const struct mf__inc *inc,
                      uint32_t *pid);
+
+/* ---- wake.c: change notification ------------------------------------- */
+/* Writer (lock held): bump the generation; wake waiters if there are any. */
+void mf__announce(struct mf__inc *inc);
+/* The same for a file we only hold the header of: always wakes. */
+void mf__announce_header(struct mf__header *h);
+/* Waiter: sleep until change_futex differs from word, at most ts. */
+void mf__sleep(struct mf__inc *inc, uint32_t word, struct timespec ts);
+/* Process-wide counts, for tests: publishes that skipped the wake system
+ * call (nobody waited), and sleeps that ran to their timeout although the
+ * file had changed (a lost wake; must stay 0). */
+struct mf__wake_stats {
+    _Atomic unsigned long skipped, late;
+};
+extern struct mf__wake_stats mf__wake_stats;
+/* Unmap an incarnation's wake page; remove the page of a replaced file. */
+void mf__wake_forget(struct mf__inc *inc);
+void mf__wake_unlink(uint64_t file_id);
 
 /* ---- recover.c: repair after a writer died holding the lock ----------- */
 int mf__recover(mf_file *mf);

@@ -265,12 +265,3 @@ void mf__writer_unlock(mf_file *mf)
     MF__STORE_REL(&h->owner.pid, 0);
     pthread_mutex_unlock(&h->lock.m);
 }
-
-void mf__announce(struct mf__header *h)
-{
-    uint64_t g = __atomic_add_fetch(&h->generation, 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&h->change_futex, (uint32_t)g, __ATOMIC_RELEASE);
-    /* Readers map the file read-only and cannot register as waiters, so
-     * always wake: one syscall per publish, not per record. */
-    syscall(SYS_futex, &h->change_futex, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-}

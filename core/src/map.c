@@ -41,6 +41,7 @@ void mf__inc_free(struct mf__inc *inc)
     while (inc) {
         struct mf__inc *older = inc->older;
         maps_free(atomic_load(&inc->map));
+        mf__wake_forget(inc);
         if (inc->hdr) {
             mf__guard_unmap(inc->hdr);
             munmap(inc->hdr, MF__HEADER_SIZE);

@@ -181,7 +181,7 @@ int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
     if ((rc = mf__enter(mf, &c)) == 0) {
         rc = publish_locked(&c, ops, n);
         if (rc == 0)
-            mf__announce(c.hdr);
+            mf__announce(c.inc);
         mf__leave(&c);
     }
     mf__writer_unlock(mf);
@@ -476,7 +476,7 @@ int mf_remove(mf_file *mf, const char *name)
         uint64_t slot, cur;
         rc = mf__dir_find(&c, op.name, op.name_len, op.hash, &slot, &cur);
         if (rc == 0 && (rc = publish_locked(&c, &op, 1)) == 0)
-            mf__announce(c.hdr);
+            mf__announce(c.inc);
         mf__leave(&c);
     }
     mf__writer_unlock(mf);
@@ -534,7 +534,7 @@ int mf_remove_all(mf_file *mf)
             size_t n = 0;
             if ((rc = ops_for_all(&c, &n)) == 0 &&
                 (rc = publish_locked(&c, mf->ops, n)) == 0)
-                mf__announce(c.hdr);
+                mf__announce(c.inc);
             mf__leave(&c);
         }
         mf__writer_unlock(mf);

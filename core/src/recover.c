@@ -215,7 +215,7 @@ int mf__recover(mf_file *mf)
     MF__CRASH_POINT();
     if (rc == 0) {
         c.hdr->recoveries++;
-        mf__announce(c.hdr);
+        mf__announce(c.inc);
     }
     mf__leave(&c);
     return rc;

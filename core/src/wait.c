@@ -2,9 +2,9 @@
  * wait.c - sleeping until the file changes.
  *
  * Writers bump header.generation and store its low 32 bits in
- * header.change_futex, then FUTEX_WAKE. A waiter reads the futex word before
- * it compares generations, so a change between the two makes FUTEX_WAIT
- * return at once instead of sleeping through it.
+ * header.change_futex, then wake waiters (wake.c). A waiter reads the futex
+ * word before it compares generations, so a change between the two makes
+ * the sleep return at once instead of sleeping through it.
  *
  * A producer that restarts with RECREATE renames its new file over the
  * path first and only then retires the old one and wakes its waiters, so a
@@ -13,11 +13,7 @@
  */
 #include "file.h"
 
-#include <errno.h>
 #include <time.h>
-#include <unistd.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
 
 static int64_t mono_ns(void)
 {
@@ -61,7 +57,7 @@ static int look_and_sleep(mf_file *mf, uint64_t *seen, int64_t deadline,
             if (left > MF__SLEEP_SLICE_NS)
                 left = MF__SLEEP_SLICE_NS;
             struct timespec ts = {left / 1000000000, left % 1000000000};
-            syscall(SYS_futex, &c.hdr->change_futex, FUTEX_WAIT, word, &ts, NULL, 0);
+            mf__sleep(c.inc, word, ts);
             rc = 1;
         }
     }
