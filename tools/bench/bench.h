@@ -57,6 +57,7 @@ typedef struct bench_cfg {
     double target_s;      /* timed length of one contender in one round */
     double warm_cap_s;    /* longest warm-up of one contender */
     const char *only;     /* run only this scenario (NULL: all) */
+    bool trace;           /* MAPFILE_BENCH_TRACE: every round on stderr */
     const char *json_path;
     char dir[256];        /* private mkdtemp directory, removed at exit */
     char redis_sock[300]; /* unix socket of the Redis peer, "" if none */

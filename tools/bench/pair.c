@@ -11,7 +11,6 @@
 
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <sys/resource.h>
 
 void pair_run(contender *c, int k, const char *what)
@@ -38,10 +37,11 @@ void pair_run(contender *c, int k, const char *what)
             getrusage(RUSAGE_SELF, &ru0);
             c[j].ns[r] = measure_ns(c[j].op, c[j].ctx, B.target_s, label, &c[j].cpu[r]);
             getrusage(RUSAGE_SELF, &ru1);
-            if (getenv("MFB_DEBUG"))
-                fprintf(stderr, "\n%s: %.0f ns/op, %ld minflt %ld majflt, %.0f ops\n", label,
-                        c[j].ns[r], ru1.ru_minflt - ru0.ru_minflt, ru1.ru_majflt - ru0.ru_majflt,
-                        B.target_s * 1e9 / c[j].ns[r]);
+            if (B.trace)
+                fprintf(stderr, "trace: %s round %d: %.0f wall ns/op, %.0f CPU ns/op, "
+                        "%.0f ops, %ld minor + %ld major page faults\n", label, r + 1,
+                        c[j].ns[r], c[j].cpu[r], B.target_s * 1e9 / c[j].ns[r],
+                        ru1.ru_minflt - ru0.ru_minflt, ru1.ru_majflt - ru0.ru_majflt);
             loop_cpu_count(true);
             c[j].n = r + 1;
         }

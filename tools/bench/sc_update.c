@@ -220,12 +220,12 @@ static void ds_open(dataset *d, size_t n)
 
 static void ds_close(dataset *d)
 {
-    if (getenv("MFB_DEBUG")) {
+    if (B.trace) {
         mf_file_info fi;
-        mf_file_stat(d->mfw, &fi);
-        fprintf(stderr, "\n%s: capacity %llu heap_used %llu heap_size %llu\n", d->label,
-                (unsigned long long)fi.capacity, (unsigned long long)fi.heap_used,
-                (unsigned long long)fi.heap_size);
+        mfok(mf_file_stat(d->mfw, &fi), "mf_file_stat");
+        fprintf(stderr, "trace: %s, %zu records: capacity %llu, heap_used %llu after the "
+                "figures\n", d->label, d->n, (unsigned long long)fi.capacity,
+                (unsigned long long)fi.heap_used);
     }
     mfok(mf_close(d->mfnv), "mf_close");
     mfok(mf_close(d->mfr), "mf_close");
