@@ -95,8 +95,9 @@ void set_name(char out[SET_NAME_CAP], uint64_t salt, uint64_t i);
 /* Records of `payload` bytes in a rotating set: SET_FACTOR x LLC of
  * payload lines, cut to what fits B.set_budget in one store. */
 size_t set_records(size_t payload);
-/* "N records, X MiB of payload = Y x LLC" for a row's note. */
-void set_describe(char *dst, size_t cap, size_t records, double bytes);
+/* "N records, mapfile heap X MiB = Y x the LLC" for a row's note;
+ * budgeted: the set's size came from set_records() (--set-mib). */
+void set_describe(char *dst, size_t cap, size_t records, double bytes, bool budgeted);
 /* Next record of a rotation over n records. */
 size_t set_pick(uint64_t *rng, size_t n);
 

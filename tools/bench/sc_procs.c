@@ -472,7 +472,7 @@ static void rw_results(rw_out o[RW_NCFG][RW_ROUNDS_MAX], int rounds, uint64_t bu
         wcm[c] = stat_median(t, (size_t)rounds);
     }
     char set[200];
-    set_describe(set, sizeof set, n, heap);
+    set_describe(set, sizeof set, n, heap, true);
     result res = result_make("5 readers", "writer puts/s, no readers", U_RATE, wm[0],
                              rounds);
     strfmt(res.note, sizeof res.note, "the writer used %.2f of a CPU; %s", wcm[0], set);

@@ -120,7 +120,7 @@ static void lookup_level(size_t n, mf_file *mfr, store *lm, double *base, bool g
     mf_file_info fi;
     mfok(mf_file_stat(mfr, &fi), "mf_file_stat");
     char set[200];
-    set_describe(set, sizeof set, n, (double)fi.heap_used);
+    set_describe(set, sizeof set, n, (double)fi.heap_used, false);
     double mf = pair_value(&k[0], NULL);
     result r = result_make("3 lookup", fig, U_NS, mf, k[0].n);
     result_ref(&r, k[2].name, pair_value(&k[2], NULL), pair_ratio(&k[0], &k[2]));
@@ -132,24 +132,21 @@ static void lookup_level(size_t n, mf_file *mfr, store *lm, double *base, bool g
         strfmt(figs, sizeof figs, "mapfile %s vs %s", a, b);
         char gset[220];
         strfmt(gset, sizeof gset, "%s%s", set,
-                 n < 1000000 ? " (--quick: fewer records than the goal's 1,000,000)" : "");
+               n < 1000000 ? " (--quick: fewer records than the goal's 1,000,000)" : "");
         goal_record(G_LOOKUP, r.ratio, figs, gset);
     }
     add_result(&r);
     r = result_make("3 lookup", fig, U_NS, mf, k[0].n);
     result_ref(&r, k[1].name, pair_value(&k[1], NULL), pair_ratio(&k[0], &k[1]));
-    add_result(&r);
     if (*base > 0) {
+        add_result(&r);
         r = result_make("3 lookup", fig, U_NS, mf, k[0].n);
         result_ref_single(&r, "mapfile among 10 records", *base);
-        strfmt(r.note, sizeof r.note, "%s", set);
-        add_result(&r);
     } else {
         *base = mf;
-        r = result_make("3 lookup", fig, U_NS, mf, k[0].n);
-        strfmt(r.note, sizeof r.note, "%s", set);
-        add_result(&r);
     }
+    strfmt(r.note, sizeof r.note, "%s", set);
+    add_result(&r);
     munmap((void *)map, fsize);
 }
 

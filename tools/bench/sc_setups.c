@@ -521,6 +521,10 @@ static void stress_writer(void *v)
         die("mf_hist2d_new");
     mfok(mf_add(mf, "big", "hist2d", h), "mf_add");
     uint64_t seed = 17;
+    /* Steady state first: until the heap has cycled, updates write into
+     * pages this process never touched. */
+    for (int w = 0; w < 4; w++)
+        mfok(mf_update(mf, "big"), "mf_update (warm-up)");
     team_child_ready(a->t);
     team_child_wait_go(a->t);
     uint64_t n = 0;
@@ -542,6 +546,12 @@ static void stress_reader(void *v)
 {
     stress_arg *a = v;
     mf_file *mf = open_reader("stress.map");
+    for (int w = 0; w < 2; w++) {
+        void *o;
+        const mf_class *cls;
+        mfok(mf_get(mf, "big", &o, &cls), "mf_get (warm-up)");
+        mf_object_free(cls, o);
+    }
     team_child_ready(a->t);
     team_child_wait_go(a->t);
     uint64_t n = 0, busy = 0;

@@ -41,14 +41,16 @@ size_t set_records(size_t payload)
     return n ? (size_t)n : 1;
 }
 
-void set_describe(char *dst, size_t cap, size_t records, double bytes)
+void set_describe(char *dst, size_t cap, size_t records, double bytes, bool budgeted)
 {
     double x = bytes / (double)B.m.llc;
+    const char *why = "";
+    if (x < 1)
+        why = B.quick      ? " (--quick: smaller than the LLC)"
+              : budgeted ? " (smaller than the LLC: raise --set-mib)"
+                         : " (smaller than the LLC)";
     strfmt(dst, cap, "%zu records, mapfile heap %.4g MiB = %.2gx the LLC%s", records,
-           bytes / 1048576.0, x,
-           x < 1 ? B.quick ? " (--quick: smaller than the LLC)"
-                           : " (smaller than the LLC: raise --set-mib)"
-                 : "");
+           bytes / 1048576.0, x, why);
 }
 
 size_t set_pick(uint64_t *rng, size_t n)
