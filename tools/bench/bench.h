@@ -181,9 +181,11 @@ typedef int (*bench_op)(void *ctx);
 double measure_ns(bench_op op, void *ctx, double seconds, const char *what,
                   double *cpu_ns_op);
 
-/* Run op untimed for at least min_s and at least `ops` operations, but
- * stop at max_s: reaches the steady state (a store whose heap has cycled
- * once, its pages faulted in) before anything is timed. */
+/* Run op untimed for at least min_s, at least `ops` operations and until
+ * 256 operations and 10 ms went by without a page fault, but stop at
+ * max_s: reaches the steady state (a store whose heap has cycled once,
+ * whose file has stopped growing into fresh pages) before anything is
+ * timed. */
 void warm_up(bench_op op, void *ctx, size_t ops, double min_s, double max_s,
              const char *what);
 
@@ -220,8 +222,8 @@ typedef struct contender {
 #define CONTENDER(nm, fn, arg, waits) \
     {.name = (nm), .op = (fn), .ctx = (arg), .not_cpu = (waits)}
 
-/* Warm every contender up (B.target_s / 4, and warm_ops operations unless
- * that takes longer than B.warm_cap_s), then run B.rounds rounds; in each round every
+/* Warm every contender up (warm_up(): B.target_s / 4, warm_ops operations
+ * and no page faults, within B.warm_cap_s), then run B.rounds rounds; in each round every
  * contender runs for B.target_s, in an order that turns each round (A B C,
  * B C A, ...) so no side always goes first or right after another. */
 void pair_run(contender *c, int k, const char *what);
@@ -326,6 +328,7 @@ int report_json(const char *path, double total_s);
 /* ------------------------------------------------------------------------ */
 
 typedef enum goal_id {
+    G_NONE = -1,
     G_UPDATE_64,
     G_UPDATE_1K,
     G_UPDATE_64K,

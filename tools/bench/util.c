@@ -24,6 +24,7 @@
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -336,12 +337,21 @@ double measure_ns(bench_op op, void *ctx, double seconds, const char *what,
     return (double)(t - t0) / (double)done;
 }
 
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
 void warm_up(bench_op op, void *ctx, size_t ops, double min_s, double max_s,
              const char *what)
 {
     int64_t t0 = now_ns(), min_ns = (int64_t)(min_s * 1e9), max_ns = (int64_t)(max_s * 1e9);
-    size_t done = 0;
+    size_t done = 0, quiet_ops = 0;
+    int64_t quiet_since = t0;
     for (;;) {
+        long f0 = minor_faults();
         for (int i = 0; i < 64; i++) {
             int rc = op(ctx);
             if (rc)
@@ -349,8 +359,17 @@ void warm_up(bench_op op, void *ctx, size_t ops, double min_s, double max_s,
                     rc < 0 ? mf_strerror(rc) : "failed", rc, rc < 0 ? mf_errdetail() : "");
         }
         done += 64;
-        int64_t t = now_ns() - t0;
-        if ((t >= min_ns && done >= ops) || t >= max_ns)
+        int64_t now = now_ns(), t = now - t0;
+        /* Steady: no page fault for 256 operations and 10 ms (a store
+         * still growing into fresh pages faults every few operations). */
+        if (minor_faults() != f0) {
+            quiet_ops = 0;
+            quiet_since = now;
+        } else {
+            quiet_ops += 64;
+        }
+        bool steady = quiet_ops >= 256 && now - quiet_since >= 10000000;
+        if ((t >= min_ns && done >= ops && steady) || t >= max_ns)
             return;
     }
 }
