@@ -14,6 +14,9 @@
 
 #include <xxhash.h>
 #if defined(MF_BENCH_HAVE_XXH_DISPATCH)
+/* Keep XXH3_64bits the plain entry point: the header would rename it to
+ * the dispatcher (the core does the same, core/src/checksum.c). */
+#define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
 #endif
 
