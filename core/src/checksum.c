@@ -16,6 +16,8 @@
 #include <xxhash.h>
 
 #if defined(MF_HAVE_XXH_DISPATCH)
+/* Keep XXH3_64bits the plain entry point: the header would rename it. */
+#define XXH_DISPATCH_DISABLE_REPLACE
 #include <xxh_x86dispatch.h>
 
 static int cpu_has_avx = -1;

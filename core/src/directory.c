@@ -101,14 +101,13 @@ int mf__table(struct mf__ctx *c, struct mf__table *t)
     return 0;
 }
 
-/* Does the name in the payload of slot word w equal name? */
+/* Load the payload of slot word w into v; does its name equal name? */
 static int name_is(struct mf__ctx *c, uint64_t w, const char *name, size_t len,
-                   bool *same)
+                   struct mf__version *v, bool *same)
 {
-    struct mf__version v;
-    int rc = mf__version_at(c, mf__slot_off(w), &v);
+    int rc = mf__version_at(c, mf__slot_off(w), v);
     if (rc == 0)
-        *same = v.name_len == len && memcmp(v.name, name, len) == 0;
+        *same = v->name_len == len && memcmp(v->name, name, len) == 0;
     return rc;
 }
 
@@ -127,11 +126,11 @@ int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
         if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
             continue;
         bool same = false;
-        if ((rc = name_is(c, w, name, len, &same)))
+        if ((rc = name_is(c, w, name, len, v, &same)))
             return rc;
         if (!same)
             continue;
-        rc = mf__resolve(c, w, at, v);
+        rc = mf__resolve_loaded(c, w, at, v);
         if (rc == MF__INVISIBLE)
             continue; /* removed or not yet added: a later slot may hold it */
         if (rc == 0 && slot_out)
@@ -161,7 +160,7 @@ static int writer_table(struct mf__ctx *c, struct mf__table *t)
 }
 
 int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
-                 uint64_t *slot_out, uint64_t *cur_out)
+                 uint64_t *slot_out, struct mf__version *v)
 {
     struct mf__table t;
     int rc = writer_table(c, &t);
@@ -175,13 +174,12 @@ int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
         if (w == MF__SLOT_TOMB || !mf__slot_tag_is(w, hash))
             continue;
         bool same = false;
-        rc = name_is(c, w, name, len, &same);
+        rc = name_is(c, w, name, len, v, &same);
         if (rc)
             return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
                                           c->mf->path, (unsigned long long)slot);
         if (same) {
             *slot_out = slot;
-            *cur_out = mf__slot_off(w);
             return 0;
         }
     }
@@ -291,8 +289,9 @@ static int rehash(struct mf__ctx *c, uint64_t room)
     return 0;
 }
 
-int mf__dir_reserve(struct mf__ctx *c, uint64_t extra)
+int mf__dir_reserve(struct mf__ctx *c, uint64_t extra, bool *rehashed)
 {
+    *rehashed = false;
     struct mf__table t;
     int rc = writer_table(c, &t);
     if (rc)
@@ -303,6 +302,7 @@ int mf__dir_reserve(struct mf__ctx *c, uint64_t extra)
     if ((ix->used + ix->tombstones + extra) * 4 <= t.nslots * 3 &&
         ix->order_len + extra <= t.order_cap)
         return 0;
+    *rehashed = true;
     return rehash(c, ix->used + extra);
 }
 

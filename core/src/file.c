@@ -474,6 +474,8 @@ static void describe(mf_file *mf, const struct mf__inc *inc, mf_file_info *info)
     info->batch = MF__LOAD(&h->committed);
     info->committed = info->batch;
     info->recoveries = MF__LOAD(&h->recoveries);
+    info->file_id = MF__LOAD(&h->file_id);
+    info->created_ns = MF__LOAD(&h->created_ns);
     info->writer_state = mf__writer_state(h, inc, &info->writer_pid);
     info->repair_pending = info->writer_state == MF_WRITER_DEAD ||
                            (MF__LOAD(&h->flags) & MF__HF_DIRTY) != 0;

@@ -75,6 +75,7 @@ struct mf__op {
     /* Filled by the writer while staging: */
     uint64_t slot;           /* the name's slot (existing names) */
     uint64_t old;            /* its current payload, or 0 for a new name */
+    uint64_t count, order;   /* the new version's update count and order */
     uint64_t pay;            /* the staged payload */
 };
 
@@ -237,6 +238,9 @@ int mf__version_at(struct mf__ctx *c, uint64_t off, struct mf__version *v);
  * MF__RETRY or an error. */
 int mf__resolve(struct mf__ctx *c, uint64_t slot_word, uint64_t at,
                 struct mf__version *v);
+/* The same when v already holds the slot's payload (mf__version_at). */
+int mf__resolve_loaded(struct mf__ctx *c, uint64_t slot_word, uint64_t at,
+                       struct mf__version *v);
 
 /* Writer (lock held): a new batch number, never used before. */
 uint64_t mf__batch_begin(struct mf__ctx *c);
@@ -288,13 +292,13 @@ static inline uint64_t mf__slot_load(const struct mf__table *t, uint64_t slot)
  * (with a detail), MF__RETRY, MF__GONE, or an error. */
 int mf__lookup(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
                uint64_t at, struct mf__version *v, uint64_t *slot);
-/* Writer: the slot of a committed name, and its current payload. 0 or
+/* Writer: the slot of a committed name, and its current version. 0 or
  * MF_ENOTFOUND (no detail) or MF_ECORRUPT. */
 int mf__dir_find(struct mf__ctx *c, const char *name, size_t len, uint64_t hash,
-                 uint64_t *slot, uint64_t *cur);
+                 uint64_t *slot, struct mf__version *v);
 /* Writer: make room for `extra` more names (rehash now, while failing is
- * harmless). Slot numbers found before do not survive this. */
-int mf__dir_reserve(struct mf__ctx *c, uint64_t extra);
+ * harmless). *rehashed: slot numbers found before did not survive. */
+int mf__dir_reserve(struct mf__ctx *c, uint64_t extra, bool *rehashed);
 /* Writer: add a name whose first version is staged (PENDING). Room must
  * have been reserved. Returns the slot. */
 uint64_t mf__dir_add(struct mf__ctx *c, uint64_t hash, uint64_t pay);

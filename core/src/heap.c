@@ -453,13 +453,16 @@ uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
                          uint64_t heap_start, uint64_t heap_end,
                          uint64_t user_off)
 {
-    struct blk b;
-    if (!base || !span_ok(map_len, heap_start, heap_end) ||
-        user_off < MF__BLOCK_HEADER ||
-        load_at(base, heap_start, heap_end, user_off - MF__BLOCK_HEADER, &b) ||
-        bfree(&b))
+    /* The readers' hot path: one header word, checked against the bounds. */
+    if (!base || heap_end > map_len || user_off % MF__HEAP_ALIGN ||
+        user_off < heap_start + MF__BLOCK_HEADER || user_off >= heap_end)
         return 0;
-    return bsize(&b) - MF__BLOCK_HEADER;
+    uint64_t b = user_off - MF__BLOCK_HEADER;
+    uint64_t sf = rd64(base, b + HDR_SIZE), size = sf & SIZE_MASK;
+    if ((sf & MF__BLK_FREE) || (sf & ~SIZE_MASK & ~KNOWN_FLAGS) ||
+        size < MF__BLOCK_MIN || size > heap_end - b)
+        return 0;
+    return size - MF__BLOCK_HEADER;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -31,51 +31,66 @@ int mf__check_record_name(const char *name)
 /* Staging, commit and fold (writer lock held)                              */
 /* ------------------------------------------------------------------------ */
 
-/* Pass 1: how many names of the batch are new (for the index reserve). */
-static int count_new(struct mf__ctx *c, const struct mf__op *ops, size_t n,
-                     uint64_t *added)
+/* Find an op's record: its slot, current payload, and what the new
+ * version inherits (update count, insertion order). A put of another
+ * class than the stored one is refused here, before anything changes. */
+static int find_one(struct mf__ctx *c, struct mf__op *op)
+{
+    struct mf__version v;
+    op->old = 0;
+    op->pay = 0;
+    int rc = mf__dir_find(c, op->name, op->name_len, op->hash, &op->slot, &v);
+    if (rc == MF_ENOTFOUND)
+        return 0;
+    if (rc)
+        return rc;
+    op->old = v.off;
+    op->count = v.update_count + 1;
+    op->order = v.order_seq;
+    if (op->class_name && strcmp(v.class_name, op->class_name) != 0)
+        return mf__fail(MF_ECLASS, "%s: record '%s' holds class '%s', not '%s'; "
+                        "remove it first", c->mf->path, op->name, v.class_name,
+                        op->class_name);
+    return 0;
+}
+
+/* Pass 1: every op's record, and how many names are new. */
+static int find_all(struct mf__ctx *c, struct mf__op *ops, size_t n, uint64_t *added)
 {
     *added = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t slot, cur;
-        int rc = mf__dir_find(c, ops[i].name, ops[i].name_len, ops[i].hash,
-                              &slot, &cur);
-        if (rc == MF_ENOTFOUND)
-            *added += ops[i].class_name != NULL;
-        else if (rc)
+        int rc = find_one(c, &ops[i]);
+        if (rc)
             return rc;
+        *added += !ops[i].old && ops[i].class_name;
     }
     return 0;
 }
 
-/* Pass 2 for one op: find its record and stage its new version. */
+/* After a rehash the slots moved; the payloads did not. */
+static int refind_slots(struct mf__ctx *c, struct mf__op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct mf__version v;
+        if (ops[i].old && mf__dir_find(c, ops[i].name, ops[i].name_len, ops[i].hash,
+                                       &ops[i].slot, &v) != 0)
+            return mf__fail(MF_ECORRUPT, "%s: record '%s' is missing after a "
+                            "rehash", c->mf->path, ops[i].name);
+    }
+    return 0;
+}
+
+/* Pass 2 for one op: stage its new version (nothing for a removal). */
 static int stage_one(struct mf__ctx *c, struct mf__op *op, uint64_t batch)
 {
-    op->old = 0;
-    op->pay = 0;
-    int rc = mf__dir_find(c, op->name, op->name_len, op->hash, &op->slot, &op->old);
-    if (rc && rc != MF_ENOTFOUND)
-        return rc;
     if (!op->class_name)
-        return 0; /* a removal stages nothing */
-    uint64_t count = 1, order;
-    if (op->old) {
-        struct mf__version v;
-        if ((rc = mf__version_at(c, op->old, &v)))
-            return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: record '%s' is invalid",
-                                          c->mf->path, op->name);
-        if (strcmp(v.class_name, op->class_name) != 0)
-            return mf__fail(MF_ECLASS, "%s: record '%s' holds class '%s', not "
-                            "'%s'; remove it first", c->mf->path, op->name,
-                            v.class_name, op->class_name);
-        count = v.update_count + 1;
-        order = v.order_seq;
-    } else {
-        order = c->hdr->order_counter + 1;
-        c->hdr->order_counter = order;
+        return 0;
+    if (!op->old) {
+        op->count = 1;
+        op->order = ++c->hdr->order_counter;
     }
-    return mf__stage(c, op, batch, op->keep_count ? op->keep_count : count, order,
-                     &op->pay);
+    return mf__stage(c, op, batch, op->keep_count ? op->keep_count : op->count,
+                     op->order, &op->pay);
 }
 
 /* Free what was staged but never made reachable. */
@@ -144,13 +159,15 @@ static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
 static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
 {
     uint64_t added;
+    bool rehashed = false;
     int rc = mf__limbo_ok(c);
     if (rc == 0)
-        rc = count_new(c, ops, n, &added);
-    /* Room in the index for the new names now, while failing is harmless
-     * (a rehash renumbers slots, so pass 2 looks the names up again). */
+        rc = find_all(c, ops, n, &added);
+    /* Room in the index for the new names now, while failing is harmless. */
     if (rc == 0)
-        rc = mf__dir_reserve(c, added);
+        rc = mf__dir_reserve(c, added, &rehashed);
+    if (rc == 0 && rehashed)
+        rc = refind_slots(c, ops, n);
     if (rc)
         return rc;
     uint64_t batch = mf__batch_begin(c);
@@ -473,8 +490,9 @@ int mf_remove(mf_file *mf, const char *name)
         return rc;
     struct mf__ctx c;
     if ((rc = mf__enter(mf, &c)) == 0) {
-        uint64_t slot, cur;
-        rc = mf__dir_find(&c, op.name, op.name_len, op.hash, &slot, &cur);
+        uint64_t slot;
+        struct mf__version v;
+        rc = mf__dir_find(&c, op.name, op.name_len, op.hash, &slot, &v);
         if (rc == 0 && (rc = publish_locked(&c, &op, 1)) == 0)
             mf__announce(c.inc);
         mf__leave(&c);

@@ -88,10 +88,9 @@ int mf__version_at(struct mf__ctx *c, uint64_t off, struct mf__version *v)
     v->name = p->strings;
     v->class_name = p->strings + v->name_len + 1;
     /* Both strings end where their lengths say, so string functions on
-     * them never run past the payload. */
-    if (v->name[v->name_len] != '\0' || v->class_name[v->class_len] != '\0' ||
-        memchr(v->name, '\0', v->name_len) ||
-        memchr(v->class_name, '\0', v->class_len))
+     * them never run past the payload (an embedded NUL only shortens a
+     * name, which then matches nothing: mf_check reports it). */
+    if (v->name[v->name_len] != '\0' || v->class_name[v->class_len] != '\0')
         return mf__suspect(c, "payload at %llu: its names are not terminated",
                            (unsigned long long)off);
     v->data = (const unsigned char *)p + data_at;
@@ -137,8 +136,13 @@ static int follow(struct mf__ctx *c, struct mf__version *v, uint64_t at,
 int mf__resolve(struct mf__ctx *c, uint64_t word, uint64_t at, struct mf__version *v)
 {
     int rc = mf__version_at(c, mf__slot_off(word), v);
-    if (rc)
-        return rc;
+    return rc ? rc : mf__resolve_loaded(c, word, at, v);
+}
+
+int mf__resolve_loaded(struct mf__ctx *c, uint64_t word, uint64_t at,
+                       struct mf__version *v)
+{
+    int rc;
     bool pending = mf__slot_pending(word);
     if (pending || at != MF__LATEST) {
         uint64_t limit = at == MF__LATEST ? mf__committed(c) : at;

@@ -531,6 +531,9 @@ typedef struct mf_file_info {
                                  the next writer repairs it (readers are
                                  unaffected) */
     uint64_t committed;     /**< the last committed batch number */
+    uint64_t file_id;       /**< random, new for every file created: tells
+                                 a producer's restart (RECREATE) apart */
+    uint64_t created_ns;    /**< CLOCK_REALTIME when the file was created */
 } mf_file_info;
 
 /** Describe the file. @return 0, #MF_EINVAL, #MF_ECORRUPT (the file shrank
