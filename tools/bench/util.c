@@ -4,9 +4,6 @@
  */
 #include "bench.h"
 
-/* The header layout, to find a map file's wake page (see rm_entry). */
-#include "format.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -14,7 +11,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,29 +69,31 @@ void sleep_until_ns(int64_t t)
 /* ------------------------------------------------------------------------ */
 
 /* A map file's writers and waiters keep a wake page in /dev/shm named
- * after the file's id (core/src/wake.c); a RECREATE removes it, a file
- * deleted by hand leaves it behind: remove it with the file. */
+ * after the file's id (core/src/wake.c: "/mapfile-<id in hex>"); a
+ * RECREATE removes it, a file deleted by hand leaves it behind: remove it
+ * with the file. */
 static void forget_wake_page(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char magic[8];
-    uint64_t id;
-    if (pread(fd, magic, 8, 0) == 8 && memcmp(magic, MF__MAGIC, 8) == 0 &&
-        pread(fd, &id, 8, offsetof(struct mf__header, file_id)) == 8) {
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.flags = MF_OPEN_NO_FOLLOW_REPLACE;
+    o.registry = B.reg;
+    mf_file *mf;
+    if (mf_open(&mf, path, MF_READ, &o) != 0)
+        return; /* not a map file */
+    mf_file_info fi;
+    if (mf_file_stat(mf, &fi) == 0) {
         char name[64];
-        snprintf(name, sizeof name, "/mapfile-%016llx", (unsigned long long)id);
+        snprintf(name, sizeof name, "/mapfile-%016llx", (unsigned long long)fi.file_id);
         shm_unlink(name);
     }
-    close(fd);
+    mf_close(mf);
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag,
                     struct FTW *ftw)
 {
     (void)ftw;
-    if (flag == FTW_F && sb->st_size >= (off_t)MF__HEADER_SIZE)
+    if (flag == FTW_F && sb->st_size >= 4096)
         forget_wake_page(path);
     remove(path);
     return 0;
