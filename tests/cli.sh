@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# cli.sh - end-to-end tests of the `mapfile` command-line tool.
+# cli.sh - end-to-end tests of the `mapf` command-line tool.
 # Usage: bash tests/cli.sh BUILD_DIR SOURCE_DIR
 # Checks exit codes and exact or structured output of every subcommand,
 # including each error case. Prints "N passed, M failed"; exit 1 on failure.
 set -u
 
 BUILD=${1:?usage: cli.sh BUILD_DIR SOURCE_DIR}
-: "${2:?usage: cli.sh BUILD_DIR SOURCE_DIR}" # ctest passes the source dir; unused
+: "${2:?usage: cli.sh BUILD_DIR SOURCE_DIR}"
 BUILD=$(cd "$BUILD" && pwd)
+SRC=$(cd "$2" && pwd)
 if ! command -v python3 >/dev/null; then
     echo "cli.sh: python3 is needed to check JSON and patch files" >&2
     exit 1
@@ -23,7 +24,7 @@ if ! cmake --install "$BUILD" --prefix "$PREFIX" >"$T/install.log" 2>&1; then
     rm -rf "$T"
     exit 1
 fi
-MF=$PREFIX/bin/mapfile
+MF=$PREFIX/bin/mapf
 DEMO=$PREFIX/bin/mapfile-demo
 LIBDIR=$(dirname "$(find "$PREFIX" -name 'libmapfile.so*' | head -n 1)")
 PLUGDIR=$LIBDIR/mapfile/plugins
@@ -35,7 +36,9 @@ if [ ! -x "$MF" ] || [ ! -d "$PLUGDIR" ]; then
     exit 1
 fi
 BG_PIDS=()
+TMUX_SOCK=$T/tmux.sock
 cleanup() {
+    [ -S "$TMUX_SOCK" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
     for p in "${BG_PIDS[@]}"; do
         kill "$p" 2>/dev/null
         wait "$p" 2>/dev/null
@@ -106,13 +109,30 @@ pycheck() {
 }
 
 # ---------------------------------------------------------------------------
+# The name: `mapfile` is a bash builtin (readarray), so the CLI is `mapf`
+# and nothing named `mapfile` is installed on PATH.
+# ---------------------------------------------------------------------------
+check "the install has no bin/mapfile" test ! -e "$PREFIX/bin/mapfile"
+# An interactive bash (what a user types into) runs a file for `mapf`. HOME
+# points at an empty directory so no ~/.bashrc of this machine takes part.
+mkdir -p "$T/home"
+HOME=$T/home PATH=$PREFIX/bin:$PATH run bash -ic 'type mapf; type -t mapf'
+expect_rc "bash -ic 'type mapf'" 0
+expect_out "bash -ic 'type mapf' names the installed file" \
+"mapf is $PREFIX/bin/mapf
+file"
+# And the reason for the name still holds: `mapfile` is not a file there.
+HOME=$T/home PATH=$PREFIX/bin:$PATH run bash -ic 'type -t mapfile'
+expect_out "mapfile is still a bash builtin, not our file" "builtin"
+
+# ---------------------------------------------------------------------------
 # Help and usage
 # ---------------------------------------------------------------------------
-CMDS="info ls get dump put rm check watch plugins call"
+CMDS="info ls get dump put rm check copy watch plugins call"
 
 run "$MF" --help
 expect_rc "--help" 0
-expect_out_has "--help" "usage: mapfile COMMAND"
+expect_out_has "--help" "usage: mapf COMMAND"
 for c in $CMDS; do expect_out_has "--help lists $c" "  $c "; done
 cp "$OUT" "$T/help1"
 run "$MF" help
@@ -121,17 +141,17 @@ check "help equals --help" cmp -s "$OUT" "$T/help1"
 
 run "$MF"
 expect_rc "no command" 2
-expect_err_has "no command prints usage" "usage: mapfile COMMAND"
+expect_err_has "no command prints usage" "usage: mapf COMMAND"
 
 run "$MF" frobnicate
 expect_rc "unknown command" 2
-expect_err_has "unknown command" "mapfile: unknown command 'frobnicate'"
+expect_err_has "unknown command" "mapf: unknown command 'frobnicate'"
 
 for c in $CMDS; do
     run "$MF" "$c" --help
     expect_rc "$c --help" 0
     check "$c --help starts with its usage" \
-        test "$(head -1 "$OUT" | cut -d' ' -f1-3)" == "usage: mapfile $c"
+        test "$(head -1 "$OUT" | cut -d' ' -f1-3)" == "usage: mapf $c"
     cp "$OUT" "$T/h.$c"
     run "$MF" help "$c"
     check "help $c equals $c --help" cmp -s "$OUT" "$T/h.$c"
@@ -149,8 +169,8 @@ expect_rc "ls --bogus --help" 0
 F=$T/a.map
 run "$MF" ls
 expect_rc "ls without FILE" 2
-expect_err_has "ls without FILE" "mapfile: ls: missing argument"
-expect_err_has "usage shown" "usage: mapfile ls [-l] [--json] FILE [PREFIX]"
+expect_err_has "ls without FILE" "mapf: ls: missing argument"
+expect_err_has "usage shown" "usage: mapf ls [-l] [--json] FILE [PREFIX]"
 run "$MF" ls --bogus "$F"
 expect_rc "ls --bogus" 2
 expect_err_has "ls --bogus" "unknown option '--bogus'"
@@ -192,6 +212,8 @@ run "$MF" call "$F" x
 expect_rc "call without METHOD" 2
 run "$MF" ls "$F" "$(printf 'p%.0s' $(seq 300))"
 expect_rc "ls with a prefix longer than a name" 2
+
+NOFILE_EARLY=$T/not-there.map
 
 # ---------------------------------------------------------------------------
 # put / get / ls / info on text records
@@ -254,7 +276,7 @@ det/tpc/occupancy  text      4
 det/tof/rate       text      4"
 run "$MF" ls "$F" nothing/
 expect_rc "ls of an empty folder" 1
-expect_err_has "ls of an empty folder" "mapfile: $F: no records under 'nothing/'"
+expect_err_has "ls of an empty folder" "mapf: $F: no records under 'nothing/'"
 
 run "$MF" ls --json "$F"
 expect_rc "ls --json" 0
@@ -310,6 +332,30 @@ assert kv["Max size"].startswith("1073741824 bytes (1.0 GiB)"), kv["Max size"]
 assert int(kv["Generation"]) > 0 and kv["Batch"].isdigit()
 assert kv["Best buffer"].split()[0].isdigit()
 for k in ("Title", "Heap"): assert k in kv' "$F"
+cp "$OUT" "$T/info.txt"
+run "$MF" info --json "$F"
+expect_rc "info --json" 0
+pycheck "info --json holds what info prints, as numbers" '
+import json, sys
+v = json.load(open(sys.argv[1]))
+kv = dict(l.split(":", 1) for l in open(sys.argv[2]).read().splitlines())
+kv = {k: x.strip() for k, x in kv.items()}
+want = {"path", "title", "format_version", "capacity", "max_size", "heap_size",
+        "heap_used", "heap_free", "records", "generation", "batch", "writer",
+        "recoveries", "retired", "best_buffer"}
+assert set(v) == want, set(v) ^ want
+assert v["path"] == sys.argv[3] and v["title"] == kv["Title"], v
+assert v["format_version"] == int(kv["Format version"]) and v["records"] == 5, v
+assert v["writer"] == "free" and v["recoveries"] == 0 and v["retired"] is False, v
+first = lambda k: int(kv[k].split()[0])
+for j, t in (("capacity", "Capacity"), ("heap_used", "Used"), ("heap_size", "Heap"),
+             ("max_size", "Max size"), ("best_buffer", "Best buffer"),
+             ("generation", "Generation"), ("batch", "Batch")):
+    assert v[j] == first(t), (j, v[j], kv[t])
+assert v["heap_free"] == int(kv["Heap"].split(",")[1].split()[0]), kv["Heap"]' "$T/info.txt" "$F"
+run "$MF" info --json "$NOFILE_EARLY"
+expect_rc "info --json of a missing file" 2
+expect_out_empty "info --json of a missing file prints no JSON"
 
 # ---------------------------------------------------------------------------
 # dump and blobs
@@ -386,14 +432,14 @@ assert v["size"] == 0 and v["base64"] == "", v'
 
 run "$MF" dump "$F" nosuch
 expect_rc "dump of a missing name" 1
-expect_err_has "dump of a missing name" "mapfile: $F: nosuch: no record with that name"
+expect_err_has "dump of a missing name" "mapf: $F: nosuch: no record with that name"
 
 # ---------------------------------------------------------------------------
 # Missing things: exit 1
 # ---------------------------------------------------------------------------
 run "$MF" get "$F" nosuch
 expect_rc "get of a missing name" 1
-expect_err_has "get of a missing name" "mapfile: $F: nosuch: no record with that name"
+expect_err_has "get of a missing name" "mapf: $F: nosuch: no record with that name"
 expect_out_empty "get of a missing name"
 run "$MF" get "$F" ""
 expect_rc "get of an invalid name" 2
@@ -402,8 +448,8 @@ expect_rc "call on a missing name" 1
 
 run "$MF" rm "$F" det/tof/rate nosuch detector alsonot
 expect_rc "rm with missing names" 1
-expect_err_has "rm reports each missing name" "mapfile: $F: nosuch: no record with that name"
-expect_err_has "rm reports each missing name" "mapfile: $F: alsonot: no record with that name"
+expect_err_has "rm reports each missing name" "mapf: $F: nosuch: no record with that name"
+expect_err_has "rm reports each missing name" "mapf: $F: alsonot: no record with that name"
 run "$MF" ls --json "$F"
 pycheck "rm removed the names that existed" '
 import json, sys
@@ -422,12 +468,12 @@ NOFILE=$T/no-such.map
 for c in info ls check; do
     run "$MF" "$c" "$NOFILE"
     expect_rc "$c of a missing file" 2
-    expect_err_has "$c of a missing file" "mapfile: $NOFILE: map file does not exist"
+    expect_err_has "$c of a missing file" "mapf: $NOFILE: map file does not exist"
 done
 for c in get dump; do
     run "$MF" "$c" "$NOFILE" x
     expect_rc "$c of a missing file" 2
-    expect_err_has "$c of a missing file" "mapfile: $NOFILE: map file does not exist"
+    expect_err_has "$c of a missing file" "mapf: $NOFILE: map file does not exist"
 done
 run "$MF" call "$NOFILE" x mean
 expect_rc "call of a missing file" 2
@@ -440,7 +486,7 @@ cp "$T/text.txt" "$T/text.orig"
 for c in info ls check; do
     run "$MF" "$c" "$T/text.txt"
     expect_rc "$c of a text file" 2
-    expect_err_has "$c of a text file" "mapfile: $T/text.txt: not a map file"
+    expect_err_has "$c of a text file" "mapf: $T/text.txt: not a map file"
 done
 run "$MF" get "$T/text.txt" x
 expect_rc "get of a text file" 2
@@ -511,6 +557,65 @@ expect_err_has "get of a corrupted record" "checksum"
 run "$MF" get "$C" bystander
 expect_rc "get of an intact record beside it" 0
 expect_out "intact record" "fine"
+# dump shows a damaged payload anyway: the bytes, a warning, exit 1.
+run "$MF" dump "$C" victim
+expect_rc "dump of a corrupted record" 1
+expect_err_has "dump warns about the checksum" "mapf: warning: $C: victim: "
+expect_err_has "dump names the mismatch" "checksum mismatch"
+pycheck "dump of a corrupted record shows its header and damaged bytes" '
+import re, sys
+t = open(sys.argv[1]).read()
+assert re.search(r"^name: +victim$", t, re.M) and re.search(r"^class: +text$", t, re.M), t
+# A hex row: 8-digit offset, a space, then 49 columns of " xx" bytes.
+data = b"".join(bytes.fromhex(l[9:58]) for l in t.splitlines()
+                if re.match(r"[0-9a-f]{8} ", l))
+assert b"PAYLOAD-tO-CORRUPT-0123456789" in data, data' 
+run "$MF" dump "$C" bystander
+expect_rc "dump of an intact record beside it" 0
+expect_err_empty "dump of an intact record warns nothing"
+
+# ---------------------------------------------------------------------------
+# check of a file whose writer died mid-change: exit 3 naming the writer;
+# --repair repairs it and nothing else
+# ---------------------------------------------------------------------------
+P=$T/pending.map
+cp "$SRC/tests/fixtures/corrupt/dead_writer_mid_change.map" "$P"
+run "$MF" check "$P"
+expect_rc "check of a dead writer's unfinished change" 3
+expect_out_has "check names the dead writer" "died in the middle of a change"
+run "$MF" check --repair "$P"
+expect_rc "check --repair" 0
+run "$MF" check "$P"
+expect_rc "check after --repair" 0
+expect_out_has "check after --repair is clean" "$P: ok,"
+run "$MF" check --repair "$T/no-such.map"
+expect_rc "check --repair of a missing file" 2
+check "check --repair created no file" test ! -e "$T/no-such.map"
+
+# ---------------------------------------------------------------------------
+# copy: a consistent copy; an existing destination is kept unless --replace
+# ---------------------------------------------------------------------------
+CP=$T/copy.map
+run "$MF" copy "$F" "$CP"
+expect_rc "copy" 0
+expect_out "copy reports the records" "$CP: 5 records copied from $F"
+"$MF" ls --json "$F" >"$T/ls.src"
+"$MF" ls --json "$CP" >"$T/ls.copy"
+check "the copy lists what the original lists" cmp -s "$T/ls.src" "$T/ls.copy"
+run "$MF" check "$CP"
+expect_rc "the copy checks clean" 0
+"$MF" put "$F" extra --text "after the copy"
+cp "$CP" "$T/copy.before"
+run "$MF" copy "$F" "$CP"
+expect_rc "copy onto an existing file" 2
+expect_err_has "copy names --replace" "--replace"
+check "copy kept the existing file" cmp -s "$CP" "$T/copy.before"
+run "$MF" copy --replace "$F" "$CP"
+expect_rc "copy --replace" 0
+expect_out "copy --replace has the new record" "$CP: 6 records copied from $F"
+run "$MF" copy "$F" "$T/no-such-dir/copy.map"
+expect_rc "copy into a missing directory" 2
+"$MF" rm "$F" extra
 
 # ---------------------------------------------------------------------------
 # A class nobody provides: exit 1 naming the class and the search path
@@ -584,7 +689,7 @@ for f in "$H"/[0-9]*.map; do
         if [ "$RC" -gt 2 ] || grep -q "Sanitizer\|runtime error" "$ERR"; then
             HBAD=$((HBAD + 1))
             if [ "$HBAD" -le 3 ]; then
-                echo "  hostile file: mapfile $* (exit $RC)"
+                echo "  hostile file: mapf $* (exit $RC)"
                 grep -m 3 -E "ERROR|SUMMARY|runtime error" "$ERR" | sed 's/^/    /'
             fi
         fi
@@ -643,6 +748,26 @@ if [ -n "$SOMEPLUGIN" ]; then
     expect_out_has "plugins text shows shadowing" "SHADOWED by $SOMEPLUGIN"
 fi
 
+# Directories that cannot be searched are flagged, as a "no codec" error
+# flags them; the good ones are not.
+MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins
+expect_rc "plugins with bad search directories" 0
+check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR" "$OUT"
+expect_out_has "a missing directory is flagged" "  2. $T/no-such-dir [missing]"
+expect_out_has "a file is flagged" "  3. $T/blob.bin [not a directory]"
+expect_out_has "a relative directory is flagged" \
+    "  4. rel/plugins [missing] [relative: depends on the working directory]"
+MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins --json
+pycheck "plugins --json says what is wrong with each directory" '
+import json, sys
+v = json.load(open(sys.argv[1]))
+d = v["search_dirs"]
+assert [x["path"] for x in d] == v["search_path"], (d, v["search_path"])
+st = [(x["status"], x["relative"]) for x in d[:4]]
+assert st == [("ok", False), ("missing", False), ("not a directory", False),
+              ("missing", True)], st
+assert d[0]["error"] is None and d[1]["error"] and d[2]["error"], d'
+
 # ---------------------------------------------------------------------------
 # call on the built-in text class
 # ---------------------------------------------------------------------------
@@ -684,7 +809,7 @@ assert all(r == "-" for r in first_rates), first_rates
 last_rates = [float(l.split()[4]) for l in blocks[2].splitlines()[2:]]
 assert any(r > 0 for r in last_rates), last_rates'
 
-# A producer made of `mapfile put` calls in a loop.
+# A producer made of `mapf put` calls in a loop.
 L=$T/loop.map
 "$MF" put "$L" counter --text 0
 ( i=1; while :; do "$MF" put "$L" counter --text "$i" || exit; i=$((i + 1)); done ) &
@@ -703,6 +828,42 @@ if command -v script >/dev/null; then
 import sys
 t = open(sys.argv[1], "rb").read()
 assert t.count(b"\x1b[H\x1b[2J") == 2, t[:300]'
+fi
+
+# On a real 80x24 terminal (tmux) a table longer than the screen keeps
+# its title and header lines on top: the frame is cut to 24 rows, lines to
+# 80 columns (a long path, a long name), and the bottom row ends without a
+# newline, so nothing scrolls away.
+if command -v tmux >/dev/null; then
+    WIDE=$T/a-directory-with-a-long-name-so-that-the-title-line-is-wider-than-80
+    mkdir -p "$WIDE"
+    TALL=$WIDE/tall.map
+    # 25 records: more than the 21 rows an 80x24 screen has room for.
+    for i in $(seq 1 24); do "$MF" put "$TALL" "rec$i" --text "$i"; done
+    "$MF" put "$TALL" "$(printf 'long%.0s' $(seq 13))" --text x
+    tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 80 -y 24 \
+        "$MF watch '$TALL'"
+    for _ in $(seq 100); do
+        tmux -S "$TMUX_SOCK" capture-pane -p >"$OUT" 2>/dev/null
+        grep -q '^\.\.\. ' "$OUT" && break
+        sleep 0.1
+    done
+    tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+    : >"$ERR"
+    RC=0
+    pycheck "watch on an 80x24 tmux keeps its title and header on screen" '
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+if lines and lines[-1] == "": lines.pop()
+assert len(lines) == 24, len(lines)
+assert lines[0].startswith("--- " + sys.argv[2][:40]), lines[0]
+assert lines[1].split()[:4] == ["NAME", "CLASS", "SIZE", "UPDATES"], lines[1]
+assert [l.split()[0] for l in lines[2:5]] == ["rec1", "rec2", "rec3"], lines[2:5]
+assert lines[23] == "... 4 more", lines[23]
+assert all(len(l) <= 80 for l in lines), max(map(len, lines))' "$TALL"
+else
+    RC=1
+    fail "tmux is not installed (tools/run installs it): cannot check watch on a terminal"
 fi
 
 # The producer keeps running: Ctrl-C (SIGINT) stops watch cleanly.

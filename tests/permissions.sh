@@ -5,7 +5,7 @@
 #
 # As root, a map file made by root (mode 0644) is read by a second,
 # unprivileged user (uid/gid 65534 through setpriv, or a user run through
-# runuser), with the built `mapfile` CLI and a small C reader compiled here:
+# runuser), with the built `mapf` CLI and a small C reader compiled here:
 # - info/ls/get/dump/check/call/watch all work;
 # - put, rm and opening for UPDATE fail cleanly: non-zero exit (no signal),
 #   a message saying why, and the file byte-for-byte unchanged;
@@ -27,8 +27,8 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "permissions.sh: SKIP: needs root to run commands as a second user"
     exit 0
 fi
-if [ ! -x "$BUILD/tools/mapfile" ]; then
-    echo "permissions.sh: $BUILD/tools/mapfile not built" >&2
+if [ ! -x "$BUILD/tools/mapf" ]; then
+    echo "permissions.sh: $BUILD/tools/mapf not built" >&2
     exit 1
 fi
 
@@ -62,14 +62,14 @@ export MAPFILE_PLUGIN_PATH=$BUILD/plugins
 
 # The other user must be able to run the tools. A build tree it cannot
 # reach (under /root, say) is copied to where it can.
-MF=$BUILD/tools/mapfile
+MF=$BUILD/tools/mapf
 if ! as_other test -x "$MF"; then
     mkdir -p "$T/bin" "$T/lib" "$T/plugins"
     cp "$MF" "$T/bin/"
     cp -P "$BUILD"/core/libmapfile.so* "$T/lib/"
     cp "$BUILD"/plugins/*.so "$T/plugins/" 2>/dev/null
     chmod -R a+rX "$T/bin" "$T/lib" "$T/plugins"
-    MF=$T/bin/mapfile
+    MF=$T/bin/mapf
     export LD_LIBRARY_PATH=$T/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
     export MAPFILE_PLUGIN_PATH=$T/plugins
 fi
@@ -183,6 +183,14 @@ other "$MF" ls "$T/private.map"
 expect_refused "other user: ls of a mode 600 file" "permission denied"
 other "$MF" get "$T/private.map" secret
 expect_refused "other user: get from a mode 600 file" "permission denied"
+
+# A plugin directory the user cannot read is flagged by `mapf plugins`.
+mkdir -p "$T/private-plugins"
+chmod 700 "$T/private-plugins"
+MAPFILE_PLUGIN_PATH="$T/private-plugins:$MAPFILE_PLUGIN_PATH" other "$MF" plugins
+expect_ok "other user: plugins with an unreadable directory"
+expect_stdout "other user: plugins flags the unreadable directory" \
+    "^  1\. $T/private-plugins \[unreadable: Permission denied\]$"
 
 # --- the library, directly -----------------------------------------------------
 

@@ -40,6 +40,19 @@ static int forget_wake_page(const char *path, const struct stat *st, int type,
     return 0;
 }
 
+void mf_test_forget_wake_page(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+        forget_wake_page(path, &st, FTW_F, NULL);
+}
+
+int mf_test_unlink(const char *path)
+{
+    mf_test_forget_wake_page(path);
+    return unlink(path);
+}
+
 static void remove_dir(void)
 {
     if (dir[0] && dir_owner == getpid()) {

@@ -14,6 +14,13 @@ const char *mf_test_path(const char *name);
 /* Path of the running test executable (for re-running it as a helper). */
 const char *mf_test_self(void);
 
+/* Remove the wake page in /dev/shm of the map file at path: a file
+ * deleted by hand (or replaced by a rename) leaves its page behind
+ * (core/src/wake.c), and a test must leave nothing. */
+void mf_test_forget_wake_page(const char *path);
+/* mf_test_forget_wake_page(path), then unlink(path); returns unlink's. */
+int mf_test_unlink(const char *path);
+
 /* An empty mf_writer that grows its own buffer with realloc (free w.buf). */
 mf_writer mf_test_writer(void);
 

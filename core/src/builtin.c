@@ -147,7 +147,7 @@ const mf_class mf__text_class = {
 /* ------------------------------------------------------------------------ */
 
 /* A blob's payload is its bytes and nothing else, so mf_put_raw() of any
- * bytes as class "blob" is a valid blob and `mapfile dump` shows them as
+ * bytes as class "blob" is a valid blob and `mapf dump` shows them as
  * they are. */
 static int blob_out(const void *obj, mf_writer *w)
 {

@@ -163,7 +163,8 @@ int mf_copy(mf_file *mf, const char *dst_path, unsigned flags)
     if (inc->fd >= 0 && fstat(inc->fd, &st) == 0)
         mode = st.st_mode & 0777;
     if (!(flags & MF_COPY_REPLACE) && access(dst_path, F_OK) == 0)
-        return mf__fail(MF_EEXIST, "%s: already exists", dst_path);
+        return mf__fail(MF_EEXIST, "%s exists and is kept (MF_COPY_REPLACE, or "
+                        "mapf copy --replace, replaces it)", dst_path);
     int rc = MF_ESNAPSHOT;
     for (int attempt = 0; attempt < MF__COPY_TRIES && rc == MF_ESNAPSHOT; attempt++)
         rc = copy_once(mf, dst_path, flags, mode);

@@ -454,7 +454,7 @@ uint64_t mf__heap_usable(const unsigned char *base, uint64_t map_len,
                          uint64_t user_off)
 {
     /* The readers' hot path: one header word, checked against the bounds. */
-    if (!base || heap_end > map_len || user_off % MF__HEAP_ALIGN ||
+    if (!base || !span_ok(map_len, heap_start, heap_end) || user_off % MF__HEAP_ALIGN ||
         user_off < heap_start + MF__BLOCK_HEADER || user_off >= heap_end)
         return 0;
     uint64_t b = user_off - MF__BLOCK_HEADER;

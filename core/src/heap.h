@@ -90,7 +90,7 @@ int mf__heap_grow(struct mf__heap *h, uint64_t new_end);
  * block). Returns 0, MF_ECORRUPT if a live block is invalid. */
 int mf__heap_rebuild(struct mf__heap *h, const uint64_t *live, size_t n);
 
-/* Full consistency check for `mapfile check` and the tests: blocks tile
+/* Full consistency check for `mapf check` and the tests: blocks tile
  * [heap_start, heap_end) exactly, flags and prev_phys agree, no two free
  * blocks are adjacent, every free block is on the right free list exactly
  * once and lists are well-formed (bounded walks), counters match, and the

@@ -808,7 +808,7 @@ static int fail_no_codec(const mf_registry *reg, const char *name)
         for (size_t j = 0; j < reg->dirs[i].nplugins; j++)
             nfail += reg->dirs[i].plugins[j]->state == PL_FAILED;
     if (nfail)
-        sb_add(&b, "; %zu plugin%s failed to load ('mapfile plugins' says why):",
+        sb_add(&b, "; %zu plugin%s failed to load ('mapf plugins' says why):",
                nfail, nfail == 1 ? "" : "s");
     for (size_t i = 0; i < reg->ndirs; i++)
         for (size_t j = 0; j < reg->dirs[i].nplugins; j++) {

@@ -154,7 +154,7 @@ static void *calib_stream_in(mf_reader *r, uint32_t version)
 
 static void calib_destroy(void *obj) { calib_table_free(obj); }
 
-/* Optional: what `mapfile print` shows. */
+/* Optional: what `mapf get FILE NAME` prints. */
 static void calib_print(const void *obj, FILE *out)
 {
     const calib_table *t = obj;
@@ -173,7 +173,7 @@ static void calib_print(const void *obj, FILE *out)
     }
 }
 
-/* Optional: one JSON object, for `mapfile get --json` and bridges. */
+/* Optional: one JSON object, for `mapf get --json` and bridges. */
 static int calib_to_json(const void *obj, mf_writer *w)
 {
     const calib_table *t = obj;
@@ -204,7 +204,7 @@ static int calib_to_json(const void *obj, mf_writer *w)
 }
 
 /*
- * Optional methods, callable by name through mf_call() and `mapfile call`
+ * Optional methods, callable by name through mf_call() and `mapf call`
  * by a consumer that never saw calib.h. The first parameter is always the
  * object; see the signature letters in codec.h.
  */

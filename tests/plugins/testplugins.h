@@ -16,6 +16,12 @@
 /* every broken plugin, a non-ELF x.so, and good gamma.so / zz_last.so */
 #define MF_TP_MIXED MF_TP_ROOT "/mixed"
 
+/* tp_sigbus_in.so (tp.sigbus_in: stream_in reads a page of a file it
+ * truncated: SIGBUS) and tp_sigbus_entry.so (tp.sigbus_entry: its plugin
+ * entry does the same while the registry loads it). Objects: one int64. */
+#define MF_TP_SIGBUS_IN MF_TP_ROOT "/sigbus_in"
+#define MF_TP_SIGBUS_ENTRY MF_TP_ROOT "/sigbus_entry"
+
 /* Loads fine; stream_out writes 4 bytes; stream_in always fails with
  * MF_WIRE_CODEC. For get-time codec failure tests. */
 #define MF_TP_FAILING_CLASS "tp.failing_in"

@@ -1,0 +1,204 @@
+/*
+ * get.c - `mapf get FILE NAME` (rebuild an object with its codec and print
+ * it) and `mapf dump FILE NAME` (the record header and raw payload, no
+ * codec needed).
+ */
+#include "mapf.h"
+
+#include "json.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------------ */
+/* get                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int print_json_object(const char *path, const char *name,
+                             const mf_class *cls, const void *obj)
+{
+    char cname[MF_CLASS_NAME_MAX + 1];
+    sanitize(cname, sizeof cname, cls->name);
+    if (!cls->to_json) {
+        errorf(path, "%s: class '%s' has no to_json method (try 'mapf dump')",
+               name, cname);
+        return EXIT_MISSING;
+    }
+    mf_writer w;
+    buf_init(&w);
+    int rc = cls->to_json(obj, &w);
+    mf_w_u8(&w, '\n');
+    int status = EXIT_OK;
+    if (rc != 0 || w.err) {
+        errorf(path, "%s: class '%s' failed to write JSON", name, cname);
+        status = EXIT_MISSING;
+    } else if (buf_flush_stdout(&w)) {
+        status = EXIT_MISSING;
+    }
+    buf_free(&w);
+    return status;
+}
+
+/* Print @p obj with its class's print, or as JSON when asked or when the
+ * class has no print. */
+static int print_object(const char *path, const char *name, const mf_class *cls,
+                        const void *obj, int json)
+{
+    if (!json && !cls->print && !cls->to_json) {
+        char cname[MF_CLASS_NAME_MAX + 1];
+        sanitize(cname, sizeof cname, cls->name);
+        errorf(path, "%s: class '%s' has no print or to_json method (try "
+               "'mapf dump')", name, cname);
+        return EXIT_MISSING;
+    }
+    if (json || !cls->print)
+        return print_json_object(path, name, cls, obj);
+    cls->print(obj, stdout);
+    return EXIT_OK;
+}
+
+static int run_get(const mapf_args *a)
+{
+    const char *path = a->pos[0], *name = a->pos[1];
+    mf_file *mf;
+    void *obj;
+    const mf_class *cls;
+    int status;
+    if (open_read(&mf, path, 0))
+        return EXIT_USAGE;
+    status = get_object(mf, path, name, &obj, &cls);
+    if (status == EXIT_OK) {
+        status = print_object(path, name, cls, obj, mapf_flag(a, "--json"));
+        mf_object_free(cls, obj);
+    }
+    mf_close(mf);
+    return finish_stdout(status);
+}
+
+static const mapf_option get_options[] = {
+    {"--json", NULL, 0},
+    {NULL, NULL, 0},
+};
+
+const mapf_command mapf_cmd_get = {
+    .name = "get",
+    .run = run_get,
+    .options = get_options,
+    .min_pos = 2,
+    .max_pos = 2,
+    .synopsis = "[--json] FILE NAME",
+    .help = "Rebuild the object NAME with its codec and print it. Exit 1 if there is\n"
+            "no such record or no codec for its class (the error names the class\n"
+            "and the plugin search path).\n"
+            "\n"
+            "  --json  print the object as JSON (numbers at full precision)\n",
+};
+
+/* ------------------------------------------------------------------------ */
+/* dump                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* hexdump -C style: offset, 16 bytes in two groups of 8, ASCII column. */
+static void hexdump(const unsigned char *p, size_t n, FILE *out)
+{
+    for (size_t off = 0; off < n; off += 16) {
+        size_t k = n - off < 16 ? n - off : 16;
+        fprintf(out, "%08zx ", off);
+        for (size_t i = 0; i < 16; i++) {
+            if (i == 8)
+                fputc(' ', out);
+            if (i < k)
+                fprintf(out, " %02x", p[off + i]);
+            else
+                fputs("   ", out);
+        }
+        fputs("  |", out);
+        for (size_t i = 0; i < k; i++) {
+            unsigned char c = p[off + i];
+            fputc(c >= 0x20 && c < 0x7f ? c : '.', out);
+        }
+        fputs("|\n", out);
+    }
+}
+
+static void print_record_header(mf_record_info *ri)
+{
+    char t[64];
+    ri->name[MF_NAME_MAX] = '\0';
+    ri->class_name[MF_CLASS_NAME_MAX] = '\0';
+    fmt_time(t, sizeof t, ri->update_time_ns);
+    printf("name:       ");
+    fput_safe(ri->name, stdout);
+    printf("\nclass:      ");
+    fput_safe(ri->class_name, stdout);
+    printf("\nversion:    %" PRIu32 "\n", ri->class_version);
+    printf("size:       %" PRIu64 "\n", ri->size);
+    printf("checksum:   0x%016" PRIx64 "\n", ri->checksum);
+    printf("generation: %" PRIu64 "\n", ri->generation);
+    printf("updates:    %" PRIu64 "\n", ri->update_count);
+    printf("updated:    %s\n", t);
+    printf("batch:      %" PRIu64 "\n", ri->batch);
+}
+
+/* The payload of a record whose checksum fails, read again through a
+ * handle that skips the checksum (MF_OPEN_NO_VERIFY): the one time a user
+ * wants the bytes is when they are damaged. The read is still never torn.
+ * Returns 0 or a negative MF_E* code (reported). */
+static int get_raw_unverified(const char *path, const char *name, void **data,
+                              mf_record_info *ri)
+{
+    mf_open_options opts = MF_OPEN_OPTIONS_INIT;
+    opts.flags = MF_OPEN_NO_VERIFY;
+    mf_file *mf;
+    int rc = mf_open(&mf, path, MF_READ, &opts);
+    if (rc == 0) {
+        rc = mf_get_raw_alloc(mf, name, data, ri);
+        mf_close(mf);
+    }
+    if (rc < 0)
+        report_mf(path, name, rc);
+    return rc;
+}
+
+static int run_dump(const mapf_args *a)
+{
+    const char *path = a->pos[0], *name = a->pos[1];
+    mf_file *mf;
+    void *data = NULL;
+    mf_record_info ri;
+    int status = EXIT_OK;
+    if (open_read(&mf, path, 0))
+        return EXIT_USAGE;
+    int rc = mf_get_raw_alloc(mf, name, &data, &ri);
+    mf_close(mf);
+    if (rc == MF_ECHECKSUM) {
+        warn_mf(path, name, rc);
+        errorf("warning", "%s: %s: showing the payload anyway; it does not "
+               "match its stored checksum", path, name);
+        status = EXIT_MISSING;
+        rc = get_raw_unverified(path, name, &data, &ri);
+        if (rc < 0)
+            return record_status(rc);
+    } else if (rc < 0) {
+        report_mf(path, name, rc);
+        return record_status(rc);
+    }
+    print_record_header(&ri);
+    if (ri.size) {
+        putchar('\n');
+        hexdump(data, (size_t)ri.size, stdout);
+    }
+    free(data);
+    return finish_stdout(status);
+}
+
+const mapf_command mapf_cmd_dump = {
+    .name = "dump",
+    .run = run_dump,
+    .min_pos = 2,
+    .max_pos = 2,
+    .synopsis = "FILE NAME",
+    .help = "Print the record header of NAME and its raw payload as a hex dump\n"
+            "(offset, 16 bytes, ASCII). Needs no codec. A payload that fails its\n"
+            "checksum is shown anyway, with a warning on stderr, and exits 1.\n",
+};
