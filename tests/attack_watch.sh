@@ -9,7 +9,7 @@
 # ends (timeout's exit 124): on the old core it exited 1 within 18-40 s
 # with "map file is corrupt: record 'hpx': its payload is not sealed" or
 # "the record list is broken at offset N". MF_ATTACK_WATCH_SECONDS sets
-# the run (default 60, 20 in a sanitizer build; the issue asks for 10
+# the run (default 30, 15 in a sanitizer build; the issue asks for 10
 # minutes before it is closed).
 # MF_ATTACK_WATCH_RUNS repeats it (default 1); MF_ATTACK_WATCHERS sets how
 # many watch processes run side by side (default 3), each must last.
@@ -20,9 +20,9 @@ BUILD=$(cd "$BUILD" && pwd)
 # Under ASan (a sanitizer build tree) the run is shorter: the plain pass
 # gives the minute.
 if grep -q '^MAPFILE_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null; then
-    SECS=${MF_ATTACK_WATCH_SECONDS:-20}
+    SECS=${MF_ATTACK_WATCH_SECONDS:-15}
 else
-    SECS=${MF_ATTACK_WATCH_SECONDS:-60}
+    SECS=${MF_ATTACK_WATCH_SECONDS:-30}
 fi
 RUNS=${MF_ATTACK_WATCH_RUNS:-1}
 NWATCH=${MF_ATTACK_WATCHERS:-3}

@@ -1,7 +1,6 @@
 /* test_attack_check_api.c - what the API says about a writer that died
  * inside a change (issue 12, item 4). Needs the new API:
- * mf_file_info.writer_pid and .repair_pending, and MF_OPEN_NO_CREATE;
- * built only with -DMAPFILE_ATTACK_NEW_API=ON.
+ * mf_file_info.writer_pid and .repair_pending, and MF_OPEN_NO_CREATE.
  *
  * - A writer killed at a crash point (inside a change, holding the lock):
  *   a reader's mf_file_stat says writer_state MF_WRITER_DEAD, writer_pid

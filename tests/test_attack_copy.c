@@ -1,6 +1,5 @@
 /* test_attack_copy.c - mf_copy takes a clean copy of a live file (issue
- * 12, item 8). Needs the new API mf_copy / MF_COPY_REPLACE; built only with
- * -DMAPFILE_ATTACK_NEW_API=ON.
+ * 12, item 8), through mf_copy / MF_COPY_REPLACE.
  *
  * A writer publishes batches at full rate. 20 of 20 copies taken with
  * mf_copy beside it (from a read-only handle, and from a second writer's

@@ -579,6 +579,50 @@ Test(wait, returns_at_once_if_already_changed_and_times_out_otherwise)
     mf_close(mf);
 }
 
+static bool wake_page_exists(uint64_t file_id)
+{
+    char name[64];
+    snprintf(name, sizeof name, "/dev/shm/mapfile-%016llx", (unsigned long long)file_id);
+    return access(name, F_OK) == 0;
+}
+
+/* mf_unlink_file deletes the file and its wake page; the reader that still
+ * has the file open keeps reading it; errors are reported, not crashed on. */
+Test(wait, unlink_file_removes_the_file_and_its_wake_page)
+{
+    const char *path = mf_test_path("unlink.map");
+    mf_file *w, *r;
+    cr_assert_eq(mf_open(&w, path, MF_RECREATE, NULL), 0);
+    cr_assert_eq(mf_put(w, "x", "text", "kept"), 0);
+    cr_assert_eq(mf_open(&r, path, MF_READ, NULL), 0);
+    uint64_t seen = 0;
+    cr_assert_eq(mf_wait(r, &seen, 1000), 0);
+    cr_assert_eq(mf_wait(r, &seen, 10), MF_ETIMEDOUT, "the waiter made the page");
+    mf_file_info fi;
+    cr_assert_eq(mf_file_stat(r, &fi), 0);
+    cr_assert(wake_page_exists(fi.file_id));
+
+    cr_assert_eq(mf_unlink_file(path), 0, "%s", mf_errdetail());
+    cr_assert_neq(access(path, F_OK), 0);
+    cr_assert_not(wake_page_exists(fi.file_id));
+    void *obj;
+    const mf_class *cls;
+    cr_assert_eq(mf_get(r, "x", &obj, &cls), 0, "an open reader keeps its file");
+    mf_object_free(cls, obj);
+    mf_close(r);
+    mf_close(w);
+
+    cr_assert_eq(mf_unlink_file(path), MF_ENOENT);
+    cr_assert_eq(mf_unlink_file(NULL), MF_EINVAL);
+    const char *other = mf_test_path("not-a-map.txt");
+    FILE *f = fopen(other, "w");
+    cr_assert_not_null(f);
+    fputs("plain text", f);
+    fclose(f);
+    cr_assert_eq(mf_unlink_file(other), 0, "any file is deleted");
+    cr_assert_neq(access(other, F_OK), 0);
+}
+
 Test(wait, per_record_generation_tells_which_objects_changed)
 {
     mf_file *mf;

@@ -191,3 +191,40 @@ int mf__install_temp(const char *tmp, const char *path, bool exclusive)
     }
     return 0;
 }
+
+/* The file id in the header of the map file open on fd, or 0 if it is not
+ * a map file of this format (then it has no wake page of ours). */
+static uint64_t map_file_id(int fd)
+{
+    struct stat st;
+    char magic[sizeof MF__MAGIC];
+    uint32_t version;
+    uint64_t id;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size < MF__HEADER_SIZE ||
+        pread(fd, magic, sizeof magic, 0) != (ssize_t)sizeof magic ||
+        memcmp(magic, MF__MAGIC, sizeof magic) != 0 ||
+        pread(fd, &version, sizeof version, offsetof(struct mf__header, format_version)) !=
+            (ssize_t)sizeof version ||
+        version != MF_FORMAT_VERSION ||
+        pread(fd, &id, sizeof id, offsetof(struct mf__header, file_id)) != (ssize_t)sizeof id)
+        return 0;
+    return id;
+}
+
+int mf_unlink_file(const char *path)
+{
+    if (!path || !*path)
+        return mf__fail(MF_EINVAL, "mf_unlink_file: no path given");
+    uint64_t id = 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd >= 0) {
+        id = map_file_id(fd);
+        close(fd);
+    }
+    if (unlink(path) != 0)
+        return sys_fail(errno, "unlink", path);
+    if (id)
+        mf__wake_unlink(id);
+    return 0;
+}

@@ -10,8 +10,9 @@
  * memory object named after the file's random id, made by the first waiter
  * and writable by everyone who can read the map file (a consumer can delay
  * other consumers' wakes by lying in it, never touch the data). The first
- * writer or waiter makes it; a RECREATE removes the replaced file's page; a
- * map file deleted by hand leaves its 4 KiB page in /dev/shm.
+ * writer or waiter makes it; a RECREATE removes the replaced file's page,
+ * mf_unlink_file() the deleted file's; a map file deleted with unlink(2)
+ * leaves its 4 KiB page in /dev/shm.
  *
  * Why no wake-up is lost (both sides use sequentially consistent order):
  *   writer:  change_futex = g;  n = waiters;  if (n) FUTEX_WAKE

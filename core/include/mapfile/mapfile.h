@@ -536,6 +536,15 @@ typedef struct mf_file_info {
     uint64_t created_ns;    /**< CLOCK_REALTIME when the file was created */
 } mf_file_info;
 
+/**
+ * Delete the map file at @p path and its wake page (see mf_wait()). Use it
+ * instead of unlink(2), which leaves the 4 KiB page in /dev/shm. Processes
+ * that have the file open keep reading it; a symlink at @p path is removed,
+ * not followed; a file that is not a map file is simply deleted.
+ * @return 0, #MF_EINVAL, #MF_ENOENT, #MF_EACCES, #MF_ESYS
+ */
+MF_API int mf_unlink_file(const char *path);
+
 /** Describe the file. @return 0, #MF_EINVAL, #MF_ECORRUPT (the file shrank
  *  under the reader) */
 MF_API int mf_file_stat(mf_file *mf, mf_file_info *info);
@@ -547,9 +556,11 @@ MF_API void mf_ls(mf_file *mf, FILE *out);
 
 /**
  * Block until the file's generation differs from @p *seen, then store the
- * new generation in @p *seen. Returns at once if it already differs. Uses a
- * futex on the file header: no polling. Start with *seen = 0 to get the
- * current generation immediately.
+ * new generation in @p *seen. Returns at once if it already differs. Sleeps
+ * on a futex in the file header, no polling; waiters count themselves in a
+ * 4 KiB wake page, /dev/shm/mapfile-<file_id in hex>, so writers make the
+ * wake system call only when someone waits (see mf_unlink_file()). Start
+ * with *seen = 0 to get the current generation immediately.
  *
  * A reader whose file was replaced (a producer's RECREATE, or the path
  * deleted and created anew, noticed within 250 ms) moves to the new file
