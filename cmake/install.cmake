@@ -1,7 +1,8 @@
 # install.cmake - what `cmake --install` puts in a prefix, in zstd's and
 # libuv's style: headers, libmapfile (shared and static), the CMake package
 # (find_package(mapfile CONFIG) -> mapfile::mapfile, mapfile::mapfile_static,
-# mapfile::sdk) and pkg-config files (mapfile, mapfile-sdk).
+# mapfile::sdk, mapfile::hist) and pkg-config files (mapfile, mapfile-sdk,
+# mapfile-hist).
 #
 # Included from the end of the top-level CMakeLists.txt, after every target
 # exists. Plugins install themselves (plugins/CMakeLists.txt).
@@ -30,12 +31,13 @@ endforeach()
 
 # --- Libraries and the export set -------------------------------------------
 # Names seen by find_package users: mapfile::mapfile (shared),
-# mapfile::mapfile_static (libmapfile.a) and mapfile::sdk (headers only,
-# EXPORT_NAME set in sdk/CMakeLists.txt).
+# mapfile::mapfile_static (libmapfile.a), mapfile::sdk (headers only,
+# EXPORT_NAME set in sdk/CMakeLists.txt) and mapfile::hist (libmapfile_hist.a:
+# the histogram classes linked into a producer; it needs libm).
 set_target_properties(mapfile PROPERTIES EXPORT_NAME mapfile)
 set_target_properties(mapfile_static PROPERTIES EXPORT_NAME mapfile_static)
 
-install(TARGETS mapfile mapfile_static mapfile_sdk
+install(TARGETS mapfile mapfile_static mapfile_sdk mapfile_hist
   EXPORT mapfileTargets
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
@@ -65,6 +67,10 @@ install(FILES
     "${PROJECT_BINARY_DIR}/mapfileConfig.cmake"
     "${PROJECT_BINARY_DIR}/mapfileConfigVersion.cmake"
   DESTINATION "${MAPFILE_CMAKE_INSTALL_DIR}")
+
+# --- The codec template (mapf new-codec copies it) -------------------------------
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/sdk/template/"
+  DESTINATION "${CMAKE_INSTALL_DATADIR}/mapfile/template")
 
 # --- pkg-config ---------------------------------------------------------------
 # The .pc files locate the prefix from their own folder (${pcfiledir}), so an
@@ -103,7 +109,10 @@ configure_file("${CMAKE_CURRENT_LIST_DIR}/mapfile.pc.in"
   "${PROJECT_BINARY_DIR}/mapfile.pc" @ONLY)
 configure_file("${CMAKE_CURRENT_LIST_DIR}/mapfile-sdk.pc.in"
   "${PROJECT_BINARY_DIR}/mapfile-sdk.pc" @ONLY)
+configure_file("${CMAKE_CURRENT_LIST_DIR}/mapfile-hist.pc.in"
+  "${PROJECT_BINARY_DIR}/mapfile-hist.pc" @ONLY)
 install(FILES
     "${PROJECT_BINARY_DIR}/mapfile.pc"
     "${PROJECT_BINARY_DIR}/mapfile-sdk.pc"
+    "${PROJECT_BINARY_DIR}/mapfile-hist.pc"
   DESTINATION "${CMAKE_INSTALL_LIBDIR}/pkgconfig")

@@ -128,7 +128,7 @@ expect_out "mapfile is still a bash builtin, not our file" "builtin"
 # ---------------------------------------------------------------------------
 # Help and usage
 # ---------------------------------------------------------------------------
-CMDS="info ls get dump put rm check copy watch plugins call"
+CMDS="info ls get dump put rm check copy watch serve plugins call"
 
 run "$MF" --help
 expect_rc "--help" 0
@@ -752,7 +752,7 @@ fi
 # flags them; the good ones are not.
 MAPFILE_PLUGIN_PATH="$PLUGDIR:$T/no-such-dir:$T/blob.bin:rel/plugins" run "$MF" plugins
 expect_rc "plugins with bad search directories" 0
-check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR" "$OUT"
+check "a good directory is not flagged" grep -qxF "  1. $PLUGDIR (MAPFILE_PLUGIN_PATH)" "$OUT"
 expect_out_has "a missing directory is flagged" "  2. $T/no-such-dir [missing]"
 expect_out_has "a file is flagged" "  3. $T/blob.bin [not a directory]"
 expect_out_has "a relative directory is flagged" \
@@ -1054,6 +1054,105 @@ blocks = re.split(r"^--- ", open(sys.argv[1]).read(), flags=re.M)[1:]
 names = [[l.split()[0] for l in b.splitlines()[2:]] for b in blocks]
 assert "first" in names[0], names[0]
 assert names[-1] == ["hpx", "hpxpy", "hprof"], names[-1]'
+fi
+
+# ---------------------------------------------------------------------------
+# serve: arguments, exit codes, the installed server and its JSROOT (the
+# endpoints in depth are tests/web/*.py, the page tests/web/browser.mjs)
+# ---------------------------------------------------------------------------
+WEB_BUILT=1
+grep -q '^MAPFILE_WEB:BOOL=OFF' "$BUILD/CMakeCache.txt" && WEB_BUILT=0
+if [ "$WEB_BUILT" = 1 ] && [ -x "$DEMO" ]; then
+    S=$T/serve.map
+    "$DEMO" produce "$S" --fills 500 >/dev/null 2>&1
+    run "$MF" serve
+    expect_rc "serve without FILE" 2
+    expect_err_has "serve without FILE" "usage: mapf serve FILE [--listen ADDR:PORT] [--token TOKEN] [--title T]"
+    run "$MF" serve "$S" --max-clients 0
+    expect_rc "serve --max-clients 0" 2
+    expect_err_has "serve --max-clients 0" "--max-clients needs a whole number from 1 to 100000, not '0'"
+    run "$MF" serve "$S" --keepalive=-1
+    expect_rc "serve --keepalive=-1" 2
+    run "$MF" serve "$S" --listen 0.0.0.0:0
+    expect_rc "serve on a non-loopback address without a token" 2
+    expect_err_has "serve names the way out" "pass --token TOKEN"
+    run "$MF" serve "$S" --listen 127.0.0.1:99999
+    expect_rc "serve on a port past 65535" 2
+    printf 'tok-0123456789\n' >"$T/tok"
+    run "$MF" serve "$S" --token tok-0123456789 --token-file "$T/tok"
+    expect_rc "serve --token and --token-file" 2
+    expect_err_has "serve --token and --token-file" "give --token or --token-file, not both"
+    : >"$T/tok.empty"
+    run "$MF" serve "$S" --token-file "$T/tok.empty"
+    expect_rc "serve --token-file of an empty file" 2
+    expect_err_has "serve --token-file of an empty file" "the line is empty"
+    run "$MF" serve "$S" --token short
+    expect_rc "serve --token shorter than 8" 2
+
+    # start_serve ARGS...: the installed server in the background; sets
+    # SERVE_PID and SERVE_URL (empty if it printed none within 10 s).
+    start_serve() {
+        "$MF" serve "$@" >"$T/serve.out" 2>"$T/serve.err" </dev/null &
+        SERVE_PID=$!
+        BG_PIDS+=("$SERVE_PID")
+        SERVE_URL=
+        for _ in $(seq 100); do
+            SERVE_URL=$(grep -o 'http://[^ ]*' "$T/serve.out")
+            [ -n "$SERVE_URL" ] && break
+            kill -0 "$SERVE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+    }
+    # http_get URL OUTFILE: prints the status, the body goes to OUTFILE.
+    http_get() {
+        python3 - "$1" "$2" <<'EOF2'
+import sys, urllib.request, urllib.error
+try:
+    r = urllib.request.urlopen(sys.argv[1], timeout=20)
+    st, body = r.status, r.read()
+except urllib.error.HTTPError as e:
+    st, body = e.code, e.read()
+open(sys.argv[2], "wb").write(body)
+print(st)
+EOF2
+    }
+
+    start_serve "$S" --listen 127.0.0.1:0 --title "cli test"
+    check "serve prints 'mapf serve: FILE on URL'" \
+        grep -qx "mapf serve: $S on http://127.0.0.1:[0-9]*/" "$T/serve.out"
+    if [ -n "$SERVE_URL" ]; then
+        "$MF" get --json "$S" hpx >"$T/serve.cli.json"
+        ST=$(http_get "${SERVE_URL}hpx/get.json" "$T/serve.get.json")
+        check "/hpx/get.json answers 200" test "$ST" = 200
+        check "/hpx/get.json is byte for byte 'mapf get --json'" \
+            cmp -s "$T/serve.get.json" "$T/serve.cli.json"
+        ST=$(http_get "${SERVE_URL}nosuch/get.json" "$T/serve.404")
+        check "a missing record is a 404" test "$ST" = 404
+        if [ -f "$BUILD/npm/node_modules/jsroot/modules/core.mjs" ]; then
+            ST=$(http_get "${SERVE_URL}jsrootsys/modules/core.mjs" "$T/serve.core.mjs")
+            check "the installed server finds its JSROOT (share/mapfile/jsroot)" test "$ST" = 200
+            check "and serves the installed file" \
+                cmp -s "$T/serve.core.mjs" "$PREFIX/share/mapfile/jsroot/modules/core.mjs"
+        fi
+        # The same port again: cannot listen, exit 1.
+        PORT=${SERVE_URL#http://127.0.0.1:}
+        PORT=${PORT%/}
+        run "$MF" serve "$S" --listen "127.0.0.1:$PORT"
+        expect_rc "serve on a port in use" 1
+        expect_err_has "serve on a port in use says so" "mapf: serve: "
+    else
+        fail "mapf serve printed no URL: $(cat "$T/serve.err")"
+    fi
+    kill -TERM "$SERVE_PID"
+    wait "$SERVE_PID"
+    RC=$?
+    expect_rc "serve stops on SIGTERM with exit 0" 0
+    start_serve "$S" --listen 127.0.0.1:0
+    check "serve starts again" test -n "$SERVE_URL"
+    kill -INT "$SERVE_PID"
+    wait "$SERVE_PID"
+    RC=$?
+    expect_rc "serve stops on SIGINT (Ctrl-C) with exit 0" 0
 fi
 
 echo "$PASS passed, $FAIL failed"

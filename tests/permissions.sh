@@ -58,7 +58,7 @@ fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-perm.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
-export MAPFILE_PLUGIN_PATH=$BUILD/plugins
+export MAPFILE_PLUGIN_PATH=$BUILD/lib/mapfile/plugins
 
 # The other user must be able to run the tools. A build tree it cannot
 # reach (under /root, say) is copied to where it can.
@@ -66,8 +66,8 @@ MF=$BUILD/tools/mapf
 if ! as_other test -x "$MF"; then
     mkdir -p "$T/bin" "$T/lib" "$T/plugins"
     cp "$MF" "$T/bin/"
-    cp -P "$BUILD"/core/libmapfile.so* "$T/lib/"
-    cp "$BUILD"/plugins/*.so "$T/plugins/" 2>/dev/null
+    cp -P "$BUILD"/lib/libmapfile.so* "$T/lib/"
+    cp "$BUILD"/lib/mapfile/plugins/*.so "$T/plugins/" 2>/dev/null
     chmod -R a+rX "$T/bin" "$T/lib" "$T/plugins"
     MF=$T/bin/mapf
     export LD_LIBRARY_PATH=$T/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
@@ -190,7 +190,7 @@ chmod 700 "$T/private-plugins"
 MAPFILE_PLUGIN_PATH="$T/private-plugins:$MAPFILE_PLUGIN_PATH" other "$MF" plugins
 expect_ok "other user: plugins with an unreadable directory"
 expect_stdout "other user: plugins flags the unreadable directory" \
-    "^  1\. $T/private-plugins \[unreadable: Permission denied\]$"
+    "^  1\. $T/private-plugins \[unreadable: Permission denied\] (MAPFILE_PLUGIN_PATH)$"
 
 # --- the library, directly -----------------------------------------------------
 
@@ -276,12 +276,12 @@ int main(int argc, char **argv)
 EOF
     # An instrumented library needs the sanitizer runtimes in the program.
     SAN=()
-    if ldd "$BUILD/core/libmapfile.so" 2>/dev/null | grep -q libasan; then
+    if ldd "$BUILD/lib/libmapfile.so" 2>/dev/null | grep -q libasan; then
         SAN=(-fsanitize=address,undefined)
     fi
     if "$CC_BIN" -std=c11 -D_GNU_SOURCE ${SAN[@]+"${SAN[@]}"} \
         -I"$SRC/core/include" -I"$SRC/sdk/include" "$T/reader.c" \
-        -L"$BUILD/core" -lmapfile -Wl,-rpath,"$BUILD/core" -o "$T/reader" 2>"$ERR"; then
+        -L"$BUILD/lib" -lmapfile -Wl,-rpath,"$BUILD/lib" -o "$T/reader" 2>"$ERR"; then
         chmod 755 "$T/reader"
         export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
         other "$T/reader" consumer "$F"

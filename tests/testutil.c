@@ -142,3 +142,12 @@ int mf_test_damage(const char *path, const char *needle)
     close(fd);
     return rc;
 }
+
+/* The tests link libmapfile.a, which searches the configured install
+ * directory; this hook (core/src/plugindir.c) makes it search the plugins of
+ * this build tree instead, as a binary run from the build tree must. */
+const char *mf__build_plugin_dir(void);
+const char *mf__build_plugin_dir(void)
+{
+    return MF_TEST_PLUGIN_DIR;
+}

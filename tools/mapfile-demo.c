@@ -238,6 +238,22 @@ static void rannor(double *a, double *b)
 
 /* Sleeps until the absolute monotonic time *next, then schedules the next
  * tick. A late tick is not made up for: the demo just runs slower. */
+/* A bounded run at a limited rate can take a while: say how long before
+ * starting, so a silent terminal is not mistaken for a hang. */
+static void announce_duration(const demo_args *a)
+{
+    if (a->fills == 0 || a->rate == 0)
+        return;
+    double seconds = (double)(a->fills / a->every) / (double)a->rate;
+    if (seconds < 2)
+        return;
+    printf("filling %llu times, publishing every %llu fills at most %llu times "
+           "a second: about %.0f s (--rate 0 for no limit)\n",
+           (unsigned long long)a->fills, (unsigned long long)a->every,
+           (unsigned long long)a->rate, seconds);
+    fflush(stdout);
+}
+
 static void pace(struct timespec *next, uint64_t rate)
 {
     long step = (long)(1000000000ull / rate);
@@ -311,6 +327,7 @@ static int produce(const demo_args *a)
     struct timespec next;
     clock_gettime(CLOCK_MONOTONIC, &next);
 
+    announce_duration(a);
     uint64_t fills = 0, updates = 0;
     int dirty = 0;
     while (!stop_requested && (a->fills == 0 || fills < a->fills)) {

@@ -36,6 +36,11 @@ const char *mf__registry_path_string(mf_registry *reg);
  * "in-process". Valid for the registry's lifetime. */
 const char *mf__registry_class_origin(mf_registry *reg, const mf_class *cls);
 
+/* plugindir.c: the default plugin directory (beside libmapfile.so, or the
+ * configured one for libmapfile.a) as a malloc'd path, NULL if it cannot be
+ * known; *from_build is set when it is a build tree's. 0 or MF_ENOMEM. */
+int mf__default_plugin_dir(char **out, int *from_build);
+
 /* call.c / registry.c: method tables prepared when a class is registered.
  * mf__methods_prepare validates every signature of cls and prepares its
  * libffi cifs; it returns MF_ESIGNATURE (detail names the method) on a bad

@@ -3,9 +3,9 @@
  *
  * A registry is an ordered list of sources: the in-process set first, then
  * the plugin directories (MAPFILE_PLUGIN_PATH, mf_registry_add_path(), the
- * install dir, the build dir). Directories are scanned and plugins dlopen'ed
- * lazily, always in that order, so the first definition of a name that a
- * walk meets is the winner. Winners are cached in a small hash map; the map
+ * install dir found beside libmapfile: plugindir.c). Directories are
+ * scanned and plugins dlopen'ed lazily, always in that order, so the first
+ * definition of a name that a walk meets is the winner. Winners are cached in a small hash map; the map
  * is dropped whenever the order can change (a new in-process class or a new
  * directory) and refilled by later walks.
  *
@@ -79,6 +79,7 @@ struct mf_registry {
     size_t map_cap, map_len;
     char *path_str;
     const char **dir_list;
+    mf_registry_dir *dir_view;
     mf_registry_plugin *list;
 };
 
@@ -639,6 +640,19 @@ static int add_env_dirs(mf_registry *reg)
     return rc;
 }
 
+/* The installed plugins (beside libmapfile.so), or for a test binary of
+ * the build tree linked statically, the build's (plugindir.c). */
+static int add_default_dir(mf_registry *reg)
+{
+    char *dir = NULL;
+    int from_build = 0;
+    int rc = mf__default_plugin_dir(&dir, &from_build);
+    if (rc == 0 && dir)
+        rc = dir_insert(reg, reg->ndirs, dir, from_build ? DIR_BUILD : DIR_INSTALL);
+    free(dir);
+    return rc;
+}
+
 int mf_registry_create(mf_registry **out)
 {
     if (!out)
@@ -657,9 +671,7 @@ int mf_registry_create(mf_registry **out)
     reg->inproc.abi_minor = MF_ABI_MINOR;
     int rc = add_env_dirs(reg);
     if (rc == 0)
-        rc = dir_insert(reg, reg->ndirs, MF_PLUGIN_INSTALL_DIR, DIR_INSTALL);
-    if (rc == 0)
-        rc = dir_insert(reg, reg->ndirs, MF_PLUGIN_BUILD_DIR, DIR_BUILD);
+        rc = add_default_dir(reg);
     if (rc == 0)
         rc = rebuild_path_string(reg);
     if (rc == 0)
@@ -695,6 +707,7 @@ void mf_registry_free(mf_registry *reg)
     free(reg->map);
     free(reg->path_str);
     free(reg->dir_list);
+    free(reg->dir_view);
     free(reg->list);
     pthread_mutex_destroy(&reg->lock);
     free(reg);
@@ -737,6 +750,71 @@ int mf_registry_add_class(mf_registry *reg, const mf_class *cls)
         return mf__fail(MF_EINVAL, "registry is NULL");
     pthread_mutex_lock(&reg->lock);
     int rc = add_inproc(reg, cls);
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
+}
+
+/* The checks plugin_load makes of a dlopen'ed descriptor, for one linked
+ * into the program; @p n gets the number of classes. */
+static int check_linked_plugin(const mf_plugin *d, size_t *n)
+{
+    char msg[768];
+    const char *who = d->struct_size >= PLUGIN_MIN_SIZE && d->name ? d->name : "?";
+    if (d->struct_size < PLUGIN_ABI_SIZE)
+        return mf__fail(MF_EINVAL, "linked plugin: descriptor struct_size %u is "
+                        "too small to hold an ABI version", d->struct_size);
+    if (d->abi_major != MF_ABI_MAJOR || d->abi_minor > MF_ABI_MINOR)
+        return mf__fail(MF_EABI, "linked plugin: ABI %u.%u, host ABI %d.%d: "
+                        "rebuild it against this mapfile SDK", d->abi_major,
+                        d->abi_minor, MF_ABI_MAJOR, MF_ABI_MINOR);
+    if (d->struct_size < PLUGIN_MIN_SIZE || !d->classes)
+        return mf__fail(MF_EINVAL, "linked plugin: descriptor struct_size %u "
+                        "(at least %zu) or NULL class list", d->struct_size,
+                        (size_t)PLUGIN_MIN_SIZE);
+    size_t k = 0;
+    while (k < MAX_PLUGIN_CLASSES && d->classes[k])
+        k++;
+    if (k == MAX_PLUGIN_CLASSES)
+        return mf__fail(MF_EINVAL, "linked plugin '%s': more than %d classes "
+                        "(is the list NULL-terminated?)", who, MAX_PLUGIN_CLASSES);
+    for (size_t i = 0; i < k; i++) {
+        int rc = check_class(d->classes[i], MF_EINVAL, msg, sizeof msg);
+        if (rc)
+            return mf__fail(rc, "linked plugin '%s': %s", who, msg);
+    }
+    *n = k;
+    return 0;
+}
+
+/* Undo the last @p n in-process registrations (a failed add_plugin). */
+static void drop_inproc(mf_registry *reg, size_t n)
+{
+    while (n-- > 0 && reg->inproc.nclasses > 0)
+        mf__methods_forget(reg->inproc.defs[--reg->inproc.nclasses]);
+    map_clear(reg);
+}
+
+int mf_registry_add_plugin(mf_registry *reg, const mf_plugin *plugin)
+{
+    mf__clear_detail();
+    if (!reg || !plugin)
+        return mf__fail(MF_EINVAL, "registry or plugin is NULL");
+    size_t n = 0;
+    int rc = check_linked_plugin(plugin, &n);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&reg->lock);
+    size_t added = 0;
+    for (; added < n && rc == 0; added++)
+        rc = add_inproc(reg, plugin->classes[added]);
+    if (rc) {
+        /* add_inproc registered nothing for the class that failed */
+        char why[1024];
+        snprintf(why, sizeof why, "%s", mf__detail());
+        drop_inproc(reg, added - 1);
+        mf__fail(rc, "linked plugin '%s': %s (none of its classes is "
+                 "registered)", plugin->name ? plugin->name : "?", why);
+    }
     pthread_mutex_unlock(&reg->lock);
     return rc;
 }
@@ -788,6 +866,29 @@ static const char *kind_label(int kind)
     default:
         return "build dir";
     }
+}
+
+int mf_registry_dirs(mf_registry *reg, const mf_registry_dir **dirs,
+                     size_t *count)
+{
+    mf__clear_detail();
+    if (!reg || !dirs || !count)
+        return mf__fail(MF_EINVAL, "registry or output is NULL");
+    pthread_mutex_lock(&reg->lock);
+    int rc = 0;
+    /* +1: realloc of 0 bytes may return NULL */
+    mf_registry_dir *v = realloc(reg->dir_view, (reg->ndirs + 1) * sizeof *v);
+    if (!v) {
+        rc = mf__fail(MF_ENOMEM, "out of memory");
+    } else {
+        reg->dir_view = v;
+        for (size_t i = 0; i < reg->ndirs; i++)
+            v[i] = (mf_registry_dir){reg->dirs[i].path, kind_label(reg->dirs[i].kind)};
+        *dirs = v;
+        *count = reg->ndirs;
+    }
+    pthread_mutex_unlock(&reg->lock);
+    return rc;
 }
 
 static int fail_no_codec(const mf_registry *reg, const char *name)

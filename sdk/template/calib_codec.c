@@ -259,4 +259,4 @@ static const mf_class calib_class = {
 
 /* The one exported symbol: plugin name and its NULL-terminated classes,
  * stamped with the ABI version this file was compiled against. */
-MF_DEFINE_PLUGIN("calib", &calib_class)
+MF_DEFINE_PLUGIN(calib, &calib_class)

@@ -26,4 +26,4 @@ static const mf_class failing_class = {
     NULL, NULL, NULL,
  NULL, NULL,};
 
-MF_DEFINE_PLUGIN("failing", &failing_class)
+MF_DEFINE_PLUGIN(failing, &failing_class)

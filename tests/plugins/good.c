@@ -10,8 +10,8 @@
 
 #include <stdlib.h>
 
-#if !defined(TP_WHO) || !defined(TP_OWN_CLASS)
-#error "define TP_WHO and TP_OWN_CLASS"
+#if !defined(TP_WHO) || !defined(TP_WHO_ID) || !defined(TP_OWN_CLASS)
+#error "define TP_WHO, TP_WHO_ID (the same as an identifier) and TP_OWN_CLASS"
 #endif
 
 /* The object of every class here: one int64. */
@@ -81,7 +81,7 @@ static const mf_class shared_class = {
     sizeof(mf_class), "tp.shared", TP_SHARED_VERSION, 1, obj_out, obj_in,
     obj_destroy, NULL, NULL, methods,
  NULL, NULL,};
-MF_DEFINE_PLUGIN(TP_WHO, &own_class, &shared_class)
+MF_DEFINE_PLUGIN(TP_WHO_ID, &own_class, &shared_class)
 #else
-MF_DEFINE_PLUGIN(TP_WHO, &own_class)
+MF_DEFINE_PLUGIN(TP_WHO_ID, &own_class)
 #endif

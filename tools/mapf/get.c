@@ -6,6 +6,7 @@
 #include "mapf.h"
 
 #include "json.h"
+#include "objjson.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -19,17 +20,16 @@ static int print_json_object(const char *path, const char *name,
 {
     char cname[MF_CLASS_NAME_MAX + 1];
     sanitize(cname, sizeof cname, cls->name);
-    if (!cls->to_json) {
-        errorf(path, "%s: class '%s' has no to_json method (try 'mapf dump')",
-               name, cname);
-        return EXIT_MISSING;
-    }
     mf_writer w;
     buf_init(&w);
-    int rc = cls->to_json(obj, &w);
-    mf_w_u8(&w, '\n');
+    /* The same bytes `mapf serve` answers for /NAME/get.json. */
+    int rc = mft_object_json(cls, obj, &w);
     int status = EXIT_OK;
-    if (rc != 0 || w.err) {
+    if (rc == MFT_JSON_NO_METHOD) {
+        errorf(path, "%s: class '%s' has no to_json method (try 'mapf dump')",
+               name, cname);
+        status = EXIT_MISSING;
+    } else if (rc != MFT_JSON_OK) {
         errorf(path, "%s: class '%s' failed to write JSON", name, cname);
         status = EXIT_MISSING;
     } else if (buf_flush_stdout(&w)) {

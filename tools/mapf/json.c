@@ -1,36 +1,17 @@
 /* json.c - JSON output for `mapf`: see json.h. */
 #include "json.h"
 
+#include "objjson.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int buf_reserve(mf_writer *w, size_t need)
-{
-    size_t want = w->len + need; /* mf_w_room() checked the overflow */
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap < want)
-        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    unsigned char *p = realloc(w->buf, cap);
-    if (!p)
-        return -1;
-    w->buf = p;
-    w->cap = cap;
-    return 0;
-}
+/* The growable writer is objjson.c's (shared with `mapf serve`). */
+void buf_init(mf_writer *w) { mft_buf_init(w, 0); }
 
-void buf_init(mf_writer *w)
-{
-    memset(w, 0, sizeof *w);
-    w->reserve = buf_reserve;
-}
-
-void buf_free(mf_writer *w)
-{
-    free(w->buf);
-    memset(w, 0, sizeof *w);
-}
+void buf_free(mf_writer *w) { mft_buf_free(w); }
 
 int buf_flush_stdout(mf_writer *w)
 {

@@ -25,8 +25,10 @@
     X(check)             \
     X(copy)              \
     X(watch)             \
+    X(serve)             \
     X(plugins)           \
     X(call)              \
+    X(new_codec)         \
     X(help)
 
 #define DECLARE_COMMAND(name) extern const mapf_command mapf_cmd_##name;
@@ -58,7 +60,7 @@ static void print_main_help(FILE *out)
           "Commands:\n",
           out);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-8s %s\n", commands[i]->name, commands[i]->synopsis);
+        fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->synopsis);
     fputs("\n"
           "Exit status: 0 success; 1 the record, codec or result asked for is\n"
           "missing, or check found problems; 2 usage error or a file that\n"

@@ -37,8 +37,9 @@ static dir_state check_dir(const char *path)
     return s;
 }
 
-/* "  1. /dir [missing]", "... [unreadable: Permission denied]". */
-static void print_dir(size_t i, const char *path)
+/* "  1. /dir [missing] (install dir)", "... [unreadable: Permission
+ * denied] (MAPFILE_PLUGIN_PATH)". */
+static void print_dir(size_t i, const char *path, const char *kind)
 {
     dir_state s = check_dir(path);
     printf("  %zu. ", i + 1);
@@ -49,19 +50,32 @@ static void print_dir(size_t i, const char *path)
         printf(" [%s: %s]", s.status, s.error);
     if (s.relative)
         printf(" [relative: depends on the working directory]");
+    if (kind)
+        printf(" (%s)", kind);
     putchar('\n');
 }
 
-static void json_dir(mf_writer *w, const char *path)
+static void json_dir(mf_writer *w, const char *path, const char *kind)
 {
     dir_state s = check_dir(path);
     int f = 1;
     mf_w_u8(w, '{');
     json_kv_str(w, &f, "path", path);
+    json_kv_str(w, &f, "kind", kind);
     json_kv_str(w, &f, "status", s.status);
     json_kv_str(w, &f, "error", s.error);
     json_kv_bool(w, &f, "relative", s.relative);
     mf_w_u8(w, '}');
+}
+
+/* Why directory number i is searched, from the registry that listed it. */
+static const char *dir_kind(size_t i)
+{
+    const mf_registry_dir *d;
+    size_t n;
+    if (mf_registry_dirs(mf_registry_default(), &d, &n) != 0 || i >= n)
+        return NULL;
+    return d[i].kind;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -142,7 +156,7 @@ static void plugins_json(const mf_registry_plugin *pl, size_t n,
     for (size_t i = 0; dirs && dirs[i]; i++) {
         if (i)
             mf_w_u8(w, ',');
-        json_dir(w, dirs[i]);
+        json_dir(w, dirs[i], dir_kind(i));
     }
     mf_w_u8(w, ']');
     json_key(w, &first, "plugins");
@@ -213,7 +227,7 @@ static void plugins_text(const mf_registry_plugin *pl, size_t n,
     if (!dirs || !dirs[0])
         printf("  (empty)\n");
     for (size_t i = 0; dirs && dirs[i]; i++)
-        print_dir(i, dirs[i]);
+        print_dir(i, dirs[i], dir_kind(i));
     printf("Plugins:\n");
     if (n == 0)
         printf("  (none found)\n");
@@ -269,13 +283,15 @@ const mapf_command mapf_cmd_plugins = {
             "ABI and classes (version and oldest readable version), shadowed\n"
             "duplicates with the entry that wins, and plugins that failed to load\n"
             "with the reason. MAPFILE_PLUGIN_PATH (colon-separated) comes first.\n"
-            "A directory that cannot be searched is flagged: [missing], [not a\n"
-            "directory] or [unreadable: why]; a relative one depends on the\n"
-            "working directory.\n"
+            "Each directory says why it is searched: (MAPFILE_PLUGIN_PATH), or\n"
+            "(install dir) for the mapfile/plugins folder beside the libmapfile\n"
+            "in use. A directory that cannot be searched is flagged: [missing],\n"
+            "[not a directory] or [unreadable: why]; a relative one depends on\n"
+            "the working directory.\n"
             "\n"
             "  -l, --long  also list each class's methods with their signatures\n"
             "  --json      print one JSON object: search_path (the directories),\n"
-            "              search_dirs (each with status \"ok\", \"missing\", \"not a\n"
-            "              directory\" or \"unreadable\", error and relative) and\n"
+            "              search_dirs (each with kind, status \"ok\", \"missing\", \"not\n"
+            "              a directory\" or \"unreadable\", error and relative) and\n"
             "              plugins\n",
 };

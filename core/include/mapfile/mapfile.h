@@ -157,7 +157,11 @@ typedef struct mf_registry mf_registry;
  * 2. plugins in the directories of `MAPFILE_PLUGIN_PATH` (colon-separated,
  *    read once at creation), in order;
  * 3. directories added with mf_registry_add_path(), in the order added;
- * 4. the install plugin directory, then the build tree's plugin directory.
+ * 4. the install plugin directory: `mapfile/plugins` beside the
+ *    libmapfile.so in use (found at run time, so a moved install finds its
+ *    own plugins; in mapfile's build tree, its `lib/mapfile/plugins`). A
+ *    program linked with libmapfile.a cannot know where the library came
+ *    from and searches the directory configured when mapfile was built.
  *
  * Within a directory, `*.so` files are tried in name order. A class found
  * again later in the order is recorded as *shadowed* and never used.
@@ -199,6 +203,24 @@ MF_API int mf_registry_add_path(mf_registry *reg, const char *dir);
  */
 MF_API int mf_registry_add_class(mf_registry *reg, const mf_class *cls);
 /**
+ * Register every class of a codec linked into the program (search step 1),
+ * checked as a plugin file's descriptor is: the ABI, `struct_size` and each
+ * class. All or nothing: on any error no class of @p plugin is registered.
+ * A codec source built with `MF_CODEC_STATIC` defines
+ * `mapfile_plugin_<name>()` (MF_DEFINE_PLUGIN()); pass what it returns:
+ * @code
+ * MF_DECLARE_PLUGIN(calib);
+ * mf_registry_add_plugin(mf_registry_default(), mapfile_plugin_calib());
+ * @endcode
+ * @p plugin and its classes must stay valid for the registry's lifetime.
+ * @return 0, #MF_EINVAL (NULL argument, too small a descriptor or class,
+ *         missing stream functions), #MF_EABI (another ABI major, or a newer
+ *         minor), #MF_ENAME (bad class name), #MF_EDUPLICATE (a class is
+ *         listed twice or already registered in-process), #MF_ESIGNATURE
+ *         (a method signature is malformed), #MF_ENOMEM
+ */
+MF_API int mf_registry_add_plugin(mf_registry *reg, const mf_plugin *plugin);
+/**
  * Find the codec for a class name, loading plugins as needed.
  * @param[out] out  the class; valid for the registry's lifetime
  * @return 0, #MF_ENAME, #MF_ENOCODEC (mf_errdetail() names the class and
@@ -239,6 +261,27 @@ typedef struct mf_registry_plugin {
 MF_API int mf_registry_list(mf_registry *reg,
                             const mf_registry_plugin **plugins, size_t *count,
                             const char *const **dirs);
+
+/** One directory of a registry's search path, as seen by mf_registry_dirs(). */
+typedef struct mf_registry_dir {
+    const char *path; /**< the directory, as searched (may be relative) */
+    /** Why it is searched: "MAPFILE_PLUGIN_PATH", "mf_registry_add_path",
+     *  "install dir" (search step 4) or "build dir" (step 4 for a test
+     *  program of mapfile's own build tree). */
+    const char *kind;
+} mf_registry_dir;
+
+/**
+ * The search path in order, with why each directory is on it. Scans and
+ * loads nothing.
+ * @param[out] dirs   array valid until the next mf_registry_dirs() or
+ *                    mf_registry_add_path() on @p reg (the kind strings are
+ *                    static)
+ * @param[out] count  number of entries
+ * @return 0, #MF_EINVAL (a NULL argument), #MF_ENOMEM
+ */
+MF_API int mf_registry_dirs(mf_registry *reg, const mf_registry_dir **dirs,
+                            size_t *count);
 
 /** Destroy an object returned by mf_get() with its class. NULL is ignored. */
 MF_API void mf_object_free(const mf_class *cls, void *obj);

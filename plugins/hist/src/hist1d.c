@@ -244,4 +244,5 @@ const mf_class mf_hist1d_class = {
     sizeof(mf_class), "hist1d", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     hist1d_stream_out, hist1d_stream_in, hist1d_destroy, hist1d_print,
     hist1d_to_json, hist1d_methods,
- NULL, NULL,};
+    .to_root_json = mf__hist1d_to_root_json,
+};

@@ -351,4 +351,5 @@ const mf_class mf_hist2d_class = {
     sizeof(mf_class), "hist2d", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     hist2d_stream_out, hist2d_stream_in, hist2d_destroy, hist2d_print,
     hist2d_to_json, hist2d_methods,
- NULL, NULL,};
+    .to_root_json = mf__hist2d_to_root_json,
+};

@@ -44,6 +44,11 @@ void mf__hist_json_array(mf_writer *w, const char *key, const double *v, size_t 
 void mf__hist_json_head(mf_writer *w, const char *cls, const char *title);
 void mf__hist_json_num_field(mf_writer *w, const char *key, double v);
 
+/* The to_root_json hooks (root_json.c): TH1D, TH2D and TProfile. */
+int mf__hist1d_to_root_json(const void *obj, mf_writer *w);
+int mf__hist2d_to_root_json(const void *obj, mf_writer *w);
+int mf__profile_to_root_json(const void *obj, mf_writer *w);
+
 /* Prints `kind "title"` and a newline; control characters in the title
  * become '?' so a hostile payload cannot drive the terminal. */
 void mf__hist_print_title(FILE *out, const char *kind, const char *title);

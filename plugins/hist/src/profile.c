@@ -356,4 +356,5 @@ const mf_class mf_profile_class = {
     sizeof(mf_class), "profile", MF_HIST_VERSION, MF_HIST_MIN_VERSION,
     profile_stream_out, profile_stream_in, profile_destroy, profile_print,
     profile_to_json, profile_methods,
- NULL, NULL,};
+    .to_root_json = mf__profile_to_root_json,
+};

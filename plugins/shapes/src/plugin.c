@@ -2,4 +2,4 @@
  * rebuilds point at the module's own vtables. */
 #include <mapfile/shapes.h>
 
-MF_DEFINE_PLUGIN("shapes", &mf_circle_class, &mf_rect_class)
+MF_DEFINE_PLUGIN(shapes, &mf_circle_class, &mf_rect_class)

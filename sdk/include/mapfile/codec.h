@@ -8,7 +8,9 @@
  * the map file and never interprets them; a codec never sees the file.
  *
  * This header is self-contained and header-only: a plugin includes it, links
- * against nothing from mapfile, and exports one symbol, #MF_PLUGIN_ENTRY.
+ * against nothing from mapfile, and exports one symbol, #MF_PLUGIN_ENTRY
+ * (MF_DEFINE_PLUGIN() writes it). The same source also links statically into
+ * a program (MF_CODEC_STATIC, mf_registry_add_plugin()).
  *
  * ## Wire format rules
  * - Integers and doubles are little-endian and fixed width
@@ -23,7 +25,8 @@
  * codec can therefore read a whole object and check `mf_reader_failed()`
  * once at the end. Writers behave the same way when they cannot grow.
  *
- * ## ABI rules (see sdk/template/README.md)
+ * ## ABI rules (see README.md of the codec template: share/mapfile/template
+ * installed, sdk/template in the sources; `mapf new-codec NAME` copies it)
  * Structs that cross the host/plugin boundary start with `struct_size` and
  * only ever grow at the end. A plugin built against ABI 1.x loads in any host
  * that knows ABI 1.y with y >= x.
@@ -568,20 +571,53 @@ typedef struct mf_plugin {
 /** Type of the entry symbol. */
 typedef const mf_plugin *(*mf_plugin_entry_fn)(void);
 
+/** The function MF_DEFINE_PLUGIN(name, ...) defines in every build:
+ *  `mapfile_plugin_<name>()`, returning the plugin's descriptor. */
+#define MF_PLUGIN_FUNCTION(name) MF__PLUGIN_FUNCTION(name)
+#define MF__PLUGIN_FUNCTION(name) mapfile_plugin_##name
+
 /**
- * Declare a plugin in one line:
- * `MF_DEFINE_PLUGIN("shapes", &circle_class, &rect_class)`.
+ * Declare `mapfile_plugin_<name>()` in a program that links a codec
+ * statically, before registering it in-process:
+ * `MF_DECLARE_PLUGIN(calib);` then
+ * `mf_registry_add_plugin(mf_registry_default(), mapfile_plugin_calib());`.
  */
-#define MF_DEFINE_PLUGIN(plugin_name, ...)                                    \
+#define MF_DECLARE_PLUGIN(name) const mf_plugin *MF_PLUGIN_FUNCTION(name)(void)
+
+#ifdef MF_CODEC_STATIC
+#define MF__PLUGIN_ENTRY_DEFINITION(name) /* linked in: no entry symbol */
+#else
+#define MF__PLUGIN_ENTRY_DEFINITION(name)                                     \
     MF_PLUGIN_EXPORT const mf_plugin *MF_PLUGIN_ENTRY(void);                  \
     MF_PLUGIN_EXPORT const mf_plugin *MF_PLUGIN_ENTRY(void)                   \
     {                                                                         \
+        return MF_PLUGIN_FUNCTION(name)();                                    \
+    }
+#endif
+
+/**
+ * Declare a codec's classes in one line, under a unique C identifier:
+ * `MF_DEFINE_PLUGIN(shapes, &circle_class, &rect_class)`.
+ *
+ * It always defines `mapfile_plugin_<name>()` (hidden: never exported from
+ * a shared object), whose descriptor carries "name" for messages. Built as a
+ * plugin (the default) it also defines the one exported entry symbol,
+ * #MF_PLUGIN_ENTRY, that the host dlsym()s. Compiled with `MF_CODEC_STATIC`
+ * defined, it leaves the entry symbol out, so any number of codecs link into
+ * one program; the program registers each with mf_registry_add_plugin().
+ * Macros given as @p name are expanded first.
+ */
+#define MF_DEFINE_PLUGIN(name, ...) MF__DEFINE_PLUGIN(name, __VA_ARGS__)
+#define MF__DEFINE_PLUGIN(name, ...)                                          \
+    __attribute__((visibility("hidden"))) MF_DECLARE_PLUGIN(name);            \
+    __attribute__((visibility("hidden"))) MF_DECLARE_PLUGIN(name)             \
+    {                                                                         \
         static const mf_class *const classes_[] = {__VA_ARGS__, NULL};        \
         static const mf_plugin plugin_ = {sizeof(mf_plugin), MF_ABI_MAJOR,    \
-                                          MF_ABI_MINOR, (plugin_name),        \
-                                          classes_};                          \
+                                          MF_ABI_MINOR, #name, classes_};     \
         return &plugin_;                                                      \
-    }
+    }                                                                         \
+    MF__PLUGIN_ENTRY_DEFINITION(name)
 
 #ifdef __cplusplus
 }

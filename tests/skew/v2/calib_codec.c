@@ -77,4 +77,4 @@ static const mf_class calib_class = {
     calib_stream_out, calib_stream_in, calib_destroy, calib_print, NULL, NULL,
  NULL, NULL,};
 
-MF_DEFINE_PLUGIN("skew-calib-v2", &calib_class)
+MF_DEFINE_PLUGIN(skew_calib_v2, &calib_class)

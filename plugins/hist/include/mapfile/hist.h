@@ -55,6 +55,17 @@
  * has "mean_y", "rms_y" and "yaxis" ("mean"/"rms" are those of x); the bin
  * means for a profile, which adds "mean_y", "rms_y", "bin_entries",
  * "bin_sumwy", "bin_sumwy2" and "bin_sumw2". Non-finite numbers are null.
+ *
+ * ## ROOT JSON (to_root_json, ABI 1.1)
+ * The classes also write ROOT's TBufferJSON layout, so THttpServer tools
+ * and an unmodified JSROOT draw them: hist1d as a TH1D, hist2d as a TH2D
+ * (ROOT's global bins are ours), profile as a TProfile (fArray holds the
+ * per-bin sums of w*y, fSumw2 of w*y*y, fBinEntries of w, fBinSumw2 of w*w
+ * or [] for unit weights). Every axis, the TAttLine/TAttFill/TAttMarker
+ * fields and fBits are there with ROOT's defaults; fName is "" (an object
+ * does not know its record's name; a server fills it in). hist1d and
+ * hist2d keep no per-bin sum of squared weights, so their fSumw2 is [] and
+ * the errors a viewer shows are sqrt(content), right for unit weights.
  */
 #ifndef MAPFILE_HIST_H
 #define MAPFILE_HIST_H
@@ -114,6 +125,10 @@ typedef struct mf_profile {
 
 /** Codec descriptors, for mf_registry_add_class(). */
 extern const mf_class mf_hist1d_class, mf_hist2d_class, mf_profile_class;
+
+/** All three classes at once, for a program linked with libmapfile_hist:
+ *  `mf_registry_add_plugin(reg, mapfile_plugin_hist())` (mapfile.h). */
+MF_DECLARE_PLUGIN(hist);
 
 /* ------------------------------------------------------------------------ */
 /* hist1d                                                                   */

@@ -1,0 +1,48 @@
+# common.sh - sourced by the install tests: failure reporting and the
+# compiler and sanitizer flags of the build under test (a sanitized
+# libmapfile can only be loaded by a sanitized program).
+fail() {
+    echo "${0##*/}: FAIL: $*" >&2
+    exit 1
+}
+step() { echo "== $*"; }
+# run_logged LOG CMD...: run, and on failure show the log and fail.
+run_logged() {
+    local log=$1
+    shift
+    if ! "$@" >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        fail "command failed: $*"
+    fi
+}
+cache_value() {
+    sed -n "s/^$1:[A-Z]*=//p" "$BUILD/CMakeCache.txt" 2>/dev/null | head -n 1
+}
+REAL_CC=$(cache_value CMAKE_C_COMPILER)
+REAL_CC=${REAL_CC:-cc}
+SAN_FLAGS=""
+case "$(cache_value MAPFILE_SANITIZE)" in
+ON | on | TRUE | true | 1 | YES | yes)
+    SAN_FLAGS="-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=undefined,float-cast-overflow -fno-omit-frame-pointer"
+    ;;
+esac
+# A `cc` on PATH that is the build's compiler with its sanitizer flags, so
+# the commands written in a README run verbatim against a sanitized build.
+# make_cc_wrapper DIR
+make_cc_wrapper() {
+    mkdir -p "$1"
+    printf '#!/bin/sh\nexec %s %s "$@"\n' "$REAL_CC" "$SAN_FLAGS" >"$1/cc"
+    chmod +x "$1/cc"
+}
+# compile_readme README WORKDIR: extract README's C blocks into WORKDIR and
+# build each there with the command written beside it.
+compile_readme() {
+    local readme=$1 dir=$2 f
+    python3 "$SRC/tests/sh/readme_blocks.py" "$readme" "$dir" >"$dir/blocks.txt" ||
+        fail "cannot extract the C blocks of $readme"
+    while read -r f; do
+        step "compile ${readme##*/} $f: $(cat "$dir/${f%.c}.cmd")"
+        (cd "$dir" && run_logged "$dir/${f%.c}.log" bash -c "$(cat "${f%.c}.cmd")") ||
+            fail "the command written beside $f in $readme does not build it"
+    done <"$dir/blocks.txt"
+}
