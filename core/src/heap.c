@@ -4,8 +4,9 @@
  *
  * Every mutating operation first validates everything it is going to touch
  * (the blocks, their physical neighbours, the free-list neighbours and the
- * target list head) and only then writes, so hostile metadata is refused
- * with MF_ECORRUPT before anything changes. The allocator writes block
+ * target list head), reading each once, and only then writes from the
+ * checked copies, so hostile metadata is refused with MF_ECORRUPT before
+ * anything changes. The allocator writes block
  * headers, the control block and the links inside free blocks, never the
  * user area of an allocated block.
  */
@@ -167,17 +168,23 @@ static int load_listed(const struct mf__heap *h, uint64_t off, unsigned fl,
 /* Free lists                                                                */
 /* ------------------------------------------------------------------------ */
 
-/* Takes free block `off` off its list. With dry set only validates, so
- * callers can check every step of an operation before writing anything.
- * The links are read afresh: an earlier unlink may have changed them. */
-static int unlink_blk(struct mf__heap *h, uint64_t off, int dry)
+/* A free block's place on its list, as checked: everything taking it off
+ * writes, so the write needs no second look at the file. */
+struct place {
+    uint64_t off, nf, pf;
+    unsigned fl, sl;
+};
+
+/* Checks that the free block b (already loaded and bounds-checked) sits on
+ * its list as its links say: both list neighbours point back at it, or the
+ * list head and bitmap name it. Reads each neighbour once. */
+static int unlink_check(const struct mf__heap *h, const struct blk *b, struct place *pl)
 {
-    struct mf__heap_ctl *c = h->ctl;
-    struct blk self, pb, nb;
-    const struct blk *b = &self;
+    const struct mf__heap_ctl *c = h->ctl;
+    struct blk pb, nb;
     unsigned fl, sl;
 
-    if (hload(h, off, &self) || !bfree(&self))
+    if (!bfree(b))
         return MF_ECORRUPT;
     uint64_t nf = b->next_free, pf = b->prev_free;
     mapping(bsize(b), &fl, &sl);
@@ -191,47 +198,79 @@ static int unlink_blk(struct mf__heap *h, uint64_t off, int dry)
     }
     if (nf && (load_listed(h, nf, fl, sl, &nb) || nb.prev_free != b->off))
         return MF_ECORRUPT;
-    if (dry)
-        return 0;
-
-    if (pf)
-        wr64(h->base, pf + HDR_NEXTF, nf);
-    else
-        c->heads[fl][sl] = nf;
-    if (nf)
-        wr64(h->base, nf + HDR_PREVF, pf);
-    if (!pf && !nf) {
-        c->sl_bitmap[fl] &= ~(1u << sl);
-        if (!(c->sl_bitmap[fl] & SL_MASK))
-            c->fl_bitmap &= ~(UINT64_C(1) << fl);
-    }
+    *pl = (struct place){b->off, nf, pf, fl, sl};
     return 0;
 }
 
-/* Pushes the block at off (size already in its header unless dry) onto the
- * head of its list. The list's head must agree with the bitmaps. */
-static int insert_blk(struct mf__heap *h, uint64_t off, uint64_t size, int dry)
+/* Takes a checked block off its list. */
+static void unlink_apply(struct mf__heap *h, const struct place *pl)
 {
     struct mf__heap_ctl *c = h->ctl;
-    struct blk hb, self;
+    if (pl->pf)
+        wr64(h->base, pl->pf + HDR_NEXTF, pl->nf);
+    else
+        c->heads[pl->fl][pl->sl] = pl->nf;
+    if (pl->nf)
+        wr64(h->base, pl->nf + HDR_PREVF, pl->pf);
+    if (!pl->pf && !pl->nf) {
+        c->sl_bitmap[pl->fl] &= ~(1u << pl->sl);
+        if (!(c->sl_bitmap[pl->fl] & SL_MASK))
+            c->fl_bitmap &= ~(UINT64_C(1) << pl->fl);
+    }
+}
+
+/* q's links as they are once `gone` (checked in the same state) is off
+ * the list: a neighbour that was `gone` becomes gone's neighbour. */
+static void place_after(struct place *q, const struct place *gone)
+{
+    if (q->pf == gone->off)
+        q->pf = gone->pf;
+    if (q->nf == gone->off)
+        q->nf = gone->nf;
+}
+
+/* Checks that the block at off (size bytes) can go onto the head of its
+ * list once the blocks in gone[] (checked, each place_after the earlier
+ * ones) are off their lists, and gives the head it will then have. A head
+ * that one of them leaves behind was checked as their neighbour; any other
+ * is checked here. Nothing is written. */
+static int insert_check(const struct mf__heap *h, uint64_t off, uint64_t size,
+                        const struct place *gone, size_t ngone, uint64_t *head_out)
+{
+    const struct mf__heap_ctl *c = h->ctl;
+    struct blk hb;
     unsigned fl, sl;
 
     mapping(size, &fl, &sl);
     uint64_t head = c->heads[fl][sl];
     int bit = (c->sl_bitmap[fl] >> sl) & 1u;
-    if (head) {
-        /* A dry run may see the block itself as head: it is unlinked first. */
-        if (!bit || (!dry && head == off) || load_listed(h, head, fl, sl, &hb) ||
-            hb.prev_free != 0)
-            return MF_ECORRUPT;
-    } else if (bit) {
+    if (head ? !bit : bit)
         return MF_ECORRUPT;
+    int inherited = 0;
+    for (size_t i = 0; i < ngone; i++) {
+        if (head && head == gone[i].off) {
+            if (gone[i].fl != fl || gone[i].sl != sl)
+                return MF_ECORRUPT; /* one block at the head of two lists */
+            head = gone[i].nf;
+            inherited = 1;
+        }
     }
-    if (dry)
-        return 0;
-    if (hload(h, off, &self) || bsize(&self) != size)
+    if (head == off)
         return MF_ECORRUPT;
+    if (head && !inherited &&
+        (load_listed(h, head, fl, sl, &hb) || hb.prev_free != 0))
+        return MF_ECORRUPT;
+    *head_out = head;
+    return 0;
+}
 
+/* Pushes the block at off (its header already says size, free) onto its
+ * list in front of the head insert_check gave. */
+static void insert_apply(struct mf__heap *h, uint64_t off, uint64_t size, uint64_t head)
+{
+    struct mf__heap_ctl *c = h->ctl;
+    unsigned fl, sl;
+    mapping(size, &fl, &sl);
     wr64(h->base, off + HDR_NEXTF, head);
     wr64(h->base, off + HDR_PREVF, 0);
     if (head)
@@ -239,6 +278,17 @@ static int insert_blk(struct mf__heap *h, uint64_t off, uint64_t size, int dry)
     c->heads[fl][sl] = off;
     c->sl_bitmap[fl] |= 1u << sl;
     c->fl_bitmap |= UINT64_C(1) << fl;
+}
+
+/* Checks and pushes a block onto its list when nothing leaves a list
+ * first (init, rebuild, grow into new space). */
+static int insert_blk(struct mf__heap *h, uint64_t off, uint64_t size)
+{
+    uint64_t head;
+    int rc = insert_check(h, off, size, NULL, 0, &head);
+    if (rc)
+        return rc;
+    insert_apply(h, off, size, head);
     return 0;
 }
 
@@ -306,7 +356,7 @@ int mf__heap_init(struct mf__heap *h, uint64_t start, uint64_t end)
     CTL_STORE(&c->heap_end, end);
     wr64(h->base, start + HDR_PREV, 0);
     wr64(h->base, start + HDR_SIZE, (end - start) | MF__BLK_FREE);
-    int rc = insert_blk(h, start, end - start, 0);
+    int rc = insert_blk(h, start, end - start);
     if (rc)
         return rc;
     CTL_STORE(&c->free_bytes, end - start);
@@ -348,18 +398,19 @@ int mf__heap_alloc(struct mf__heap *h, uint64_t size, uint64_t *user_off)
     uint64_t rest = bs - need;
     int split = rest >= MF__BLOCK_MIN;
     uint64_t r = b.off + need;
-    if (unlink_blk(h, b.off, 1) || (split && insert_blk(h, r, rest, 1)))
+    struct place pb;
+    uint64_t head = 0;
+    if (unlink_check(h, &b, &pb) || (split && insert_check(h, r, rest, &pb, 1, &head)))
         return MF_ECORRUPT;
 
-    if ((rc = unlink_blk(h, b.off, 0)))
-        return rc;
+    /* Everything is checked: from here on only writes. */
+    unlink_apply(h, &pb);
     uint64_t taken = split ? need : bs;
     wr64(h->base, b.off + HDR_SIZE, taken);
     if (split) {
         wr64(h->base, r + HDR_PREV, b.off);
         wr64(h->base, r + HDR_SIZE, rest | MF__BLK_FREE);
-        if ((rc = insert_blk(h, r, rest, 0)))
-            return rc;
+        insert_apply(h, r, rest, head);
         if (have_next)
             wr64(h->base, nxt + HDR_PREV, r);
         else
@@ -418,20 +469,30 @@ int mf__heap_free(struct mf__heap *h, uint64_t user_off)
     } else if (have_next) {
         a = n;
     }
-    if ((merge_prev && unlink_blk(h, p.off, 1)) || (merge_next && unlink_blk(h, n.off, 1)) ||
-        insert_blk(h, mstart, msize, 1))
+    /* Both neighbours are checked in the state as it is; n's links are
+     * then seen as they will be once p is off (they may share a list). */
+    struct place gone[2] = {{0}};
+    size_t ngone = 0;
+    uint64_t head;
+    if (merge_prev && unlink_check(h, &p, &gone[ngone++]))
+        return MF_ECORRUPT;
+    if (merge_next) {
+        if (unlink_check(h, &n, &gone[ngone]))
+            return MF_ECORRUPT;
+        if (merge_prev)
+            place_after(&gone[ngone], &gone[0]);
+        ngone++;
+    }
+    if (insert_check(h, mstart, msize, gone, ngone, &head))
         return MF_ECORRUPT;
 
-    int rc;
-    if (merge_prev && (rc = unlink_blk(h, p.off, 0)))
-        return rc;
-    if (merge_next && (rc = unlink_blk(h, n.off, 0)))
-        return rc;
+    /* Everything is checked: from here on only writes. */
+    for (size_t i = 0; i < ngone; i++)
+        unlink_apply(h, &gone[i]);
     /* Only mstart's header is written: b's own header and user area stay as
      * they were when b is absorbed into its predecessor. */
     wr64(h->base, mstart + HDR_SIZE, msize | MF__BLK_FREE);
-    if ((rc = insert_blk(h, mstart, msize, 0)))
-        return rc;
+    insert_apply(h, mstart, msize, head);
     if (have_after) {
         wr64(h->base, mend + HDR_PREV, mstart);
         wr64(h->base, mend + HDR_SIZE, a.sf | MF__BLK_PREV_FREE);
@@ -517,23 +578,24 @@ int mf__heap_grow(struct mf__heap *h, uint64_t new_end)
     uint64_t ls = bsize(&last);
 
     if (bfree(&last)) {
-        if (unlink_blk(h, last.off, 1) || insert_blk(h, last.off, ls + delta, 1))
+        struct place pl;
+        uint64_t head;
+        if (unlink_check(h, &last, &pl) ||
+            insert_check(h, last.off, ls + delta, &pl, 1, &head))
             return MF_ECORRUPT;
-        if ((rc = unlink_blk(h, last.off, 0)))
-            return rc;
+        unlink_apply(h, &pl);
         __atomic_store_n(&c->heap_end, new_end, __ATOMIC_RELEASE);
         wr64(h->base, last.off + HDR_SIZE, (ls + delta) | (last.sf & KNOWN_FLAGS));
-        if ((rc = insert_blk(h, last.off, ls + delta, 0)))
-            return rc;
+        insert_apply(h, last.off, ls + delta, head);
         ctl_add(&c->free_bytes, delta);
     } else if (delta >= MF__BLOCK_MIN) {
-        if (insert_blk(h, old_end, delta, 1))
+        uint64_t head;
+        if (insert_check(h, old_end, delta, NULL, 0, &head))
             return MF_ECORRUPT;
         wr64(h->base, old_end + HDR_PREV, last.off);
         wr64(h->base, old_end + HDR_SIZE, delta | MF__BLK_FREE);
         __atomic_store_n(&c->heap_end, new_end, __ATOMIC_RELEASE);
-        if ((rc = insert_blk(h, old_end, delta, 0)))
-            return rc;
+        insert_apply(h, old_end, delta, head);
         c->last_block = old_end;
         ctl_add(&c->free_bytes, delta);
         ctl_add(&c->free_blocks, 1);
@@ -570,7 +632,7 @@ static int emit_free(struct mf__heap *h, uint64_t off, uint64_t size, uint64_t p
 {
     wr64(h->base, off + HDR_PREV, prev);
     wr64(h->base, off + HDR_SIZE, size | MF__BLK_FREE);
-    int rc = insert_blk(h, off, size, 0);
+    int rc = insert_blk(h, off, size);
     if (rc)
         return rc;
     ctl_add(&h->ctl->free_bytes, size);

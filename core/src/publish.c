@@ -11,6 +11,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ONES UINT64_C(0x0101010101010101)
+
+/* Does any of the 8 bytes of w lie below 0x20 or equal 0x7f? Exact as a
+ * yes/no (the classic "has a byte less than" test; bytes >= 0x80, UTF-8,
+ * never count). */
+static int word_has_control(uint64_t w)
+{
+    uint64_t del = w ^ (0x7f * ONES);
+    return (((w - 0x20 * ONES) & ~w) | ((del - ONES) & ~del)) & (0x80 * ONES) ? 1 : 0;
+}
+
+/* The fast pass over every name a get or put sees: 8 bytes at a time,
+ * never past the name's n bytes. */
+static int has_control_char(const char *name, size_t n)
+{
+    size_t i = 0;
+    uint64_t w;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, name + i, 8);
+        if (word_has_control(w))
+            return 1;
+    }
+    if (i < n) {
+        w = 0x41 * ONES; /* padding that is no control character */
+        memcpy(&w, name + i, n - i);
+        return word_has_control(w);
+    }
+    return 0;
+}
+
 int mf__check_record_name(const char *name)
 {
     if (!name)
@@ -18,6 +48,8 @@ int mf__check_record_name(const char *name)
     size_t n = strnlen(name, MF_NAME_MAX + 1);
     if (n == 0 || n > MF_NAME_MAX)
         return mf__fail(MF_ENAME, "record name must be 1 to %d bytes", MF_NAME_MAX);
+    if (!has_control_char(name, n))
+        return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)name[i];
         if (ch < 0x20 || ch == 0x7f)

@@ -74,6 +74,41 @@ int dec_object(const mf_class *cls, const void *data, size_t n)
     return 0;
 }
 
+void store_die(store *s)
+{
+    die("%s: %s", s->name, s->err);
+}
+
+void mf_put_set(mf_file *mf, uint64_t salt, size_t first, size_t count,
+                const char *class_name, uint32_t class_version, const void *data,
+                size_t n)
+{
+    /* Batches of about 8 MiB: a fill of millions of records in one commit
+     * per record would take longer than the figures. */
+    size_t per_batch = (8u << 20) / (n + 64);
+    if (per_batch < 1)
+        per_batch = 1;
+    if (per_batch > 16384)
+        per_batch = 16384;
+    for (size_t done = first; done < count;) {
+        if ((done - first) % (per_batch * 16) == 0)
+            progress_step("filling a map file: %zu of %zu records", done, count);
+        mf_batch *b;
+        mfok(mf_batch_begin(mf, &b), "mf_batch_begin");
+        size_t end = done + per_batch < count ? done + per_batch : count;
+        for (; done < end; done++) {
+            char key[SET_NAME_CAP];
+            set_name(key, salt, done);
+            int rc = mf_batch_put_raw(b, key, class_name, class_version, data, n);
+            if (rc) {
+                mf_batch_abort(b);
+                mfok(rc, "mf_batch_put_raw");
+            }
+        }
+        mfok(mf_batch_commit(b), "mf_batch_commit");
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* LMDB                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -108,25 +143,34 @@ static int lmdb_put(store *s, const char *key, const void *data, size_t n)
     return 0;
 }
 
-static int lmdb_put_many(store *s, const char *prefix, size_t count,
-                         const void *data, size_t n)
+static int lmdb_put_set(store *s, uint64_t salt, size_t count, const void *data,
+                        size_t n)
 {
     lmdb_store *l = (lmdb_store *)s;
-    MDB_txn *txn;
-    int e = mdb_txn_begin(l->env, NULL, 0, &txn);
-    if (e)
-        return lmdb_fail(s, "txn_begin", e);
-    for (size_t i = 0; i < count; i++) {
-        char key[128];
-        snprintf(key, sizeof key, "%s%07zu", prefix, i);
-        MDB_val k = {strlen(key), key}, v = {n, (void *)data};
-        if ((e = mdb_put(txn, l->dbi, &k, &v, 0))) {
-            mdb_txn_abort(txn);
-            return lmdb_fail(s, "put", e);
+    /* Several transactions: one would grow LMDB's dirty list without bound. */
+    size_t per_txn = (64u << 20) / (n + 64);
+    if (per_txn < 1)
+        per_txn = 1;
+    if (per_txn > 65536)
+        per_txn = 65536;
+    for (size_t done = 0; done < count;) {
+        MDB_txn *txn;
+        int e = mdb_txn_begin(l->env, NULL, 0, &txn);
+        if (e)
+            return lmdb_fail(s, "txn_begin", e);
+        size_t end = done + per_txn < count ? done + per_txn : count;
+        for (; done < end; done++) {
+            char key[SET_NAME_CAP];
+            set_name(key, salt, done);
+            MDB_val k = {strlen(key), key}, v = {n, (void *)data};
+            if ((e = mdb_put(txn, l->dbi, &k, &v, 0))) {
+                mdb_txn_abort(txn);
+                return lmdb_fail(s, "put", e);
+            }
         }
+        if ((e = mdb_txn_commit(txn)))
+            return lmdb_fail(s, "commit", e);
     }
-    if ((e = mdb_txn_commit(txn)))
-        return lmdb_fail(s, "commit", e);
     return 0;
 }
 
@@ -165,6 +209,16 @@ static int64_t lmdb_footprint(store *s)
     return (int64_t)(info.me_last_pgno + 1) * st.ms_psize;
 }
 
+int64_t lmdb_pages_bytes(store *s)
+{
+    lmdb_store *l = (lmdb_store *)s;
+    MDB_stat st;
+    if (mdb_env_stat(l->env, &st))
+        return -1;
+    return (int64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+           st.ms_psize;
+}
+
 static void lmdb_close(store *s)
 {
     lmdb_store *l = (lmdb_store *)s;
@@ -198,7 +252,7 @@ store *lmdb_open_store(const char *dir, uint64_t map_size)
         die("LMDB environment in %s: %s", dir, mdb_strerror(e));
     l->s.name = "LMDB";
     l->s.put = lmdb_put;
-    l->s.put_many = lmdb_put_many;
+    l->s.put_set = lmdb_put_set;
     l->s.get = lmdb_get;
     l->s.get_done = lmdb_get_done;
     l->s.footprint = lmdb_footprint;
@@ -240,16 +294,15 @@ static int redis_put(store *s, const char *key, const void *data, size_t n)
     return 0;
 }
 
-static int redis_put_many(store *s, const char *prefix, size_t count,
-                          const void *data, size_t n)
+static int redis_put_set(store *s, uint64_t salt, size_t count, const void *data,
+                         size_t n)
 {
     redis_store *rs = (redis_store *)s;
     for (size_t done = 0; done < count;) {
         size_t chunk = count - done < 1000 ? count - done : 1000;
         for (size_t i = 0; i < chunk; i++) {
-            /* hiredis formats only a subset of printf: build the key here. */
-            char key[128];
-            snprintf(key, sizeof key, "%s%07zu", prefix, done + i);
+            char key[SET_NAME_CAP];
+            set_name(key, salt, done + i);
             redisAppendCommand(rs->c, "SET " REDIS_PREFIX "%s %b", key, data, n);
         }
         for (size_t i = 0; i < chunk; i++) {
@@ -343,7 +396,7 @@ store *redis_open_store(const char *sock)
     rs->c = c;
     rs->s.name = "Redis";
     rs->s.put = redis_put;
-    rs->s.put_many = redis_put_many;
+    rs->s.put_set = redis_put_set;
     rs->s.get = redis_get;
     rs->s.get_done = redis_get_done;
     rs->s.footprint = redis_footprint;
@@ -541,12 +594,12 @@ static int file_put(store *s, const char *key, const void *data, size_t n)
     return 0;
 }
 
-static int file_put_many(store *s, const char *prefix, size_t count,
-                         const void *data, size_t n)
+static int file_put_set(store *s, uint64_t salt, size_t count, const void *data,
+                        size_t n)
 {
     for (size_t i = 0; i < count; i++) {
-        char key[128];
-        snprintf(key, sizeof key, "%s%07zu", prefix, i);
+        char key[SET_NAME_CAP];
+        set_name(key, salt, i);
         if (file_put(s, key, data, n))
             return -1;
     }
@@ -618,7 +671,7 @@ store *file_open_store(const char *dir)
     snprintf(f->dir, sizeof f->dir, "%s", dir);
     f->s.name = "tmp+rename";
     f->s.put = file_put;
-    f->s.put_many = file_put_many;
+    f->s.put_set = file_put_set;
     f->s.get = file_get;
     f->s.get_done = file_get_done;
     f->s.footprint = file_footprint;

@@ -35,31 +35,31 @@ result result_make(const char *scenario, const char *figure, unit u,
     return r;
 }
 
-void result_peer(result *r, const char *peer, double pv, ratio_kind rk)
+void result_ref(result *r, const char *peer, double pv, double ratio)
 {
     snprintf(r->peer, sizeof r->peer, "%s", peer);
     r->peer_value = pv;
-    r->rk = rk;
-    double v = r->value;
-    bool time_like = r->u == U_NS;
-    switch (rk) {
-    case RK_FASTER:
-    case RK_LIMIT:
-        /* Speed ratio: for times, peer time / mapfile time. */
-        r->ratio = time_like ? pv / v : v / pv;
-        break;
-    case RK_BASE:
-        r->ratio = v / pv;
-        break;
-    case RK_DIFF:
-        r->ratio = v - pv;
-        break;
-    case RK_SMALLER:
-        r->ratio = pv / v;
-        break;
-    default:
-        r->ratio = NAN;
-    }
+    r->rk = RK_OF;
+    r->ratio = ratio;
+    r->paired = true;
+}
+
+void result_ref_single(result *r, const char *peer, double pv)
+{
+    snprintf(r->peer, sizeof r->peer, "%s", peer);
+    r->peer_value = pv;
+    r->rk = RK_OF;
+    r->ratio = r->value / pv;
+    r->paired = false;
+}
+
+void result_ref_diff(result *r, const char *peer, double pv)
+{
+    snprintf(r->peer, sizeof r->peer, "%s", peer);
+    r->peer_value = pv;
+    r->rk = RK_DIFF;
+    r->ratio = r->value - pv;
+    r->paired = false;
 }
 
 void result_goal(result *r, const char *goal, bool met)
@@ -79,6 +79,112 @@ void add_result(const result *r)
         cap_results = cap;
     }
     results[nresults++] = *r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Goals of issue 14                                                        */
+/* ------------------------------------------------------------------------ */
+
+typedef struct goal_def {
+    const char *figure;
+    const char *reference;
+    double bound;
+    bool at_most;         /* ratio <= bound (else >= bound) */
+    const char *scenario; /* --only name that measures it */
+} goal_def;
+
+static const goal_def goal_defs[NGOALS] = {
+    [G_UPDATE_64] = {"update 64 B, rotating", "one LMDB put (1 txn, NOSYNC|WRITEMAP)",
+                     0.12, true, "update"},
+    [G_UPDATE_1K] = {"update 1 KiB, rotating", "one LMDB put (1 txn, NOSYNC|WRITEMAP)",
+                     0.25, true, "update"},
+    [G_UPDATE_64K] = {"update 64 KiB, rotating", "memcpy + XXH3 limit, same slots",
+                      1.3, true, "update"},
+    [G_UPDATE_1M] = {"update 1 MiB, rotating", "memcpy + XXH3 limit, same slots",
+                     1.3, true, "update"},
+    [G_GET_64] = {"get 64 B, 10,000 records, random names", "LMDB get + copy",
+                  0.3, true, "update"},
+    [G_GET_1K] = {"get 1 KiB verified, rotating", "LMDB get + copy", 0.6, true,
+                  "update"},
+    [G_LOOKUP] = {"lookup at 1,000,000 records", "one random 64 B read, same file",
+                  1.5, true, "lookup"},
+    [G_WRITER] = {"writer 1 KiB with 1 reader process", "the same writer alone",
+                  0.65, false, "readers"},
+    [G_HEAP] = {"heap per 64 B record (100,000)", "LMDB pages per record", 1.5,
+                true, "memory"},
+    [G_DQM] = {"B: full update CPU", "encode + memcpy of the same objects", 1.5,
+               true, "dqm"},
+    [G_WAKE] = {"update -> woken consumer, p50", "raw futex one-way, 2 processes",
+                1.3, true, "wake"},
+};
+
+typedef struct goal_rec {
+    bool have;
+    double ratio;
+    char figures[128];
+    char set[200];
+} goal_rec;
+
+static goal_rec goals[NGOALS];
+
+const char *goal_bound(goal_id g)
+{
+    static char b[NGOALS][24];
+    snprintf(b[g], sizeof b[g], "%s %.3gx", goal_defs[g].at_most ? "<=" : ">=",
+             goal_defs[g].bound);
+    return b[g];
+}
+
+bool goal_met(goal_id g, double ratio)
+{
+    return goal_defs[g].at_most ? ratio <= goal_defs[g].bound
+                                : ratio >= goal_defs[g].bound;
+}
+
+void goal_record(goal_id g, double ratio, const char *figures, const char *set)
+{
+    goal_rec *r = &goals[g];
+    r->have = true;
+    r->ratio = ratio;
+    snprintf(r->figures, sizeof r->figures, "%s", figures ? figures : "");
+    snprintf(r->set, sizeof r->set, "%s", set ? set : "");
+}
+
+void report_goals(void)
+{
+    progress_done();
+    printf("\nGoals of issue 14 (ratio = mapfile / reference, the median of per-round "
+           "ratios of interleaved rounds)\n");
+    printf("  machine: %s\n", machine_line());
+    printf("  %-40s %-40s %-8s %-9s %s\n", "figure", "reference", "ratio", "goal",
+           "");
+    int met = 0, missed = 0;
+    for (int g = 0; g < NGOALS; g++) {
+        const goal_def *d = &goal_defs[g];
+        const goal_rec *r = &goals[g];
+        char ratio[24];
+        const char *verdict;
+        if (!r->have || isnan(r->ratio)) {
+            snprintf(ratio, sizeof ratio, "-");
+            verdict = "not measured";
+        } else {
+            snprintf(ratio, sizeof ratio, "%.3gx", r->ratio);
+            bool ok = goal_met((goal_id)g, r->ratio);
+            verdict = ok ? "met" : "MISSED";
+            if (ok)
+                met++;
+            else
+                missed++;
+        }
+        printf("  %-40s %-40s %-8s %-9s %s\n", d->figure, d->reference, ratio,
+               goal_bound((goal_id)g), verdict);
+        if (!r->have)
+            printf("  %-40s   scenario '%s' did not run\n", "", d->scenario);
+        else
+            printf("  %-40s   %s%s%s\n", "", r->figures, r->set[0] ? "; " : "", r->set);
+    }
+    printf("  %d met, %d missed, %d not measured\n", met, missed, NGOALS - met - missed);
+    fflush(stdout);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -102,7 +208,7 @@ static void fmt_si(char *b, size_t cap, double v, const char *suffix)
     snprintf(b, cap, "%.3g %s%s", v, p, suffix);
 }
 
-static void fmt_value(char *b, size_t cap, unit u, double v)
+void fmt_value(char *b, size_t cap, unit u, double v)
 {
     if (isnan(v)) {
         snprintf(b, cap, "n/a");
@@ -166,14 +272,8 @@ static void fmt_ratio(char *b, size_t cap, const result *r)
         return;
     }
     switch (r->rk) {
-    case RK_FASTER:
-        snprintf(b, cap, "%.3gx", r->ratio);
-        break;
-    case RK_LIMIT:
-        snprintf(b, cap, "%.2g%% of limit", r->ratio * 100);
-        break;
-    case RK_BASE:
-        snprintf(b, cap, "%.3gx base", r->ratio);
+    case RK_OF:
+        snprintf(b, cap, "%.3gx%s", r->ratio, r->paired ? "" : " (apart)");
         break;
     case RK_DIFF: {
         char v[48];
@@ -181,9 +281,6 @@ static void fmt_ratio(char *b, size_t cap, const result *r)
         strfmt(b, cap, "%s%s", r->ratio < 0 ? "-" : "+", v);
         break;
     }
-    case RK_SMALLER:
-        snprintf(b, cap, "%.3gx smaller", r->ratio);
-        break;
     default:
         b[0] = '\0';
     }
@@ -199,12 +296,12 @@ void report_section(const char *title, const char *how)
     if (share >= 0)
         printf("  (the measuring thread was on a CPU %.0f%% of the wall time of its "
                "in-process loops: the rest went to other processes)\n", share * 100);
-    printf("  %-46s %-24s %-46s %-15s %s\n", "figure", "mapfile",
-           "limit or peer", "ratio", "goal");
+    printf("  %-50s %-22s %-44s %-14s %s\n", "figure", "mapfile", "reference",
+           "ratio", "goal");
     const char *last_fig = NULL;
     for (size_t i = printed; i < nresults; i++) {
         const result *r = &results[i];
-        char val[64], peer[128], ratio[48], goal[96], pv[64];
+        char val[64], peer[160], ratio[48], goal[96], pv[64];
         bool same = last_fig && strcmp(last_fig, r->figure) == 0 &&
                     strcmp(results[i - 1].scenario, r->scenario) == 0;
         fmt_pair(val, sizeof val, r->u, r->value, r->u2, r->value2);
@@ -220,10 +317,10 @@ void report_section(const char *title, const char *how)
                      r->goal_met ? "met" : "MISSED");
         else
             goal[0] = '\0';
-        printf("  %-46s %-24s %-46s %-15s %s\n", same ? "" : r->figure,
+        printf("  %-50s %-22s %-44s %-14s %s\n", same ? "" : r->figure,
                same ? "" : val, peer, ratio, goal);
         if (r->note[0])
-            printf("  %-46s   %s\n", "", r->note);
+            printf("  %-50s   %s\n", "", r->note);
         last_fig = r->figure;
     }
     printed = nresults;
@@ -232,15 +329,23 @@ void report_section(const char *title, const char *how)
 
 void report_legend(void)
 {
-    printf("\nWhat the ratio means:\n"
-           "  Nx          mapfile speed / peer speed (for times: peer time / mapfile time);\n"
-           "              above 1 mapfile is faster, below 1 slower\n"
-           "  N%% of limit mapfile speed as a share of the limit (memcpy into a MAP_SHARED\n"
-           "              file mapping, or a raw futex), which mapfile cannot beat\n"
-           "  Nx base     figure / the base figure named in the peer column (above 1: bigger\n"
-           "              or slower than the base)\n"
-           "  +N          figure minus the peer's figure\n"
-           "  Nx smaller  peer size / mapfile size (above 1: mapfile uses less)\n"
+    printf("\nHow to read the tables:\n"
+           "  ratio   mapfile's figure / the reference's, in the figure's unit: for times\n"
+           "          below 1 means mapfile is faster, for bytes smaller; for rates (the\n"
+           "          writer with readers) above 1 means faster. The median of per-round\n"
+           "          ratios: the contenders ran in interleaved rounds (A B, B A, ...).\n"
+           "          \"(apart)\" marks a ratio of figures not measured side by side.\n"
+           "  ns      for loops in this process, CPU ns of the measuring thread per\n"
+           "          operation (CLOCK_THREAD_CPUTIME_ID: a time slice lost to another\n"
+           "          process is not charged to either side); wall ns where a side waits\n"
+           "          for another process (Redis, the file system, wake-ups, readers)\n"
+           "  +N      mapfile's figure minus the reference's\n"
+           "  limit   the work mapfile cannot avoid, done by hand: an update's limit\n"
+           "          checksums (XXH3-64, as the library) and copies the same bytes into\n"
+           "          the same rotating slots of a MAP_SHARED file mapping\n"
+           "  rotating  each operation takes a random record of a set sized from the\n"
+           "          last-level cache (the row says how large); \"cache-hot\" rows\n"
+           "          hit one record over and over\n"
            "Goals are informational; the benchmark asserts nothing about speed.\n");
 }
 
@@ -280,9 +385,60 @@ static const char *unit_name(unit u)
 
 static const char *rk_name(ratio_kind k)
 {
-    static const char *const n[] = {"none", "faster", "of_limit", "of_base",
-                                    "difference", "smaller"};
+    static const char *const n[] = {"none", "of_reference", "difference"};
     return n[k];
+}
+
+static void json_machine(FILE *f)
+{
+    const machine *m = &B.m;
+    fprintf(f, "  \"machine\": {\"vendor\": ");
+    json_str(f, m->vendor);
+    fprintf(f, ", \"model\": ");
+    json_str(f, m->model);
+    fprintf(f, ", \"family\": %d, \"model_number\": %d, \"stepping\": %d, "
+               "\"cpus_online\": %ld, \"physical_cores\": %d, "
+               "\"virtual_machine\": %s, \"llc_bytes\": %llu, \"llc_source\": ",
+            m->family, m->model_no, m->stepping, m->cpus, m->cores,
+            m->virtual_machine ? "true" : "false", (unsigned long long)m->llc);
+    json_str(f, m->llc_source);
+    fprintf(f, ", \"checksum_path\": ");
+    json_str(f, m->checksum_path);
+    fprintf(f, ", \"library_checksum_path\": ");
+    json_str(f, m->lib_checksum_path);
+    fprintf(f, ", \"ram_bytes\": %llu, \"kernel\": ", (unsigned long long)m->ram);
+    json_str(f, m->kernel);
+    fprintf(f, ", \"filesystem\": ");
+    json_str(f, m->fs);
+    fprintf(f, ", \"line\": ");
+    json_str(f, machine_line());
+    fprintf(f, "},\n  \"set_target_bytes\": %llu,\n  \"set_budget_bytes\": %llu,\n",
+            (unsigned long long)B.set_target, (unsigned long long)B.set_budget);
+}
+
+static void json_goals(FILE *f)
+{
+    fprintf(f, "  \"goals\": [\n");
+    for (int g = 0; g < NGOALS; g++) {
+        const goal_def *d = &goal_defs[g];
+        const goal_rec *r = &goals[g];
+        fprintf(f, "    {\"figure\": ");
+        json_str(f, d->figure);
+        fprintf(f, ", \"reference\": ");
+        json_str(f, d->reference);
+        fprintf(f, ", \"goal\": ");
+        json_str(f, goal_bound((goal_id)g));
+        fprintf(f, ", \"measured\": %s, \"ratio\": ", r->have ? "true" : "false");
+        json_num(f, r->have ? r->ratio : NAN);
+        fprintf(f, ", \"met\": %s, \"figures\": ",
+                r->have && !isnan(r->ratio) && goal_met((goal_id)g, r->ratio) ? "true"
+                                                                              : "false");
+        json_str(f, r->figures);
+        fprintf(f, ", \"set\": ");
+        json_str(f, r->set);
+        fprintf(f, "}%s\n", g + 1 < NGOALS ? "," : "");
+    }
+    fprintf(f, "  ],\n");
 }
 
 int report_json(const char *path, double total_s)
@@ -302,10 +458,11 @@ int report_json(const char *path, double total_s)
             MF_VERSION_MAJOR, MF_VERSION_MINOR, MF_VERSION_PATCH);
     fprintf(f, "  \"date\": \"%s\",\n  \"host\": ", when);
     json_str(f, host);
-    fprintf(f, ",\n  \"cpus\": %ld,\n  \"quick\": %s,\n  \"repeats\": %d,\n"
-               "  \"repeat_seconds\": %g,\n  \"total_seconds\": %.1f,\n",
-            sysconf(_SC_NPROCESSORS_ONLN), B.quick ? "true" : "false", B.repeats,
+    fprintf(f, ",\n  \"cpus\": %ld,\n  \"quick\": %s,\n  \"rounds\": %d,\n"
+               "  \"round_seconds\": %g,\n  \"total_seconds\": %.1f,\n",
+            sysconf(_SC_NPROCESSORS_ONLN), B.quick ? "true" : "false", B.rounds,
             B.target_s, total_s);
+    json_machine(f);
     fprintf(f, "  \"loadavg_start\": ");
     json_str(f, B.load_start);
     fprintf(f, ",\n  \"loadavg_end\": ");
@@ -313,7 +470,9 @@ int report_json(const char *path, double total_s)
     fprintf(f, ",\n  \"lmdb_flags\": \"MDB_NOSYNC|MDB_WRITEMAP|MDB_NOMETASYNC\",\n"
                "  \"redis\": ");
     json_str(f, B.redis_note);
-    fprintf(f, ",\n  \"results\": [\n");
+    fprintf(f, ",\n");
+    json_goals(f);
+    fprintf(f, "  \"results\": [\n");
     for (size_t i = 0; i < nresults; i++) {
         const result *r = &results[i];
         fprintf(f, "    {\"scenario\": ");
@@ -337,6 +496,7 @@ int report_json(const char *path, double total_s)
             }
             fprintf(f, ", \"ratio_kind\": \"%s\", \"ratio\": ", rk_name(r->rk));
             json_num(f, r->ratio);
+            fprintf(f, ", \"paired\": %s", r->paired ? "true" : "false");
         }
         if (r->goal_met >= 0) {
             fprintf(f, ", \"goal\": ");

@@ -65,52 +65,30 @@ void sc_call(void)
         {"hist1d mean d(o)", "mean", 0, op_direct_mean},
         {"hist1d bin_content d(o,i)", "bin_content", 1, op_direct_bin},
     };
-    double *a = calloc((size_t)B.repeats, sizeof *a);
-    double *b = calloc((size_t)B.repeats, sizeof *b);
-    double *ac = calloc((size_t)B.repeats, sizeof *ac);
-    double *bc = calloc((size_t)B.repeats, sizeof *bc);
-    if (!a || !b || !ac || !bc)
-        die("out of memory");
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         cctx c = {cls, h, cases[k].method, {{MF_T_I64, {.i = 42}}}, cases[k].nargs, 0};
-        measure_rate(op_call, &c, B.target_s / 4, "mf_call");
-        measure_rate(cases[k].direct, &c, B.target_s / 4, "direct call");
-        for (int r = 0; r < B.repeats; r++) {
-            progress_step("%s: repeat %d/%d", cases[k].method, r + 1, B.repeats);
-            double cr;
-            a[r] = 1e9 / measure_rate_cpu(op_call, &c, B.target_s, "mf_call", &cr);
-            ac[r] = 1e9 / cr;
-            b[r] = 1e9 / measure_rate_cpu(cases[k].direct, &c, B.target_s,
-                                          "direct call", &cr);
-            bc[r] = 1e9 / cr;
-        }
-        double call = stat_median(a, (size_t)B.repeats);
-        double direct = stat_median(b, (size_t)B.repeats);
-        double callc = stat_median(ac, (size_t)B.repeats);
-        double directc = stat_median(bc, (size_t)B.repeats);
+        contender ct[2] = {CONTENDER("mf_call", op_call, &c, false),
+                           CONTENDER("direct call", cases[k].direct, &c, false)};
+        pair_run(ct, 2, cases[k].method);
         char fig[80];
-        snprintf(fig, sizeof fig, "mf_call %s, CPU time", cases[k].figure);
-        result r = result_make("mf_call", fig, U_NS, callc, B.repeats);
-        result_peer(&r, "direct call", directc, RK_DIFF);
+        strfmt(fig, sizeof fig, "mf_call %s, CPU time", cases[k].figure);
+        result r = result_make("mf_call", fig, U_NS, pair_median_cpu(&ct[0]), ct[0].n);
+        result_ref_diff(&r, "direct call", pair_median_cpu(&ct[1]));
         result_goal(&r, "< 100 ns more", r.ratio < 100);
         add_result(&r);
-        snprintf(fig, sizeof fig, "mf_call %s, wall time", cases[k].figure);
-        r = result_make("mf_call", fig, U_NS, call, B.repeats);
-        result_peer(&r, "direct call", direct, RK_DIFF);
+        strfmt(fig, sizeof fig, "mf_call %s, wall time", cases[k].figure);
+        r = result_make("mf_call", fig, U_NS, pair_median_wall(&ct[0]), ct[0].n);
+        result_ref_diff(&r, "direct call", pair_median_wall(&ct[1]));
         result_goal(&r, "< 100 ns more", r.ratio < 100);
         add_result(&r);
         if (c.sink == 12345.678)
             printf(" "); /* keeps the results alive */
     }
-    free(a);
-    free(b);
-    free(ac);
-    free(bc);
     mf_hist1d_free(h);
     char how[320];
-    snprintf(how, sizeof how, "ns per call, median of %d repeats of %.2g s, per "
+    strfmt(how, sizeof how, "ns per call, %d interleaved rounds of %.2g s, per "
              "second of the thread's CPU time and of wall time (which also counts "
              "time other processes held the CPU); the direct call goes through a "
-             "function pointer so it is not inlined", B.repeats, B.target_s);
+             "function pointer so it is not inlined", B.rounds, B.target_s);
     report_section("Issue 6. mf_call overhead", how);
 }

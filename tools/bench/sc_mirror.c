@@ -343,12 +343,12 @@ static void m1_add(const char *fig, double v, unsigned n, double ping, double ra
                    const char *goal, bool met)
 {
     result r = result_make("M1 mirror wake", fig, U_NS, v, (int)n);
-    result_peer(&r, "Redis PING round trip", ping, RK_BASE);
+    result_ref_single(&r, "Redis PING round trip", ping);
     if (goal)
         result_goal(&r, goal, met);
     add_result(&r);
     r = result_make("M1 mirror wake", fig, U_NS, v, (int)n);
-    result_peer(&r, "XADD -> blocked XREAD wakes", raw, RK_BASE);
+    result_ref_single(&r, "XADD -> blocked XREAD wakes", raw);
     add_result(&r);
 }
 
@@ -578,7 +578,7 @@ static void report_run(const setup *su, int npulls, const run_out *o, const run_
     strfmt(fig, sizeof fig, "%d pull%s: updates/s applied per mirror", npulls,
            npulls == 1 ? "" : "s");
     result r = result_make(su->scn, fig, U_RATE, o->applied_per_s, (int)o->updates);
-    result_peer(&r, "source updates/s", o->updates_per_s, RK_LIMIT);
+    result_ref_single(&r, "source updates/s", o->updates_per_s);
     if (o->caught_up)
         strfmt(r.note, sizeof r.note, "all mirrors equal the source %.2g s after the last "
                "update", o->catch_up);
@@ -595,27 +595,27 @@ static void report_run(const setup *su, int npulls, const run_out *o, const run_
            npulls == 1 ? "" : "s");
     r = result_make(su->scn, fig, U_NS, o->lat50, (int)o->nlat);
     if (one != o)
-        result_peer(&r, "1 pull", one->lat50, RK_BASE);
+        result_ref_single(&r, "1 pull", one->lat50);
     add_result(&r);
     strfmt(fig, sizeof fig, "%d pull%s: update -> visible, p99", npulls,
            npulls == 1 ? "" : "s");
     r = result_make(su->scn, fig, U_NS, o->lat99, (int)o->nlat);
     if (one != o)
-        result_peer(&r, "1 pull", one->lat99, RK_BASE);
+        result_ref_single(&r, "1 pull", one->lat99);
     add_result(&r);
     strfmt(fig, sizeof fig, "%d pull%s: bytes sent by the push per update", npulls,
            npulls == 1 ? "" : "s");
     r = result_make(su->scn, fig, U_BYTES, o->sent_per_update, (int)o->updates);
-    result_peer(&r, "payload bytes changed", o->payload_per_update, RK_BASE);
+    result_ref_single(&r, "payload bytes changed", o->payload_per_update);
     add_result(&r);
     strfmt(fig, sizeof fig, "%d pull%s: bytes Redis sent per update", npulls,
            npulls == 1 ? "" : "s");
     r = result_make(su->scn, fig, U_BYTES, o->out_per_update, (int)o->updates);
-    result_peer(&r, "payload bytes x pulls", o->payload_per_update * npulls, RK_BASE);
+    result_ref_single(&r, "payload bytes x pulls", o->payload_per_update * npulls);
     add_result(&r);
     strfmt(fig, sizeof fig, "%d pull%s: Redis used_memory", npulls, npulls == 1 ? "" : "s");
     r = result_make(su->scn, fig, U_BYTES, o->used_memory, 1);
-    result_peer(&r, "payload of every record", o->state_bytes, RK_BASE);
+    result_ref_single(&r, "payload of every record", o->state_bytes);
     add_result(&r);
 }
 

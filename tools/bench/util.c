@@ -20,6 +20,7 @@
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -67,12 +68,33 @@ void sleep_until_ns(int64_t t)
 /* Failure and clean-up                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* A map file's writers and waiters keep a wake page in /dev/shm named
+ * after the file's id (core/src/wake.c: "/mapfile-<id in hex>"); a
+ * RECREATE removes it, a file deleted by hand leaves it behind: remove it
+ * with the file. */
+static void forget_wake_page(const char *path)
+{
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.flags = MF_OPEN_NO_FOLLOW_REPLACE;
+    o.registry = B.reg;
+    mf_file *mf;
+    if (mf_open(&mf, path, MF_READ, &o) != 0)
+        return; /* not a map file */
+    mf_file_info fi;
+    if (mf_file_stat(mf, &fi) == 0) {
+        char name[64];
+        snprintf(name, sizeof name, "/mapfile-%016llx", (unsigned long long)fi.file_id);
+        shm_unlink(name);
+    }
+    mf_close(mf);
+}
+
 static int rm_entry(const char *path, const struct stat *sb, int flag,
                     struct FTW *ftw)
 {
-    (void)sb;
-    (void)flag;
     (void)ftw;
+    if (flag == FTW_F && sb->st_size >= 4096)
+        forget_wake_page(path);
     remove(path);
     return 0;
 }
@@ -167,6 +189,19 @@ mf_file *open_writer(const char *name, uint64_t initial_size)
     return mf;
 }
 
+mf_file *open_updater(const char *name)
+{
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.max_size = B.max_size;
+    o.registry = B.reg;
+    o.flags = MF_OPEN_NO_CREATE;
+    mf_file *mf;
+    int rc = mf_open(&mf, bpath(name), MF_UPDATE, &o);
+    if (rc)
+        die("mf_open(%s, MF_UPDATE): %s: %s", name, mf_strerror(rc), mf_errdetail());
+    return mf;
+}
+
 mf_file *open_reader(const char *name)
 {
     return open_reader_flags(name, 0);
@@ -253,7 +288,7 @@ static bool loop_count = true;
 
 void loop_cpu_count(bool on) { loop_count = on; }
 
-static int64_t thread_cpu_ns(void)
+int64_t thread_cpu_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
@@ -267,13 +302,8 @@ double loop_cpu_share(void)
     return share;
 }
 
-double measure_rate(bench_op op, void *ctx, double seconds, const char *what)
-{
-    return measure_rate_cpu(op, ctx, seconds, what, NULL);
-}
-
-double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what,
-                        double *cpu_rate)
+double measure_ns(bench_op op, void *ctx, double seconds, const char *what,
+                  double *cpu_ns_op)
 {
     int64_t limit = (int64_t)(seconds * 1e9);
     uint64_t done = 0, batch = 1;
@@ -300,9 +330,46 @@ double measure_rate_cpu(bench_op op, void *ctx, double seconds, const char *what
         loop_cpu += cpu;
         loop_wall += t - t0;
     }
-    if (cpu_rate)
-        *cpu_rate = cpu > 0 ? (double)done * 1e9 / (double)cpu : NAN;
-    return (double)done * 1e9 / (double)(t - t0);
+    if (cpu_ns_op)
+        *cpu_ns_op = (double)cpu / (double)done;
+    return (double)(t - t0) / (double)done;
+}
+
+static long minor_faults(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+void warm_up(bench_op op, void *ctx, size_t ops, double min_s, double max_s,
+             const char *what)
+{
+    int64_t t0 = now_ns(), min_ns = (int64_t)(min_s * 1e9), max_ns = (int64_t)(max_s * 1e9);
+    size_t done = 0, quiet_ops = 0;
+    int64_t quiet_since = t0;
+    for (;;) {
+        long f0 = minor_faults();
+        for (int i = 0; i < 64; i++) {
+            int rc = op(ctx);
+            if (rc)
+                die("%s (warm-up): %s (%d): %s", what,
+                    rc < 0 ? mf_strerror(rc) : "failed", rc, rc < 0 ? mf_errdetail() : "");
+        }
+        done += 64;
+        int64_t now = now_ns(), t = now - t0;
+        /* Steady: no page fault for 256 operations and 10 ms (a store
+         * still growing into fresh pages faults every few operations). */
+        if (minor_faults() != f0) {
+            quiet_ops = 0;
+            quiet_since = now;
+        } else {
+            quiet_ops += 64;
+        }
+        bool steady = quiet_ops >= 256 && now - quiet_since >= 10000000;
+        if ((t >= min_ns && done >= ops && steady) || t >= max_ns)
+            return;
+    }
 }
 
 /* ------------------------------------------------------------------------ */
