@@ -660,12 +660,12 @@ B=$H/base.map
 "$MF" put "$B" det/blob --blob "$T/opaque.bin"
 "$MF" put "$B" t3 --text "text number 3"
 "$MF" rm "$B" t2
-python3 - "$B" "$H" <<'EOF2'
+python3 - "$B" "$H" "${MF_CLI_MUTANTS:-200}" <<'EOF2'
 import random, sys
 random.seed(1234)
 b = open(sys.argv[1], "rb").read()
 used = max(i for i in range(len(b)) if b[i]) + 64
-for k in range(200):
+for k in range(int(sys.argv[3])):
     m = bytearray(b)
     for _ in range(random.choice([1, 1, 2, 4, 16])):
         if random.random() < 0.5:
