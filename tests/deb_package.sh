@@ -53,6 +53,23 @@ step "mapf get on a demo file"
 "$R/bin/mapf" get "$T/demo.map" hpx >"$T/hpx.txt" || fail "mapf get failed"
 grep -q "entries 200 " "$T/hpx.txt" || fail "hpx does not read back: $(head -2 "$T/hpx.txt")"
 
+# The optional parts ship in the package when they were built.
+if ls "$BUILD"/python/mapfile*.so >/dev/null 2>&1; then
+    step "the Python module from the unpacked root"
+    PYDIR=$R/lib/python3/dist-packages
+    ls "$PYDIR"/mapfile*.so >/dev/null 2>&1 || fail "the Python module is not in the package"
+    [ -f "$PYDIR/mapfile.pyi" ] || fail "the Python stubs are not in the package"
+    (cd "$T" && PYTHONPATH=$PYDIR /usr/bin/python3 -c '
+import mapfile, sys
+f = mapfile.open(sys.argv[1])
+assert f["hpx"].entries() == 200, f["hpx"].entries()
+' "$T/demo.map") || fail "the packaged Python module does not read the demo file"
+fi
+if "$BUILD/tools/mapf" mirror --help >/dev/null 2>&1; then
+    step "mapf mirror from the unpacked root"
+    "$R/bin/mapf" mirror --help >/dev/null || fail "mapf mirror --help failed"
+fi
+
 step "an out-of-tree codec build against the unpacked root"
 make_cc_wrapper "$T/ccbin"
 cp -R "$R/share/mapfile/template" "$T/codec"
