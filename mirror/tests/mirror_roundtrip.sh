@@ -143,7 +143,7 @@ cp "$T/out" "$T/help.mirror"
 expect 0 "help mirror" "$MAPF" help mirror
 check "help mirror equals mirror --help" cmp -s "$T/out" "$T/help.mirror"
 expect 0 "mapf --help" "$MAPF" --help
-check "mapf --help lists mirror" grep -q '^  mirror   push FILE --redis ENDPOINT | pull ENDPOINT FILE$' "$T/out"
+check "mapf --help lists mirror" grep -qE '^  mirror +push FILE --redis ENDPOINT \| pull ENDPOINT FILE$' "$T/out"
 expect 0 "--help wins over bad arguments" "$MAPF" mirror frob --bogus --help
 expect 2 "mirror without a mode" "$MAPF" mirror
 check "which says what is missing" grep -q "^mapf: mirror: missing argument" "$T/err"
