@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#else
+/* The help text is the same in a build without the mirror. */
+#define MF_MIRROR_DEFAULT_NS "mapfile"
 #endif
 
 #ifdef MAPFILE_HAVE_MIRROR
