@@ -25,13 +25,28 @@ unset LD_LIBRARY_PATH MAPFILE_PLUGIN_PATH MAPFILE_TEMPLATE_DIR
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
 
 # --- configure once, build, install, move, delete ----------------------------
-# A packager's configure: no MAPFILE_TESTS, and a pkg-config that sees only
-# the library's own dependencies (libxxhash, libffi), not Criterion.
-B=$T/build-tree
+# A packager's configure: no MAPFILE_TESTS, and a pkg-config that sees the
+# library's own dependencies (libxxhash, libffi) first alone, then with the
+# optional parts' (libmicrohttpd, hiredis), never Criterion.
 mkdir "$T/pc"
 for dep in libxxhash libffi; do
     ln -s "$(pkg-config --variable=pcfiledir "$dep")/$dep.pc" "$T/pc/$dep.pc"
 done
+step "configure and build with the library's own dependencies only"
+PKG_CONFIG_LIBDIR=$T/pc PKG_CONFIG_PATH= run_logged "$T/configure-min.log" \
+    cmake -S "$SRC" -B "$T/build-min" -DCMAKE_C_COMPILER="$REAL_CC" -DMAPFILE_PYTHON=OFF \
+    -DMAPFILE_SANITIZE="$(cache_value MAPFILE_SANITIZE)"
+for part in "mapf serve OFF" "mapf mirror OFF" "tests OFF"; do
+    grep -q "mapfile: $part" "$T/configure-min.log" ||
+        fail "a configure without its dependency does not say '$part': $(grep 'mapfile:' "$T/configure-min.log")"
+done
+run_logged "$T/build-min.log" cmake --build "$T/build-min" -j 2
+"$T/build-min/tools/mapf" --help >/dev/null || fail "the minimal build's mapf does not run"
+rm -rf "$T/build-min"
+for dep in libmicrohttpd hiredis; do
+    ln -s "$(pkg-config --variable=pcfiledir "$dep")/$dep.pc" "$T/pc/$dep.pc"
+done
+B=$T/build-tree
 step "configure (without Criterion) and build $B"
 PKG_CONFIG_LIBDIR=$T/pc PKG_CONFIG_PATH= run_logged "$T/configure.log" \
     cmake -S "$SRC" -B "$B" -DCMAKE_C_COMPILER="$REAL_CC" \
