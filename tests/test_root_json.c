@@ -309,3 +309,33 @@ Test(root_json, object_read_back_from_a_map_file_gives_the_same_th1d)
     mf_close(mf);
     mf_registry_free(reg);
 }
+
+/* The SDK's JSON string writer (every to_json, root.json and get --json
+ * string goes through it): valid UTF-8 passes as it is, anything else
+ * becomes U+FFFD, so the output always parses. */
+Test(root_json, sdk_json_strings_keep_valid_utf8_and_replace_the_rest)
+{
+    static const struct {
+        const char *in, *want;
+    } cases[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e\""},
+        {"\xc0\xaf", "\"\\ufffd\\ufffd\""},             /* overlong '/' */
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},  /* a surrogate */
+        {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* past U+10FFFF */
+        {"q\"b\\\n\x7f", "\"q\\\"b\\\\\\u000a\\u007f\""},
+        {NULL, "\"\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mf_writer w = mf_test_writer();
+        mf_w_json_str(&w, cases[i].in);
+        cr_assert_eq(w.err, 0);
+        cr_assert_eq(w.len, strlen(cases[i].want), "case %zu: %.*s", i, (int)w.len,
+                     (const char *)w.buf);
+        cr_assert_eq(memcmp(w.buf, cases[i].want, w.len), 0, "case %zu: %.*s", i,
+                     (int)w.len, (const char *)w.buf);
+        mfw_json *j = mfw_json_parse((const char *)w.buf, w.len);
+        cr_assert_not_null(j, "case %zu does not parse", i);
+        mfw_json_free(j);
+        free(w.buf);
+    }
+}

@@ -22,62 +22,9 @@ int buf_flush_stdout(mf_writer *w)
     return 0;
 }
 
-/* Length of a valid UTF-8 sequence at @p s (1-4), or 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    unsigned cp = c & (0x7f >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 void json_str(mf_writer *w, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    mf_w_u8(w, '"');
-    while (*s) {
-        unsigned c = *s;
-        if (c == '"' || c == '\\') {
-            mf_w_u8(w, '\\');
-            mf_w_u8(w, (uint8_t)c);
-            s++;
-        } else if (c < 0x20 || c == 0x7f) {
-            mf_w_printf(w, "\\u%04x", c);
-            s++;
-        } else {
-            size_t n = utf8_seq(s);
-            if (n) {
-                mf_w_bytes(w, s, n);
-                s += n;
-            } else {
-                mf_w_printf(w, "\\ufffd");
-                s++;
-            }
-        }
-    }
-    mf_w_u8(w, '"');
+    mf_w_json_str(w, str);
 }
 
 void json_key(mf_writer *w, int *first, const char *key)

@@ -95,7 +95,7 @@ uint64_t mfw_events_compose(const mfw_state *st, uint64_t seq, int resync,
         if (st->recs[i].changed_seq > seq) {
             if (n++)
                 mf_w_u8(w, ',');
-            mfw_json_str(w, st->recs[i].name);
+            mf_w_json_str(w, st->recs[i].name);
         }
     name_list(w, "removed", &first);
     n = 0;
@@ -104,7 +104,7 @@ uint64_t mfw_events_compose(const mfw_state *st, uint64_t seq, int resync,
         if (t->seq > seq) {
             if (n++)
                 mf_w_u8(w, ',');
-            mfw_json_str(w, t->name);
+            mf_w_json_str(w, t->name);
         }
     }
     mf_w_printf(w, "],\"tree\":%s}\n\n", st->tree_seq > seq ? "true" : "false");
@@ -136,9 +136,9 @@ static void hello_event(mfw_server *s, mfw_client *c, mf_writer *w)
     uint64_t g = atomic_load(&s->st.generation);
     mf_w_printf(w, "retry: 1000\nid: %" PRIu64 "\nevent: hello\ndata: {\"generation\":%"
                    PRIu64 ",\"file\":", g, g);
-    mfw_json_str(w, s->file);
+    mf_w_json_str(w, s->file);
     mf_w_printf(w, ",\"title\":");
-    mfw_json_str(w, s->title ? s->title : s->file_title);
+    mf_w_json_str(w, s->title ? s->title : s->file_title);
     mf_w_printf(w, ",\"open\":%s}\n\n", atomic_load(&s->file_state) == 1 ? "true" : "false");
     c->hello = 0;
 }

@@ -187,7 +187,4 @@ void mfw_jsroot_find(mfw_server *s);
 /* An embedded file of the page by path ("/", "/app.js"), or NULL. */
 const char *mfw_asset(const char *path, size_t *len, const char **ctype);
 
-/* JSON string writer that keeps the output valid for any bytes. */
-void mfw_json_str(mf_writer *w, const char *s);
-
 #endif

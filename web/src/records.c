@@ -175,15 +175,15 @@ static void hier_item(mf_file *mf, const hrec *r, const char *leaf, mf_writer *w
     char kind[160], title[512];
     item_kind(mf, r, kind, sizeof kind, title, sizeof title);
     mf_w_printf(w, "{\"_name\":");
-    mfw_json_str(w, leaf);
+    mf_w_json_str(w, leaf);
     mf_w_printf(w, ",\"_kind\":");
-    mfw_json_str(w, kind);
+    mf_w_json_str(w, kind);
     mf_w_printf(w, ",\"_title\":");
-    mfw_json_str(w, title);
+    mf_w_json_str(w, title);
     mf_w_printf(w, ",\"_record\":");
-    mfw_json_str(w, r->name);
+    mf_w_json_str(w, r->name);
     mf_w_printf(w, ",\"_class\":");
-    mfw_json_str(w, r->cls);
+    mf_w_json_str(w, r->cls);
     mf_w_u8(w, '}');
 }
 
@@ -207,7 +207,7 @@ static void hier_level(mf_file *mf, const hrec *r, size_t lo, size_t hi,
         memcpy(name, rest, seg);
         name[seg] = '\0';
         mf_w_printf(w, "{\"_name\":");
-        mfw_json_str(w, name);
+        mf_w_json_str(w, name);
         mf_w_printf(w, ",\"_kind\":\"ROOT.TFolder\",\"_title\":\"\",\"_childs\":[");
         hier_level(mf, r, i, j, off + seg + 1, w);
         mf_w_printf(w, "]}");
@@ -227,10 +227,10 @@ enum MHD_Result mfw_serve_hier(mfw_server *s, struct MHD_Connection *c)
     mft_buf_init(&w, MFW_MAX_BODY);
     mf_w_printf(&w, "{\"_name\":\"\",\"_kind\":\"ROOT.Session\",\"_title\":");
     pthread_rwlock_rdlock(&s->st.lock);
-    mfw_json_str(&w, s->title ? s->title : s->file_title);
+    mf_w_json_str(&w, s->title ? s->title : s->file_title);
     pthread_rwlock_unlock(&s->st.lock);
     mf_w_printf(&w, ",\"_file\":");
-    mfw_json_str(&w, s->file);
+    mf_w_json_str(&w, s->file);
     mf_w_printf(&w, ",\"_generation\":%" PRIu64 ",\"_childs\":[",
                 atomic_load(&s->st.generation));
     if (mf)
@@ -257,14 +257,14 @@ enum MHD_Result mfw_serve_info(mfw_server *s, struct MHD_Connection *c)
     mf_writer w;
     mft_buf_init(&w, 1 << 16);
     mf_w_printf(&w, "{\"file\":");
-    mfw_json_str(&w, s->file);
+    mf_w_json_str(&w, s->file);
     mf_w_printf(&w, ",\"title\":");
     pthread_rwlock_rdlock(&s->st.lock);
-    mfw_json_str(&w, s->title ? s->title : s->file_title);
+    mf_w_json_str(&w, s->title ? s->title : s->file_title);
     pthread_rwlock_unlock(&s->st.lock);
     char why[256];
     mf_w_printf(&w, ",\"open\":%s,\"state\":", have ? "true" : "false");
-    mfw_json_str(&w, have ? "open" : no_file_reason(s, why, sizeof why));
+    mf_w_json_str(&w, have ? "open" : no_file_reason(s, why, sizeof why));
     pthread_mutex_lock(&s->clients_lock);
     unsigned nclients = s->nclients;
     pthread_mutex_unlock(&s->clients_lock);
@@ -293,7 +293,7 @@ static void fill_fname(mf_writer *w, const char *record)
     mf_writer n;
     mft_buf_init(&n, MFW_MAX_BODY);
     mf_w_bytes(&n, w->buf, vs);
-    mfw_json_str(&n, leaf);
+    mf_w_json_str(&n, leaf);
     mf_w_bytes(&n, w->buf + ve, w->len - ve);
     if (n.err) {
         mft_buf_free(&n);

@@ -73,7 +73,7 @@ static char *error_body(unsigned status, const char *code, const char *fmt,
     w.buf = small;
     w.cap = sizeof small;
     mf_w_printf(&w, "{\"error\":\"%s\",\"status\":%u,\"message\":", code, status);
-    mfw_json_str(&w, msg);
+    mf_w_json_str(&w, msg);
     mf_w_printf(&w, "}\n");
     if (w.err)
         return NULL;
@@ -131,52 +131,6 @@ static enum MHD_Result reply_error_hdr(struct MHD_Connection *c, unsigned status
     enum MHD_Result ret = reply_verror(c, status, code, hdr, val, fmt, ap);
     va_end(ap);
     return ret;
-}
-
-/* Valid UTF-8 sequence length at s (1-4), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0], cp, min;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    cp = c & (0x7fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : n;
-}
-
-void mfw_json_str(mf_writer *w, const char *str)
-{
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    mf_w_u8(w, '"');
-    while (*s && !w->err) {
-        size_t n;
-        if (*s == '"' || *s == '\\') {
-            mf_w_u8(w, '\\');
-            mf_w_u8(w, *s++);
-        } else if (*s < 0x20 || *s == 0x7f) {
-            mf_w_printf(w, "\\u%04x", *s++);
-        } else if ((n = utf8_len(s)) != 0) {
-            mf_w_bytes(w, s, n);
-            s += n;
-        } else {
-            mf_w_printf(w, "\\ufffd");
-            s++;
-        }
-    }
-    mf_w_u8(w, '"');
 }
 
 /* ---- checks --------------------------------------------------------------- */

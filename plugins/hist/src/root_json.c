@@ -11,56 +11,6 @@
 
 #include <stdint.h>
 
-/* A JSON string that stays valid whatever the bytes: quotes, backslashes,
- * control bytes and DEL escaped, invalid UTF-8 (possible in a hostile
- * payload's title) replaced by U+FFFD. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0], cp, min;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    cp = c & (0x7fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
-static void root_str(mf_writer *w, const char *str)
-{
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    mf_w_u8(w, '"');
-    while (*s && !w->err) {
-        size_t n;
-        if (*s == '"' || *s == '\\') {
-            mf_w_u8(w, '\\');
-            mf_w_u8(w, *s++);
-        } else if (*s < 0x20 || *s == 0x7f) {
-            mf_w_printf(w, "\\u%04x", *s++);
-        } else if ((n = utf8_len(s)) != 0) {
-            mf_w_bytes(w, s, n);
-            s += n;
-        } else {
-            mf_w_printf(w, "\\ufffd");
-            s++;
-        }
-    }
-    mf_w_u8(w, '"');
-}
-
 /* `,"key":value` */
 static void root_num(mf_writer *w, const char *key, double v)
 {
@@ -113,7 +63,7 @@ static void root_head(mf_writer *w, const char *typename_, const char *title,
     mf_w_printf(w, "{\"_typename\":\"%s\",\"fUniqueID\":0,\"fBits\":0,"
                    "\"fName\":\"\",\"fTitle\":",
                 typename_);
-    root_str(w, title);
+    mf_w_json_str(w, title);
     mf_w_printf(w, ",\"fLineColor\":602,\"fLineStyle\":1,\"fLineWidth\":1,"
                    "\"fFillColor\":0,\"fFillStyle\":1001,"
                    "\"fMarkerColor\":1,\"fMarkerStyle\":1,\"fMarkerSize\":1");

@@ -207,19 +207,54 @@ static inline void mf_w_printf(mf_writer *w, const char *fmt, ...)
     w->len += (size_t)n;
 }
 
-/** A JSON string literal with escaping, quotes included. */
-static inline void mf_w_json_str(mf_writer *w, const char *s)
+/** Length of the valid UTF-8 sequence at @p s (1 to 4 bytes), or 0 if the
+ *  bytes there are not valid UTF-8 (overlong, surrogate, past U+10FFFF,
+ *  cut short: a NUL is never a continuation byte). */
+static inline size_t mf_utf8_len(const unsigned char *s)
 {
+    unsigned c = s[0], cp, min;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    cp = c & (0x7fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+/** A JSON string literal, quotes included: quotes, backslashes and control
+ *  bytes escaped, and every byte that is not valid UTF-8 written as
+ *  U+FFFD, so the output is valid JSON whatever @p s holds. NULL is "". */
+static inline void mf_w_json_str(mf_writer *w, const char *str)
+{
+    const unsigned char *s = (const unsigned char *)(str ? str : "");
     mf_w_u8(w, '"');
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
+    while (*s && !w->err) {
+        size_t n;
+        if (*s == '"' || *s == '\\') {
             mf_w_u8(w, '\\');
-            mf_w_u8(w, c);
-        } else if (c < 0x20) {
-            mf_w_printf(w, "\\u%04x", c);
+            mf_w_u8(w, *s++);
+        } else if (*s < 0x20 || *s == 0x7f) {
+            mf_w_printf(w, "\\u%04x", *s++);
+        } else if ((n = mf_utf8_len(s)) != 0) {
+            mf_w_bytes(w, s, n);
+            s += n;
         } else {
-            mf_w_u8(w, c);
+            mf_w_printf(w, "\\ufffd");
+            s++;
         }
     }
     mf_w_u8(w, '"');
