@@ -531,6 +531,24 @@ static int step_state(struct mf_mirror *m, step *s, redisReply *exec, mm_state *
     return 0;
 }
 
+/* Apply a step's state as one local batch and move the pull's position
+ * past it; a record that changed class asks for a resync instead. */
+static int apply_step(struct mf_mirror *m, step *s, mm_state *st, unsigned *applied)
+{
+    bool replace = false, committed = false;
+    int rc = mm_apply(m, st, &replace, &committed);
+    if (!rc && replace)
+        s->resync = "a record changed class";
+    if (!rc && !replace) {
+        m->seq = s->seq;
+        m->last_id = s->last_id;
+        m->st.seq = m->seq;
+        m->st.remote_batches += s->entries;
+        *applied += committed;
+    }
+    return rc;
+}
+
 /* Read until the stream's tail names nothing unread, then apply. */
 static int follow(struct mf_mirror *m, step *s, unsigned *applied)
 {
@@ -557,19 +575,9 @@ static int follow(struct mf_mirror *m, step *s, unsigned *applied)
         s->resync = "the records changed faster than the pull could read them";
     if (!rc && !s->resync) {
         mm_state st = {0};
-        bool replace = false, committed = false;
         rc = step_state(m, s, exec, &st);
         if (!rc)
-            rc = mm_apply(m, &st, &replace, &committed);
-        if (!rc && replace)
-            s->resync = "a record changed class";
-        if (!rc && !replace) {
-            m->seq = s->seq;
-            m->last_id = s->last_id;
-            m->st.seq = m->seq;
-            m->st.remote_batches += s->entries;
-            *applied += committed;
-        }
+            rc = apply_step(m, s, &st, applied);
         free(st.recs);
         free(st.removed);
     }
@@ -586,7 +594,6 @@ static int apply_carried(struct mf_mirror *m, step *s, unsigned *applied)
     st.recs = calloc(s->n, sizeof *st.recs);
     st.removed = calloc(s->n, sizeof *st.removed);
     int rc = 0;
-    bool replace = false, committed = false;
     if (!st.recs || !st.removed)
         rc = mm_fail(MF_ENOMEM, "no memory for a batch of %zu names", s->n);
     for (size_t i = 0; i < s->n && !rc; i++) {
@@ -596,16 +603,7 @@ static int apply_carried(struct mf_mirror *m, step *s, unsigned *applied)
             st.removed[st.nremoved++] = s->order[i];
     }
     if (!rc)
-        rc = mm_apply(m, &st, &replace, &committed);
-    if (!rc && replace)
-        s->resync = "a record changed class";
-    if (!rc && !replace) {
-        m->seq = s->seq;
-        m->last_id = s->last_id;
-        m->st.seq = m->seq;
-        m->st.remote_batches += s->entries;
-        *applied += committed;
-    }
+        rc = apply_step(m, s, &st, applied);
     free(st.recs);
     free(st.removed);
     return rc;

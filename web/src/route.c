@@ -21,34 +21,6 @@ static int hexdig(char c)
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (1-4), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t left)
-{
-    unsigned c = s[0], cp, min;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4, min = 0x10000;
-    else
-        return 0;
-    if (left < n)
-        return 0;
-    cp = c & (0x7fu >> n);
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return n;
-}
-
 static size_t mark_bad(char *uri)
 {
     uri[0] = '\x01';
@@ -76,7 +48,7 @@ size_t mfw_unescape(void *cls, struct MHD_Connection *c, char *uri)
     }
     uri[o] = '\0';
     for (size_t i = 0; i < o;) {
-        size_t n = utf8_seq((const unsigned char *)uri + i, o - i);
+        size_t n = mf_utf8_len((const unsigned char *)uri + i); /* stops at the NUL */
         if (!n)
             return mark_bad(uri);
         i += n;
