@@ -11,9 +11,11 @@
  * - A consumer blocked in mf_wait follows a restart: the first wait after
  *   it returns with the new file's data (never the old file's), and every
  *   later update wakes it. The producer publishes update u only after the
- *   consumer reported u - 1, so a lost wake shows as a consumer that
- *   reports nothing: it fails after a 10 s watchdog, never a timing
- *   assertion.
+ *   consumer reported u - 1 from a wait that returned the generation of
+ *   u - 1 (so it sleeps until the next change: a wait may return once more
+ *   for a change whose data it already read), so a lost wake shows as a
+ *   consumer that reports nothing: it fails after a 10 s watchdog, never a
+ *   timing assertion.
  * - A reader that only calls mf_get (never mf_wait) reads the new file's
  *   data within a bounded time after a restart (watchdog: 10 s).
  * Restarts are made three ways: MF_RECREATE; the file removed and created
@@ -176,16 +178,16 @@ Test(attack_follow, a_consumer_following_a_thousand_restarts_pins_a_bounded_numb
 /* ---- item 6: a waiting consumer ------------------------------------------------------ */
 
 /* The consumer: after every mf_wait that returns it reads "x" and reports
- * the value on a line; "TIMEOUT" if a wait ran out (10 s: a wake was
- * lost), "PINNED n" if it maps more than 4 deleted files. Runs until
- * killed. */
+ * the value and the generation the wait returned, "VALUE GENERATION" on a
+ * line; "TIMEOUT" if a wait ran out (10 s: a wake was lost), "PINNED n" if
+ * it maps more than 4 deleted files. Runs until killed. */
 static void waiting_consumer(const char *path, int out_fd)
 {
     mf_file *mf;
     if (mf_open(&mf, path, MF_READ, NULL))
         _exit(2);
     uint64_t seen = 0;
-    char line[320];
+    char line[400], value[320];
     int deleted_before = at_count_deleted_mappings();
     for (;;) {
         int rc = mf_wait(mf, &seen, WATCHDOG_MS);
@@ -193,15 +195,14 @@ static void waiting_consumer(const char *path, int out_fd)
          * (or anything beside them) mapped. */
         int deleted = at_count_deleted_mappings() - deleted_before;
         if (deleted > 4)
-            snprintf(line, sizeof line, "PINNED %d deleted files\n", deleted);
+            snprintf(value, sizeof value, "PINNED %d deleted files", deleted);
         else if (rc == MF_ETIMEDOUT)
-            snprintf(line, sizeof line, "TIMEOUT\n");
+            snprintf(value, sizeof value, "TIMEOUT");
         else if (rc)
-            snprintf(line, sizeof line, "error %s\n", mf_err_name(rc));
-        else {
-            read_x(mf, line, sizeof line - 1);
-            strcat(line, "\n");
-        }
+            snprintf(value, sizeof value, "error %s", mf_err_name(rc));
+        else
+            read_x(mf, value, sizeof value);
+        snprintf(line, sizeof line, "%s %llu\n", value, (unsigned long long)seen);
         if (write(out_fd, line, strlen(line)) < 0)
             _exit(2);
         if (rc)
@@ -209,8 +210,10 @@ static void waiting_consumer(const char *path, int out_fd)
     }
 }
 
-/* Next line from the consumer, or fail after the watchdog. */
-static void next_line(int fd, char *buf, size_t cap, const char *waiting_for)
+/* The consumer's next report: the value it read and the generation its
+ * wait returned; fails after the watchdog. */
+static void next_line(int fd, char *buf, size_t cap, uint64_t *generation,
+                      const char *waiting_for)
 {
     size_t n = 0;
     int64_t deadline = mono_ms() + WATCHDOG_MS + 2000;
@@ -228,23 +231,39 @@ static void next_line(int fd, char *buf, size_t cap, const char *waiting_for)
             buf[n++] = c;
     }
     buf[n] = '\0';
+    char *space = strrchr(buf, ' ');
+    cr_assert(space, "a report without a generation: '%s'", buf);
+    *space = '\0';
+    *generation = strtoull(space + 1, NULL, 10);
     cr_assert_str_neq(buf, "TIMEOUT", "the consumer's mf_wait slept 10 s through %s",
                       waiting_for);
 }
 
-/* Publish value and wait until the consumer reports it; lines before it
- * may only repeat `previous` (a wake for an earlier change). */
+static uint64_t generation_of(mf_file *mf)
+{
+    mf_file_info fi;
+    cr_assert_eq(mf_file_stat(mf, &fi), 0, "%s", mf_errdetail());
+    return fi.generation;
+}
+
+/* Publish value and wait until the consumer reports it from a wait that
+ * returned the file's generation after the update: then it has seen
+ * everything and sleeps until the next change. Reports before that may
+ * only repeat `previous` (a wake for an earlier change) or the value
+ * itself (a wake for the change before it that read this update's data:
+ * a level-triggered wait may run one change behind the data). */
 static void handshake(mf_file *mf, int fd, const char *value, const char *previous)
 {
     publish(mf, value);
+    uint64_t now = generation_of(mf), g;
     char got[320], what[96];
     snprintf(what, sizeof what, "update '%s'", value);
     for (;;) {
-        next_line(fd, got, sizeof got, what);
-        if (strcmp(got, value) == 0)
+        next_line(fd, got, sizeof got, &g, what);
+        if (strcmp(got, value) == 0 && g == now)
             return;
-        cr_assert_str_eq(got, previous, "after publishing '%s' the consumer read '%s'",
-                         value, got);
+        cr_assert(strcmp(got, previous) == 0 || strcmp(got, value) == 0,
+                  "after publishing '%s' the consumer read '%s'", value, got);
     }
 }
 
@@ -263,7 +282,8 @@ static void waiting_consumer_follows(enum restart_kind kind)
     }
     close(out[1]);
     char got[320], value[32], previous[32];
-    next_line(out[0], got, sizeof got, "its first wait");
+    uint64_t g;
+    next_line(out[0], got, sizeof got, &g, "its first wait");
     cr_assert_str_eq(got, "0:0");
     /* A consumer may notice a file replaced without a RECREATE only at its
      * next look at the path (about a second): fewer of those. */
@@ -279,12 +299,12 @@ static void waiting_consumer_follows(enum restart_kind kind)
         publish(mf, value);
         char what[96];
         snprintf(what, sizeof what, "restart %ld (%s)", r, kind_names[kind]);
-        next_line(out[0], got, sizeof got, what);
+        next_line(out[0], got, sizeof got, &g, what);
         cr_assert(strcmp(got, "none") == 0 || strcmp(got, value) == 0,
                   "%s: the first wait after it returned, and mf_get then read '%s' (the "
                   "new file holds '%s')", what, got, value);
         while (strcmp(got, value) != 0) {
-            next_line(out[0], got, sizeof got, what);
+            next_line(out[0], got, sizeof got, &g, what);
             cr_assert(strcmp(got, "none") == 0 || strcmp(got, value) == 0,
                       "%s: the consumer read '%s' (the new file holds '%s')", what, got,
                       value);

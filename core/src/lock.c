@@ -46,7 +46,13 @@ static struct mf__owner self;
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 static _Thread_local uint32_t self_tid;
 
-static void forget_self(void) { self.pid = 0; }
+/* Runs in the child, on the only thread it has: the thread id it
+ * inherited is its parent's. */
+static void forget_self(void)
+{
+    self.pid = 0;
+    self_tid = 0;
+}
 static void watch_forks(void) { pthread_atfork(NULL, NULL, forget_self); }
 
 /* Field 22 of /proc/PID/stat (start time in clock ticks), or 0. */
