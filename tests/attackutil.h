@@ -3,9 +3,10 @@
  * file, the mappings and descriptors a process holds, and values encoded in
  * blobs.
  *
- * These tests use the public API (mapfile.h). The one internal hook they
- * reach is mf__crash_point, the test hook the core calls at every step of a
- * change where a writer could die (tests/test_concurrency.c uses it too). */
+ * These tests use the public API (mapfile.h). The internal hooks they
+ * reach: mf__crash_point, the test hook the core calls at every step of a
+ * change where a writer could die (tests/test_concurrency.c uses it too),
+ * and mf__check_still_wait_ns. */
 #ifndef MF_ATTACKUTIL_H
 #define MF_ATTACKUTIL_H
 
@@ -19,6 +20,9 @@
 
 /* core/src/lock.c: called at every crash point of a change when set. */
 extern void (*mf__crash_point)(void);
+/* core/src/check.c: how long a read-only check waits for writers to pause
+ * before it checks the records alone (1 s). */
+extern int64_t mf__check_still_wait_ns;
 
 /* Built with AddressSanitizer (setrlimit(RLIMIT_AS) and SIGBUS defaults
  * do not work there)? */

@@ -116,15 +116,17 @@ static bool slot_misplaced(const struct mf__table *t, uint64_t slot, uint64_t ha
     return false;
 }
 
-/* One record's slot: its versions, names, hash and checksum. Findings go
- * to f only when the read window stayed stable. Returns MF__RETRY when it
- * did not. */
+/* One record's slot: its versions, names, hash and checksum. The slot
+ * word comes from the index, which a reclaim may free too, so the read
+ * window is the one that began with the index (t was read in it): findings
+ * go to f only when that window is still stable. Returns MF__RETRY when it
+ * is not (then the index must be read again). */
 static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
                            uint64_t slot, struct findings *f)
 {
     struct findings mine = {0};
     bool visible = false;
-    mf__read_begin(c);
+    c->committed = 0;
     mf__clear_detail();
     uint64_t word = mf__slot_load(t, slot);
     if (!mf__slot_used(word))
@@ -194,35 +196,59 @@ static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
     return 0;
 }
 
-static void check_slot(struct mf__ctx *c, const struct mf__table *t, uint64_t slot,
+/* Order entry i, in a window of its own that begins with a fresh read of
+ * the index (a rehash may have freed the one read before): 0 checked,
+ * 1 past the end, MF__RETRY when a reclaim ended the window, or an error
+ * of the index itself (noted). */
+static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
                        struct findings *f)
 {
-    for (int tries = 0; tries < 1000; tries++)
-        if (check_slot_once(c, t, slot, f) != MF__RETRY)
-            return;
-    /* Reclaims outran every read of this record: nothing to report. */
-}
-
-/* Walk the insertion order: every entry names a used slot, once. */
-static void check_records(struct mf__ctx *c, const struct mf__table *t,
-                          struct findings *f)
-{
+    mf__read_begin(c);
+    int rc = mf__table(c, t);
+    if (rc == MF__RETRY)
+        return rc;
+    if (rc) {
+        note(f, "%s", mf_errdetail());
+        return 1;
+    }
     uint64_t len = MF__LOAD_ACQ(&t->ix->order_len);
     if (len > t->order_cap) {
-        note(f, "index: order length %llu exceeds its %llu entries",
-             (unsigned long long)len, (unsigned long long)t->order_cap);
+        if (!mf__read_stable(c))
+            return MF__RETRY;
+        if (i == 0)
+            note(f, "index: order length %llu exceeds its %llu entries",
+                 (unsigned long long)len, (unsigned long long)t->order_cap);
         len = t->order_cap;
     }
-    for (uint64_t i = 0; i < len; i++) {
-        uint32_t slot = MF__LOAD(&t->order[i]);
-        if (slot >= t->nslots) {
-            note(f, "index: order entry %llu names slot %u of %llu",
-                 (unsigned long long)i, slot, (unsigned long long)t->nslots);
-            continue;
-        }
-        if (mf__slot_load(t, slot) != MF__SLOT_EMPTY)
-            f->slots_used++;
-        check_slot(c, t, slot, f);
+    if (i >= len)
+        return 1;
+    uint32_t slot = MF__LOAD(&t->order[i]);
+    if (slot >= t->nslots) {
+        if (!mf__read_stable(c))
+            return MF__RETRY;
+        note(f, "index: order entry %llu names slot %u of %llu",
+             (unsigned long long)i, slot, (unsigned long long)t->nslots);
+        return 0;
+    }
+    bool used = mf__slot_load(t, slot) != MF__SLOT_EMPTY;
+    rc = check_slot_once(c, t, slot, f);
+    if (rc == 0)
+        f->slots_used += used;
+    return rc;
+}
+
+/* Walk the insertion order: every entry names a used slot, once. Beside a
+ * writer each entry is checked in a stable window, so nothing is reported
+ * from freed memory; an entry whose every read a reclaim outran is passed
+ * over (nothing to report). */
+static void check_records(struct mf__ctx *c, struct mf__table *t, struct findings *f)
+{
+    for (uint64_t i = 0; i <= UINT32_MAX; i++) { /* order entries are 32-bit */
+        int rc = MF__RETRY;
+        for (int tries = 0; rc == MF__RETRY && tries < 1000; tries++)
+            rc = check_entry(c, t, i, f);
+        if (rc == 1)
+            return;
     }
 }
 
@@ -344,20 +370,17 @@ static int run(struct mf__ctx *c, struct findings *f, bool still)
     return 0;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {0, ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
+int64_t mf__check_still_wait_ns = 1000000000;
 
 /* Read-only: wait for a moment with no writer and check everything in it;
- * records only if writers never pause. */
+ * records only if writers never pause for mf__check_still_wait_ns. */
 static int run_lock_free(struct mf__ctx *c, struct findings *f, mf_check_result *res)
 {
-    for (int attempt = 0; attempt < 1000; attempt++) {
+    int64_t give_up = mf__mono_ns() + mf__check_still_wait_ns;
+    while (mf__mono_ns() < give_up) {
         uint64_t s1 = MF__LOAD_ACQ(&c->hdr->write_seq);
         if (s1 & 1) {
-            sleep_ms(1);
+            nanosleep(&(struct timespec){0, 100000}, NULL);
             continue;
         }
         int rc = run(c, f, true);

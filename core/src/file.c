@@ -20,12 +20,16 @@
 
 #define MF__PAGE 4096u
 
-uint64_t mf__now_ns(void)
+static int64_t clock_ns(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
+
+uint64_t mf__now_ns(void) { return (uint64_t)clock_ns(CLOCK_REALTIME); }
+int64_t mf__mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+int64_t mf__coarse_ns(void) { return clock_ns(CLOCK_MONOTONIC_COARSE); }
 
 static uint64_t round_page(uint64_t v)
 {
@@ -217,13 +221,6 @@ int mf__inc_open(const char *path, bool writable, struct mf__inc **out)
 /* Waiting for a file to appear                                              */
 /* ------------------------------------------------------------------------ */
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Open for reading, waiting up to wait_ms for the file to be created. The
  * directory is watched with inotify, so this sleeps instead of polling. */
 static int open_waiting(mf_file *mf, int wait_ms, struct mf__inc **out)
@@ -248,12 +245,12 @@ static int open_waiting(mf_file *mf, int wait_ms, struct mf__inc **out)
         close(ino);
         return sys_fail(e, "watch directory", mf->path);
     }
-    int64_t deadline = wait_ms < 0 ? INT64_MAX : mono_ms() + wait_ms;
+    int64_t deadline = wait_ms < 0 ? INT64_MAX : mf__mono_ns() / 1000000 + wait_ms;
     for (;;) {
         rc = mf__inc_open(mf->path, false, out);
         if (rc != MF_ENOENT)
             break;
-        int64_t left = deadline == INT64_MAX ? -1 : deadline - mono_ms();
+        int64_t left = deadline == INT64_MAX ? -1 : deadline - mf__mono_ns() / 1000000;
         if (deadline != INT64_MAX && left <= 0) {
             rc = mf__fail(MF_ETIMEDOUT, "%s: did not appear within %d ms",
                           mf->path, wait_ms);
@@ -270,11 +267,6 @@ static int open_waiting(mf_file *mf, int wait_ms, struct mf__inc **out)
     close(ino);
     return rc;
 }
-
-/* ------------------------------------------------------------------------ */
-/* Public API                                                                */
-/* ------------------------------------------------------------------------ */
-
 
 /* ------------------------------------------------------------------------ */
 /* Public API                                                                */

@@ -169,7 +169,12 @@ static inline bool mf__in_map(uint64_t map_len, uint64_t off, uint64_t len)
 {
     return off <= map_len && len <= map_len - off;
 }
+/* Wall-clock ns (stored in the file); monotonic ns for deadlines; the
+ * coarse monotonic clock (a few ms resolution, no syscall cost) for
+ * rate limits. */
 uint64_t mf__now_ns(void);
+int64_t mf__mono_ns(void);
+int64_t mf__coarse_ns(void);
 uint64_t mf__hash_name(const char *name, size_t len);
 
 /* ---- lock.c ------------------------------------------------------------ */

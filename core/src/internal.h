@@ -92,6 +92,10 @@ int mf__guard_tripped(void);
  * where a writer could die, so a test can kill itself at each one. NULL in
  * production; costs one predictable branch. */
 extern void (*mf__crash_point)(void);
+/* How long a check on a read-only handle waits for writers to pause
+ * before it checks the records alone (1 s; tests set 0 to check the
+ * records alone beside a busy writer every time). */
+extern int64_t mf__check_still_wait_ns;
 #define MF__CRASH_POINT()                                  \
     do {                                                   \
         if (__builtin_expect(mf__crash_point != NULL, 0))  \

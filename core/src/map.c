@@ -209,13 +209,6 @@ static int follow(mf_file *mf, struct mf__inc *inc)
     return 0;
 }
 
-static int64_t coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* How often a reader looks at its path for a file replaced without a
  * RECREATE (deleted and made anew): at most this late, and never more than
  * one stat() per period, whatever the get rate (the clock read is vDSO). */
@@ -224,7 +217,7 @@ static int64_t coarse_ns(void)
 /* Is it time to look at the path again (at most once per period)? */
 static bool path_check_due(mf_file *mf)
 {
-    int64_t now = coarse_ns();
+    int64_t now = mf__coarse_ns();
     int64_t due = atomic_load_explicit(&mf->next_path_check, memory_order_relaxed);
     return now >= due &&
            atomic_compare_exchange_strong(&mf->next_path_check, &due,

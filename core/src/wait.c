@@ -15,13 +15,6 @@
 
 #include <time.h>
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* A sleep never lasts longer than this, so a file deleted and created anew
  * (not RECREATEd, so nobody retired ours) is still noticed (map.c looks at
  * the path at most every 250 ms). */
@@ -49,7 +42,7 @@ static int look_and_sleep(mf_file *mf, uint64_t *seen, int64_t deadline,
         atomic_store(&mf->wait_file_id, id);
         rc = 0;
     } else {
-        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mono_ns();
+        int64_t left = deadline == INT64_MAX ? INT64_MAX : deadline - mf__mono_ns();
         if (left <= 0) {
             rc = mf__fail(MF_ETIMEDOUT, "%s: no change within %d ms", mf->path,
                           timeout_ms);
@@ -71,7 +64,7 @@ static int mf_wait_unguarded(mf_file *mf, uint64_t *seen, int timeout_ms)
     if (!mf || !seen)
         return mf__fail(MF_EINVAL, "mf_wait: NULL argument");
     int64_t deadline = timeout_ms < 0 ? INT64_MAX
-                                      : mono_ns() + (int64_t)timeout_ms * 1000000;
+                                      : mf__mono_ns() + (int64_t)timeout_ms * 1000000;
     int rc;
     while ((rc = look_and_sleep(mf, seen, deadline, timeout_ms)) == 1)
         ;

@@ -61,13 +61,6 @@ static void page_name(char *buf, size_t cap, uint64_t file_id)
     snprintf(buf, cap, "/mapfile-%016llx", (unsigned long long)file_id);
 }
 
-static int64_t coarse_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Map an open page descriptor; NULL if it is not a page of this file. */
 static struct mf__wake *map_page(int fd, uint64_t file_id, bool init)
 {
@@ -156,7 +149,7 @@ void mf__wake_forget(struct mf__inc *inc)
  * replaced) at most every 100 ms. Lock held: one writer at a time. */
 static struct mf__wake *writer_page(struct mf__inc *inc)
 {
-    int64_t now = coarse_ns();
+    int64_t now = mf__coarse_ns();
     if (now < inc->wake_next_look)
         return atomic_load(&inc->wake);
     inc->wake_next_look = now + MF__WAKE_LOOK_NS;
