@@ -29,6 +29,7 @@
     X(plugins)           \
     X(call)              \
     X(new_codec)         \
+    X(gen)               \
     X(mirror)            \
     X(help)
 
