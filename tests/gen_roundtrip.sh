@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# gen_roundtrip.sh BUILD_DIR SOURCE_DIR - `mapf gen` end to end (issue 18):
+#   - install mapfile into a temporary prefix and run its mapf gen on
+#     tests/gen/torture.h (every field kind it supports);
+#   - build the generated project with CMake against that prefix only, as a
+#     real plugin .so, warnings as errors (and the build's sanitizers);
+#   - one process puts the cases full, empty, huge and nulls, another gets
+#     them through the registry (dlopen of the generated .so) and compares
+#     field by field; mapf get --json of each is valid JSON;
+#   - every truncation and 3000 mutations of each payload are refused or
+#     decode cleanly (under ASan in the sanitizer pass);
+#   - headers with a union, a bitfield, a void *, an unmarked pointer, a
+#     flexible array or a bare function pointer: exit 1, the field and its
+#     type named, nothing written; no such struct or a broken header: exit 2.
+# Skipped (77) when this mapf was built without libclang.
+set -euo pipefail
+BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
+SRC=$(cd "${2:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
+. "$SRC/tests/sh/common.sh"
+
+if ! grep -q '^MAPFILE_LIBCLANG_FOUND\|mapf gen ON' "$BUILD/CMakeCache.txt" 2>/dev/null &&
+    "$BUILD/tools/mapf" gen --help 2>/dev/null | grep -q 'built without libclang'; then
+    echo "gen_roundtrip: mapf gen not built (no libclang): skipped"
+    exit 77
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-gen.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+unset MAPFILE_PLUGIN_PATH
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$SRC/tests/lsan.supp}
+P=$T/prefix
+
+step "install $BUILD into $P"
+run_logged "$T/install.log" cmake --install "$BUILD" --prefix "$P"
+MAPF=$P/bin/mapf
+LIBDIR=$(dirname "$(find "$P" -name 'libmapfile.so' | head -n 1)")
+[ -f "$P/include/mapfile/gen.h" ] || fail "mapfile/gen.h is not installed"
+if "$MAPF" gen --help 2>&1 | grep -q 'built without libclang'; then
+    echo "gen_roundtrip: mapf gen not built (no libclang): skipped"
+    exit 77
+fi
+
+# --- generate and build ----------------------------------------------------------
+cp "$SRC/tests/gen/torture.h" "$T/torture.h"
+step "mapf gen torture.h --struct torture"
+(cd "$T" && "$MAPF" gen torture.h --struct torture >gen.out 2>gen.err) ||
+    fail "mapf gen failed: $(cat "$T/gen.err")"
+[ ! -s "$T/gen.err" ] || fail "mapf gen printed on stderr: $(cat "$T/gen.err")"
+for f in torture_codec.c CMakeLists.txt README.md; do
+    [ -s "$T/torture/$f" ] || fail "mapf gen wrote no torture/$f"
+done
+cp "$SRC/tests/gen/torture_ops.c" "$T/torture/"
+step "build the generated plugin against $P"
+run_logged "$T/codec-configure.log" cmake -S "$T/torture" -B "$T/torture/build" \
+    -DCMAKE_PREFIX_PATH="$P" -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF \
+    -DCMAKE_C_COMPILER="$REAL_CC" -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
+run_logged "$T/codec-build.log" cmake --build "$T/torture/build" -j 2
+SO=$T/torture/build/torture_codec.so
+[ -f "$SO" ] || fail "the generated project built no torture_codec.so"
+nm -D --defined-only "$SO" | grep -qw mapfile_plugin_entry || fail "$SO exports no entry symbol"
+if readelf -d "$SO" | grep -q 'NEEDED.*libmapfile'; then
+    fail "$SO links libmapfile; a plugin uses mapfile::sdk only"
+fi
+# The same codec also builds with clang, warnings as errors.
+if command -v clang >/dev/null && [ -z "$SAN_FLAGS" ]; then
+    run_logged "$T/clang.log" clang -std=c11 -Wall -Wextra -Werror -fPIC -shared \
+        -I"$P/include" -I"$T" -o "$T/clang_codec.so" "$T/torture/torture_codec.c"
+fi
+
+step "build torture_check against $P"
+run_logged "$T/check-build.log" "$REAL_CC" -std=c11 -Wall -Wextra -Werror $SAN_FLAGS \
+    -I"$P/include" -I"$T" -o "$T/torture_check" "$SRC/tests/gen/torture_check.c" \
+    -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmapfile -lm
+
+# --- across processes ---------------------------------------------------------------
+export MAPFILE_PLUGIN_PATH=$T/torture/build
+MAP=$T/torture.map
+step "producer puts full, empty, huge, nulls"
+"$T/torture_check" put "$MAP" || fail "the producer failed"
+step "consumer (another process) gets them through the registry"
+"$T/torture_check" get "$MAP" || fail "the consumer's objects differ"
+"$MAPF" plugins | grep -q "^    torture " || fail "mapf plugins does not list torture"
+for c in full empty huge nulls; do
+    "$MAPF" get --json "$MAP" "$c" >"$T/$c.json" || fail "mapf get --json $c failed"
+    python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$T/$c.json" ||
+        fail "mapf get --json $c is not JSON: $(head -c 300 "$T/$c.json")"
+done
+grep -q '"title":null' "$T/nulls.json" || fail "a NULL title is not null in JSON"
+grep -q '"mat":\[\[0.5,1.5,2.5\],\[10.5,11.5,12.5\]\]' "$T/full.json" ||
+    fail "a 2-D array is not nested in JSON: $(grep -o '"mat":[^]]*]' "$T/full.json")"
+"$MAPF" get "$MAP" full | grep -q '^torture {' || fail "mapf get (print) of full failed"
+
+step "hostile payloads: every cut, 3000 mutants per case"
+"$T/torture_check" cut || fail "a hostile payload was not handled"
+unset MAPFILE_PLUGIN_PATH
+
+# --- rejections ----------------------------------------------------------------------
+# reject NAME FIELD TYPE-WORD: mapf gen on tests/gen/bad_NAME.h must exit 1,
+# name the field and its type, and write nothing.
+reject() {
+    local name=$1 field=$2 type=$3 rc=0
+    step "rejected: $name"
+    (cd "$T" && "$MAPF" gen "$SRC/tests/gen/bad_$name.h" --struct bad --out "bad_$name" \
+        >"bad_$name.out" 2>"bad_$name.err") || rc=$?
+    [ "$rc" = 1 ] || fail "mapf gen on bad_$name.h exited $rc, not 1: $(cat "$T/bad_$name.err")"
+    grep -q "field '$field' of struct bad, type '[^']*$type" "$T/bad_$name.err" ||
+        fail "the error for bad_$name.h does not name field '$field' and its type: $(cat "$T/bad_$name.err")"
+    [ ! -e "$T/bad_$name" ] || fail "mapf gen wrote bad_$name/ despite the error"
+    sed -n 1p "$T/bad_$name.err"
+}
+reject union u "union"
+reject bitfield b ":\{0,1\}"
+reject voidptr opaque "void \*"
+reject pointer values "double \*"
+reject flexible tail "\[\]"
+reject funcptr callback "(\*)"
+reject count_missing data "int \*"
+
+step "no such struct, a header that does not compile: exit 2"
+rc=0
+"$MAPF" gen "$T/torture.h" --struct nosuch --out "$T/x" 2>"$T/nosuch.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "no struct named 'nosuch'" "$T/nosuch.err" ||
+    fail "a missing struct gave exit $rc: $(cat "$T/nosuch.err")"
+printf 'struct broken { int a };; oops\n' >"$T/broken.h"
+rc=0
+"$MAPF" gen "$T/broken.h" --struct broken --out "$T/x" 2>"$T/broken.err" || rc=$?
+[ "$rc" = 2 ] && grep -q "does not compile" "$T/broken.err" ||
+    fail "a broken header gave exit $rc: $(cat "$T/broken.err")"
+rc=0
+"$MAPF" gen "$T/torture.h" 2>/dev/null || rc=$?
+[ "$rc" = 2 ] || fail "mapf gen without --struct exited $rc, not 2"
+echo "gen_roundtrip: ok"
