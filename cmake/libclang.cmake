@@ -35,7 +35,7 @@ endforeach()
 unset(_mf_inc CACHE)
 unset(_mf_lib CACHE)
 if(MAPFILE_LIBCLANG_FOUND AND NOT TARGET mapfile_libclang)
-  add_library(mapfile_libclang UNKNOWN IMPORTED)
+  add_library(mapfile_libclang UNKNOWN IMPORTED GLOBAL) # package.cmake reads it
   set_target_properties(mapfile_libclang PROPERTIES
     IMPORTED_LOCATION "${MAPFILE_LIBCLANG_LIBRARY}"
     INTERFACE_INCLUDE_DIRECTORIES "${MAPFILE_LIBCLANG_INCLUDE}")

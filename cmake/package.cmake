@@ -26,6 +26,13 @@ endif()
 if(TARGET mapfile_python)
   string(APPEND MAPFILE_DEB_DEPENDS ", python3")
 endif()
+# mapf gen links libclang N from /usr/lib/llvm-N: Debian's libclang1-N.
+if(TARGET mapfile_libclang)
+  get_target_property(_mf_clang mapfile_libclang IMPORTED_LOCATION)
+  if(_mf_clang MATCHES "/llvm-([0-9]+)/")
+    string(APPEND MAPFILE_DEB_DEPENDS ", libclang1-${CMAKE_MATCH_1}")
+  endif()
+endif()
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "${MAPFILE_DEB_DEPENDS}")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "libxxhash-dev, libffi-dev, pkg-config, cmake, python3-numpy")
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION "libmapfile, the mapf command-line tool, the histogram and shape codec

@@ -10,7 +10,8 @@
 #   - every truncation and 3000 mutations of each payload are refused or
 #     decode cleanly (under ASan in the sanitizer pass);
 #   - headers with a union, a bitfield, a void *, an unmarked pointer, a
-#     flexible array or a bare function pointer: exit 1, the field and its
+#     flexible array, a bare function pointer, a recursive struct or an
+#     MF_COUNT naming no field: exit 1, the field and its
 #     type named, nothing written; no such struct or a broken header: exit 2.
 # Skipped (77) when this mapf was built without libclang.
 set -euo pipefail
@@ -147,6 +148,7 @@ reject pointer values "double \*"
 reject flexible tail "\[\]"
 reject funcptr callback "(\*)"
 reject count_missing data "int \*"
+reject recursive next "struct bad \*"
 
 step "no such struct, a header that does not compile: exit 2"
 rc=0
