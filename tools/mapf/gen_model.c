@@ -572,7 +572,8 @@ int gen_model_build(gen_model *m, const char *header, const char *name,
                "header?", header, (int)ec);
         rc = EXIT_USAGE;
     } else if (report_diagnostics(tu) > 0) {
-        errorf("gen", "%s: the header does not compile (errors above); fix it first",
+        errorf("gen", "%s: the header does not compile (errors above); fix it, or "
+               "name the folders of the headers it includes in CPATH",
                header);
         rc = EXIT_USAGE;
     } else {
