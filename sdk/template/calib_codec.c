@@ -13,11 +13,17 @@
  *
  * The rules a codec keeps (README.md explains each):
  *   - never write a pointer into the payload: only values, counts, strings;
- *   - write every multi-byte value with mf_w_*() (fixed little-endian);
+ *   - write every multi-byte value with mf_w_*() (fixed little-endian;
+ *     every C scalar type and arrays of each: mf_w_u16(), mf_w_f32_array(),
+ *     ...), strings with mf_w_str() and bytes that may hold NULs with
+ *     mf_w_blob(); refuse an object you cannot store with mf_w_fail();
  *   - read with mf_r_*(), which never read outside the payload and make
  *     errors sticky: read everything, then check mf_reader_failed() once;
  *   - size every allocation from mf_r_count(), so a hostile count fails
  *     before it reaches malloc;
+ *   - stream_in() may see bytes that a writer changes while it decodes
+ *     (the core then discards the object): never assert, log or keep a
+ *     pointer into the payload (mf_r_take() pointers die when it returns);
  *   - stream_in() receives the version the payload was written with: branch
  *     on it to keep reading old data after you change the layout.
  */
@@ -64,8 +70,7 @@ static int calib_stream_out(const void *obj, mf_writer *w)
     /* The name is a fixed buffer: refuse one that is not NUL-terminated
      * instead of reading past it (consumers would refuse it too). */
     if (!memchr(t->name, '\0', sizeof t->name)) {
-        if (!w->err)
-            w->err = MF_WIRE_CODEC;
+        mf_w_fail(w, MF_WIRE_CODEC);
         return -1;
     }
     mf_w_str(w, t->name);

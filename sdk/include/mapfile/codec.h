@@ -13,27 +13,67 @@
  * a program (MF_CODEC_STATIC, mf_registry_add_plugin()).
  *
  * ## Wire format rules
- * - Integers and doubles are little-endian and fixed width
- *   (mf_w_u32(), mf_w_f64(), ...), or LEB128 varints (mf_w_varint()).
- * - Strings are a varint length followed by the bytes, without a NUL.
- * - Bulk arrays of doubles are a raw little-endian block; the caller writes
- *   the count first.
+ * - Scalars are little-endian and fixed width, whatever the host:
+ *   u8/i8 (1 byte), u16/i16 (2), u32/i32 (4), u64/i64 (8), f32 (4, IEEE 754
+ *   binary32 bits), f64 (8, binary64 bits) and bool (1 byte, 0 or 1; a
+ *   reader refuses any other byte). mf_w_u16(), mf_r_u16(), ... Counts and
+ *   lengths are LEB128 varints (mf_w_varint(), mf_r_count()).
+ * - Strings are a varint length followed by the bytes, without a NUL. A
+ *   string never holds a NUL byte: mf_r_str_into() and mf_r_str_dup()
+ *   refuse one (#MF_WIRE_MALFORMED) rather than cut the string short.
+ * - Blobs (bytes that may hold NULs) are a varint length followed by the
+ *   bytes: mf_w_blob(), mf_r_blob_dup().
+ * - Bulk arrays of any scalar type (mf_w_u16_array(), mf_r_f32_array(), ...)
+ *   are the elements back to back, little-endian, with no count: the caller
+ *   writes the count first (mf_w_varint()) and reads it back with
+ *   mf_r_count(r, element_size), which caps it by the payload left.
  *
  * ## Errors are sticky
  * Every mf_r_*() call on a reader that has run out of bytes, or that met a
- * malformed value, sets `r->err` and returns zero values from then on. A
+ * malformed value, sets `r->err` and returns zero values from then on
+ * (arrays and caller buffers are zero-filled, never left uninitialised). A
  * codec can therefore read a whole object and check `mf_reader_failed()`
- * once at the end. Writers behave the same way when they cannot grow.
+ * once at the end. Writers behave the same way when they cannot grow, or
+ * when the codec flags the object with mf_w_fail().
+ *
+ * ## The decoding contract (read this before writing stream_in)
+ * stream_in() decodes straight from the shared map. A writer in another
+ * process may change the bytes *while stream_in reads them*; the core
+ * notices afterwards and throws the object away (calling destroy()), then
+ * retries. So stream_in sees bytes that can be any value, and even change
+ * between two reads of the same byte. It must:
+ * - treat every byte as hostile: use only mf_r_*() (bounded, sticky) and
+ *   check every value it uses for a size, an index or a loop bound;
+ * - rely on the sticky reader error: read, then check mf_reader_failed()
+ *   once; flag content it refuses with mf_r_fail();
+ * - never assert, abort, exit, log or print, never loop without a bound
+ *   taken from mf_r_count(), and never allocate more than mf_r_count()
+ *   justifies;
+ * - never keep a pointer into the payload in the object it returns: copy.
+ * An object returned while the bytes moved must still be safe to destroy().
+ *
+ * ## Lifetime of what the reader hands out
+ * - mf_r_take() returns a pointer *into the payload*. It is valid only
+ *   during the stream_in() call that received the reader, and the bytes
+ *   behind it may change under it (see above). Copy what you need before
+ *   returning; read each byte once and use the copy you checked.
+ * - mf_r_str_dup() and mf_r_blob_dup() return new malloc'd copies that the
+ *   caller owns (free()).
+ * - mf_r_str_into() and the mf_r_*_array() functions copy into the caller's
+ *   memory; everything else returns values.
  *
  * ## ABI rules (see README.md of the codec template: share/mapfile/template
  * installed, sdk/template in the sources; `mapf new-codec NAME` copies it)
  * Structs that cross the host/plugin boundary start with `struct_size` and
  * only ever grow at the end. A plugin built against ABI 1.x loads in any host
- * that knows ABI 1.y with y >= x.
+ * that knows ABI 1.y with y >= x. The wire primitives are static inline and
+ * compiled into the plugin: adding one needs no host support and does not
+ * change the ABI version.
  */
 #ifndef MAPFILE_CODEC_H
 #define MAPFILE_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,7 +156,42 @@ static inline void mf_w_bytes(mf_writer *w, const void *p, size_t n)
     w->len += n;
 }
 
+/**
+ * Flag the object being written as one the codec cannot store; sticky, and
+ * the first error wins (a later mf_w_fail() or growth failure keeps it).
+ * Values that make sense: #MF_WIRE_CODEC (the object's content is invalid,
+ * e.g. bins < 1 or a count that disagrees with its array; 0 means this),
+ * #MF_WIRE_TOO_LARGE (a value does not fit its wire field, e.g. a length
+ * above UINT32_MAX for a u32 field) and #MF_WIRE_NOMEM (the codec's own
+ * scratch allocation failed).
+ *
+ * Return non-zero from stream_out() afterwards (`return w->err ? -1 : 0;`).
+ * The core checks both: when stream_out returns non-zero or leaves
+ * `w->err` set, mf_put(), mf_update() and mf_batch_put() fail with
+ * #MF_ECODEC, the detail naming the class, the record and the writer error
+ * number, and nothing of that call is published (mf_update(mf, NULL)
+ * publishes none of its objects).
+ */
+static inline void mf_w_fail(mf_writer *w, int err)
+{
+    if (!w->err)
+        w->err = err ? err : MF_WIRE_CODEC;
+}
+
 static inline void mf_w_u8(mf_writer *w, uint8_t v) { mf_w_bytes(w, &v, 1); }
+
+static inline void mf_w_i8(mf_writer *w, int8_t v) { mf_w_u8(w, (uint8_t)v); }
+
+/** A bool as one byte, 0 or 1. */
+static inline void mf_w_bool(mf_writer *w, bool v) { mf_w_u8(w, v ? 1 : 0); }
+
+static inline void mf_w_u16(mf_writer *w, uint16_t v)
+{
+    unsigned char b[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
+    mf_w_bytes(w, b, 2);
+}
+
+static inline void mf_w_i16(mf_writer *w, int16_t v) { mf_w_u16(w, (uint16_t)v); }
 
 static inline void mf_w_u32(mf_writer *w, uint32_t v)
 {
@@ -124,6 +199,8 @@ static inline void mf_w_u32(mf_writer *w, uint32_t v)
                           (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
     mf_w_bytes(w, b, 4);
 }
+
+static inline void mf_w_i32(mf_writer *w, int32_t v) { mf_w_u32(w, (uint32_t)v); }
 
 static inline void mf_w_u64(mf_writer *w, uint64_t v)
 {
@@ -134,6 +211,14 @@ static inline void mf_w_u64(mf_writer *w, uint64_t v)
 }
 
 static inline void mf_w_i64(mf_writer *w, int64_t v) { mf_w_u64(w, (uint64_t)v); }
+
+/** A float as its 4 IEEE 754 bytes (NaN payloads and -0.0 kept). */
+static inline void mf_w_f32(mf_writer *w, float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    mf_w_u32(w, u);
+}
 
 static inline void mf_w_f64(mf_writer *w, double v)
 {
@@ -163,20 +248,154 @@ static inline void mf_w_str(mf_writer *w, const char *s)
     mf_w_bytes(w, s, n);
 }
 
+/**
+ * A blob: varint length @p n, then @p n bytes that may hold NULs (read it
+ * back with mf_r_blob_dup()). @p p may be NULL only when @p n is 0; a NULL
+ * @p p with bytes to write is #MF_WIRE_CODEC.
+ */
+static inline void mf_w_blob(mf_writer *w, const void *p, size_t n)
+{
+    if (!p && n) {
+        mf_w_fail(w, MF_WIRE_CODEC);
+        return;
+    }
+    mf_w_varint(w, n);
+    mf_w_bytes(w, p, n);
+}
+
+/*
+ * Bulk arrays. On a little-endian host an array is one memcpy; elsewhere
+ * (or with MF_SDK_PORTABLE_ARRAYS defined, which the tests use to run that
+ * path on any host) each element is composed byte by byte from its value.
+ */
+#ifdef __cplusplus
+static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE 754 float and double");
+#else
+_Static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE 754 float and double");
+#endif
+
+#if !defined(MF_SDK_PORTABLE_ARRAYS) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define MF__LE_HOST 1
+#else
+#define MF__LE_HOST 0
+#endif
+
+/* The value of one @p size-byte (1, 2, 4 or 8) element at @p p. */
+static inline uint64_t mf__host_load(const unsigned char *p, size_t size)
+{
+    uint8_t v8;
+    uint16_t v16;
+    uint32_t v32;
+    uint64_t v64;
+    switch (size) {
+    case 1: memcpy(&v8, p, 1); return v8;
+    case 2: memcpy(&v16, p, 2); return v16;
+    case 4: memcpy(&v32, p, 4); return v32;
+    default: memcpy(&v64, p, 8); return v64;
+    }
+}
+
+/* Store @p v as one @p size-byte (1, 2, 4 or 8) element at @p p. */
+static inline void mf__host_store(unsigned char *p, uint64_t v, size_t size)
+{
+    uint8_t v8 = (uint8_t)v;
+    uint16_t v16 = (uint16_t)v;
+    uint32_t v32 = (uint32_t)v;
+    switch (size) {
+    case 1: memcpy(p, &v8, 1); break;
+    case 2: memcpy(p, &v16, 2); break;
+    case 4: memcpy(p, &v32, 4); break;
+    default: memcpy(p, &v, 8); break;
+    }
+}
+
+/* @p n elements of @p size bytes at @p v, little-endian, no count. */
+static inline void mf__w_le_array(mf_writer *w, const void *v, size_t n, size_t size)
+{
+    if (n > SIZE_MAX / size) {
+        mf_w_fail(w, MF_WIRE_TOO_LARGE);
+        return;
+    }
+    if (n == 0)
+        return;
+#if MF__LE_HOST
+    mf_w_bytes(w, v, n * size);
+#else
+    unsigned char *d = mf_w_room(w, n * size);
+    if (!d)
+        return;
+    const unsigned char *s = (const unsigned char *)v;
+    for (size_t i = 0; i < n; i++, s += size, d += size) {
+        uint64_t x = mf__host_load(s, size);
+        for (size_t k = 0; k < size; k++)
+            d[k] = (unsigned char)(x >> (8 * k));
+    }
+    w->len += n * size;
+#endif
+}
+
+/** @p n uint8_t as raw bytes (write the count yourself). */
+static inline void mf_w_u8_array(mf_writer *w, const uint8_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 1);
+}
+/** @p n int8_t, one byte each (write the count yourself). */
+static inline void mf_w_i8_array(mf_writer *w, const int8_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 1);
+}
+/** @p n uint16_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_u16_array(mf_writer *w, const uint16_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 2);
+}
+/** @p n int16_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_i16_array(mf_writer *w, const int16_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 2);
+}
+/** @p n uint32_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_u32_array(mf_writer *w, const uint32_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 4);
+}
+/** @p n int32_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_i32_array(mf_writer *w, const int32_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 4);
+}
+/** @p n uint64_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_u64_array(mf_writer *w, const uint64_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 8);
+}
+/** @p n int64_t as a raw little-endian block (write the count yourself). */
+static inline void mf_w_i64_array(mf_writer *w, const int64_t *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 8);
+}
+/** @p n floats as a raw little-endian block (write the count yourself). */
+static inline void mf_w_f32_array(mf_writer *w, const float *v, size_t n)
+{
+    mf__w_le_array(w, v, n, 4);
+}
 /** @p n doubles as a raw little-endian block (write the count yourself). */
 static inline void mf_w_f64_array(mf_writer *w, const double *v, size_t n)
 {
-    if (n > SIZE_MAX / 8) {
-        if (!w->err)
-            w->err = MF_WIRE_TOO_LARGE;
+    mf__w_le_array(w, v, n, 8);
+}
+/** @p n bools, one byte each, 0 or 1 (write the count yourself). */
+static inline void mf_w_bool_array(mf_writer *w, const bool *v, size_t n)
+{
+    if (n == 0)
         return;
-    }
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    mf_w_bytes(w, v, n * 8);
-#else
+    unsigned char *d = mf_w_room(w, n);
+    if (!d)
+        return;
     for (size_t i = 0; i < n; i++)
-        mf_w_f64(w, v[i]);
-#endif
+        d[i] = v[i] ? 1 : 0;
+    w->len += n;
 }
 
 /** printf into the writer (used by to_json); no NUL is appended. */
@@ -303,7 +522,12 @@ static inline void mf_r_fail(mf_reader *r, int err)
         r->err = err ? err : MF_WIRE_CODEC;
 }
 
-/** Take @p n bytes; returns a pointer into the payload or NULL (sticky). */
+/**
+ * Take @p n bytes; returns a pointer into the payload or NULL (sticky).
+ * The pointer is valid only during the stream_in() call that received @p r,
+ * and the bytes behind it may change while you read them (see "The decoding
+ * contract" above): copy what you keep, read each byte once, check the copy.
+ */
 static inline const unsigned char *mf_r_take(mf_reader *r, size_t n)
 {
     if (r->err)
@@ -323,6 +547,30 @@ static inline uint8_t mf_r_u8(mf_reader *r)
     return b ? b[0] : 0;
 }
 
+static inline int8_t mf_r_i8(mf_reader *r) { return (int8_t)mf_r_u8(r); }
+
+/** A bool: one byte, 0 or 1. Any other byte is #MF_WIRE_MALFORMED (sticky)
+ *  and gives false. */
+static inline bool mf_r_bool(mf_reader *r)
+{
+    uint8_t c = mf_r_u8(r);
+    if (c > 1) {
+        mf_r_fail(r, MF_WIRE_MALFORMED);
+        return false;
+    }
+    return c == 1;
+}
+
+static inline uint16_t mf_r_u16(mf_reader *r)
+{
+    const unsigned char *b = mf_r_take(r, 2);
+    if (!b)
+        return 0;
+    return (uint16_t)(b[0] | b[1] << 8);
+}
+
+static inline int16_t mf_r_i16(mf_reader *r) { return (int16_t)mf_r_u16(r); }
+
 static inline uint32_t mf_r_u32(mf_reader *r)
 {
     const unsigned char *b = mf_r_take(r, 4);
@@ -331,6 +579,8 @@ static inline uint32_t mf_r_u32(mf_reader *r)
     return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
            (uint32_t)b[3] << 24;
 }
+
+static inline int32_t mf_r_i32(mf_reader *r) { return (int32_t)mf_r_u32(r); }
 
 static inline uint64_t mf_r_u64(mf_reader *r)
 {
@@ -344,6 +594,15 @@ static inline uint64_t mf_r_u64(mf_reader *r)
 }
 
 static inline int64_t mf_r_i64(mf_reader *r) { return (int64_t)mf_r_u64(r); }
+
+/** A float from its 4 IEEE 754 bytes (NaN payloads and -0.0 kept). */
+static inline float mf_r_f32(mf_reader *r)
+{
+    uint32_t u = mf_r_u32(r);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
 
 static inline double mf_r_f64(mf_reader *r)
 {
@@ -394,7 +653,9 @@ static inline size_t mf_r_count(mf_reader *r, size_t elem_size)
 
 /**
  * A string into a caller buffer of @p cap bytes (NUL-terminated). A string
- * that does not fit is an error, never silently cut.
+ * that does not fit is #MF_WIRE_TOO_LARGE, and one that holds a NUL byte is
+ * #MF_WIRE_MALFORMED (use a blob for such data): never silently cut. On any
+ * error @p dst holds "" (when @p cap > 0).
  */
 static inline void mf_r_str_into(mf_reader *r, char *dst, size_t cap)
 {
@@ -409,11 +670,19 @@ static inline void mf_r_str_into(mf_reader *r, char *dst, size_t cap)
     }
     memcpy(dst, b, n);
     dst[n] = '\0';
+    /* Check the copy: the payload may change after we read it. */
+    if (memchr(dst, '\0', n)) {
+        r->err = MF_WIRE_MALFORMED;
+        dst[0] = '\0';
+    }
 }
 
 /**
  * A string as a new malloc'd NUL-terminated copy (free() it), or NULL with
- * the reader's error set. Never allocates more than the payload holds.
+ * the reader's error set: #MF_WIRE_TRUNCATED, #MF_WIRE_TOO_LARGE,
+ * #MF_WIRE_MALFORMED (a bad length, or a NUL byte inside the string: use a
+ * blob for such data) or #MF_WIRE_NOMEM. Never allocates more than the
+ * payload holds.
  */
 static inline char *mf_r_str_dup(mf_reader *r)
 {
@@ -428,28 +697,140 @@ static inline char *mf_r_str_dup(mf_reader *r)
     }
     memcpy(s, b, n);
     s[n] = '\0';
+    if (memchr(s, '\0', n)) {
+        free(s);
+        r->err = MF_WIRE_MALFORMED;
+        return NULL;
+    }
     return s;
 }
 
-/** @p n doubles from a raw little-endian block into @p dst. */
-static inline void mf_r_f64_array(mf_reader *r, double *dst, size_t n)
+/**
+ * A blob written by mf_w_blob(): a new malloc'd copy of its bytes (free()
+ * it; NULs allowed), its length in @p *n. A zero-length blob gives a
+ * non-NULL 1-byte allocation and *n = 0. Never allocates more than the
+ * payload holds. On failure returns NULL, sets *n = 0 and the reader's error:
+ * #MF_WIRE_TRUNCATED, #MF_WIRE_MALFORMED (bad length varint),
+ * #MF_WIRE_TOO_LARGE (the length exceeds the payload left) or
+ * #MF_WIRE_NOMEM.
+ */
+static inline void *mf_r_blob_dup(mf_reader *r, size_t *n)
 {
-    if (n > (SIZE_MAX / 8)) {
-        if (!r->err)
-            r->err = MF_WIRE_TOO_LARGE;
+    size_t len = mf_r_count(r, 1);
+    const unsigned char *b = mf_r_take(r, len);
+    *n = 0;
+    if (!b)
+        return NULL;
+    void *p = malloc(len ? len : 1);
+    if (!p) {
+        r->err = MF_WIRE_NOMEM;
+        return NULL;
+    }
+    if (len)
+        memcpy(p, b, len);
+    *n = len;
+    return p;
+}
+
+/* @p n elements of @p size bytes from a little-endian block into @p dst;
+ * on any error @p dst is zero-filled. */
+static inline void mf__r_le_array(mf_reader *r, void *dst, size_t n, size_t size)
+{
+    if (n > SIZE_MAX / size) {
+        /* No buffer holds that many elements: nothing to zero-fill. */
+        mf_r_fail(r, MF_WIRE_TOO_LARGE);
         return;
     }
-    const unsigned char *b = mf_r_take(r, n * 8);
-    if (!b)
+    if (n == 0)
         return;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (n)
-        memcpy(dst, b, n * 8);
+    const unsigned char *b = mf_r_take(r, n * size);
+    if (!b) {
+        memset(dst, 0, n * size);
+        return;
+    }
+#if MF__LE_HOST
+    memcpy(dst, b, n * size);
 #else
-    mf_reader sub = mf_reader_make(b, n * 8);
-    for (size_t i = 0; i < n; i++)
-        dst[i] = mf_r_f64(&sub);
+    unsigned char *d = (unsigned char *)dst;
+    for (size_t i = 0; i < n; i++, b += size, d += size) {
+        uint64_t x = 0;
+        for (size_t k = size; k-- > 0;)
+            x = x << 8 | b[k];
+        mf__host_store(d, x, size);
+    }
 #endif
+}
+
+/** @p n uint8_t into @p dst (read the count first with mf_r_count()). On
+ *  error @p dst is zero-filled; this holds for every mf_r_*_array(). */
+static inline void mf_r_u8_array(mf_reader *r, uint8_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 1);
+}
+/** @p n int8_t into @p dst. */
+static inline void mf_r_i8_array(mf_reader *r, int8_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 1);
+}
+/** @p n uint16_t from a little-endian block into @p dst. */
+static inline void mf_r_u16_array(mf_reader *r, uint16_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 2);
+}
+/** @p n int16_t from a little-endian block into @p dst. */
+static inline void mf_r_i16_array(mf_reader *r, int16_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 2);
+}
+/** @p n uint32_t from a little-endian block into @p dst. */
+static inline void mf_r_u32_array(mf_reader *r, uint32_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 4);
+}
+/** @p n int32_t from a little-endian block into @p dst. */
+static inline void mf_r_i32_array(mf_reader *r, int32_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 4);
+}
+/** @p n uint64_t from a little-endian block into @p dst. */
+static inline void mf_r_u64_array(mf_reader *r, uint64_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 8);
+}
+/** @p n int64_t from a little-endian block into @p dst. */
+static inline void mf_r_i64_array(mf_reader *r, int64_t *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 8);
+}
+/** @p n floats from a little-endian block into @p dst. */
+static inline void mf_r_f32_array(mf_reader *r, float *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 4);
+}
+/** @p n doubles from a little-endian block into @p dst. */
+static inline void mf_r_f64_array(mf_reader *r, double *dst, size_t n)
+{
+    mf__r_le_array(r, dst, n, 8);
+}
+/** @p n bools (one byte each) into @p dst. A byte other than 0 or 1 is
+ *  #MF_WIRE_MALFORMED, and @p dst is then all false. */
+static inline void mf_r_bool_array(mf_reader *r, bool *dst, size_t n)
+{
+    if (n == 0)
+        return;
+    const unsigned char *b = mf_r_take(r, n);
+    for (size_t i = 0; b && i < n; i++) {
+        unsigned char c = b[i]; /* read once: the payload may change */
+        if (c > 1) {
+            mf_r_fail(r, MF_WIRE_MALFORMED);
+            b = NULL;
+            break;
+        }
+        dst[i] = c == 1;
+    }
+    if (!b)
+        for (size_t i = 0; i < n; i++)
+            dst[i] = false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -533,11 +914,21 @@ static inline size_t mf_elem_size(char t)
  * - `version` is the version this codec writes; `min_version` the oldest it
  *   can read. The core refuses records outside [min_version, version]
  *   before calling stream_in.
- * - stream_out() must write the object completely or set the writer's error.
- *   It returns 0, or non-zero on failure.
+ * - stream_out() must write the object completely or set the writer's error
+ *   (mf_w_fail() for an object it refuses). It returns 0, or non-zero on
+ *   failure; the core fails the put with #MF_ECODEC when it returns
+ *   non-zero or leaves `w->err` set.
  * - stream_in() receives the stored class version and returns a new object,
  *   or NULL on failure (the reader's error says why). It must allocate no
  *   more than the payload size justifies: use mf_r_count().
+ *   **It may be handed bytes that a writer changes while it decodes them**
+ *   (the core decodes from the shared map, detects the change afterwards,
+ *   destroys the object and retries). So it treats every byte as hostile
+ *   and relies on the sticky reader error; it never asserts, aborts, logs,
+ *   loops without a bound from mf_r_count(), or keeps a pointer into the
+ *   payload (mf_r_take() pointers die when it returns: copy). Whatever it
+ *   returns must be safe to pass to destroy(). See "The decoding contract"
+ *   at the top of this file.
  * - destroy() frees an object returned by stream_in().
  * - print() and to_json() are optional; to_json writes one JSON object.
  * - methods is optional: an array terminated by an entry with name NULL.
