@@ -730,8 +730,9 @@ Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
     picky good = {0, -7}, bad = {1, 9};
     cr_assert_eq(mf_put(mf, "good", "sdk_types_picky", &good), 0, "%s", mf_errdetail());
     cr_expect_eq(mf_put(mf, "bad", "sdk_types_picky", &bad), MF_ECODEC);
-    cr_expect(strstr(mf_errdetail(), "sdk_types_picky") && strstr(mf_errdetail(), "'bad'"),
-              "the detail names class and record: %s", mf_errdetail());
+    cr_expect(strstr(mf_errdetail(), "sdk_types_picky") && strstr(mf_errdetail(), "'bad'") &&
+                  strstr(mf_errdetail(), "codec rejected the content"),
+              "the detail names class, record and the writer error: %s", mf_errdetail());
 
     void *obj;
     const mf_class *cls;

@@ -70,3 +70,21 @@ const char *mf__quote(char *buf, size_t cap, const char *s)
     buf[o] = '\0';
     return buf;
 }
+
+const char *mf__wire_error_text(int wire_err)
+{
+    switch (wire_err) {
+    case MF_WIRE_TRUNCATED:
+        return "payload truncated";
+    case MF_WIRE_MALFORMED:
+        return "malformed value";
+    case MF_WIRE_NOMEM:
+        return "out of memory";
+    case MF_WIRE_TOO_LARGE:
+        return "length exceeds the payload";
+    case MF_WIRE_CODEC:
+        return "codec rejected the content";
+    default:
+        return "unknown codec error";
+    }
+}

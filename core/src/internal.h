@@ -27,6 +27,8 @@ const char *mf__detail(void);
  * MF__QUOTE_MAX * 4 + 8 bytes always holds the result. */
 #define MF__QUOTE_MAX 64
 const char *mf__quote(char *buf, size_t cap, const char *s);
+/* What a codec's sticky #mf_wire_error means, for details. */
+const char *mf__wire_error_text(int wire_err);
 
 /* registry.c: the search path as one printable string ("a:b:c"), for
  * "no codec" messages. Valid until the registry changes. */

@@ -241,6 +241,17 @@ int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
 /* Encoding                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* MF_ECODEC naming what stream_out said: its writer error, or its code. */
+static int encode_failed(mf_file *mf, const mf_class *cls, const char *name, int rc,
+                         int wire_err)
+{
+    if (wire_err)
+        return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s': %s",
+                        mf->path, cls->name, name, mf__wire_error_text(wire_err));
+    return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' (stream_out "
+                    "returned %d)", mf->path, cls->name, name, rc);
+}
+
 static int enc_reserve(mf_writer *w, size_t need)
 {
     mf_file *mf = w->host;
@@ -330,9 +341,7 @@ static int encode(mf_file *mf, const char *name, const mf_class *cls,
     mf_writer w = {mf->enc, *len, mf->enc_cap, 0, enc_reserve, mf};
     int rc = cls->stream_out(obj, &w);
     if (rc || w.err)
-        return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
-                        "(stream_out returned %d, writer error %d)", mf->path,
-                        cls->name, name, rc, w.err);
+        return encode_failed(mf, cls, name, rc, w.err);
     *op = (struct mf__op){0};
     op_name(op, name);
     op->class_name = cls->name;
@@ -725,9 +734,7 @@ int mf_batch_put(mf_batch *b, const char *name, const char *class_name,
     size_t start = w.len;
     rc = cls->stream_out(obj, &w);
     if (rc || w.err)
-        return mf__fail(MF_ECODEC, "%s: class '%s' could not encode '%s' "
-                        "(stream_out returned %d, writer error %d)", b->mf->path,
-                        cls->name, name, rc, w.err);
+        return encode_failed(b->mf, cls, name, rc, w.err);
     b->len = w.len;
     return batch_add(b, name, cls->name, cls->version, start, w.len - start);
 }

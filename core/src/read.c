@@ -203,24 +203,6 @@ static int raw_at(const struct mf__want *w, const char *name, void *buf, size_t 
 /* get: decode a new object                                                  */
 /* ------------------------------------------------------------------------ */
 
-static const char *wire_error_name(int e)
-{
-    switch (e) {
-    case MF_WIRE_TRUNCATED:
-        return "payload truncated";
-    case MF_WIRE_MALFORMED:
-        return "malformed value";
-    case MF_WIRE_NOMEM:
-        return "out of memory";
-    case MF_WIRE_TOO_LARGE:
-        return "length exceeds the payload";
-    case MF_WIRE_CODEC:
-        return "codec rejected the content";
-    default:
-        return "stream_in returned no object";
-    }
-}
-
 /* Step 1 of a get, guarded: find the version and verify its checksum. */
 static int get_locate(const struct mf__want *w, const char *name,
                       struct mf__version *v, mf_record_info *info)
@@ -281,7 +263,7 @@ static int get_decode(const struct mf__want *w, const char *name,
                         "at byte %zu", mf->path, name, cls->name, v->class_version,
                         (unsigned long long)v->size,
                         mf__registry_class_origin(mf->reg, cls),
-                        wire_error_name(r.err), r.pos);
+                        r.err ? mf__wire_error_text(r.err) : "stream_in returned no object", r.pos);
     }
     *obj = o;
     return 0;
