@@ -30,6 +30,7 @@ static int run_gen(const mapf_args *a)
 #else
 
 #include "gen_model.h"
+#include "gen_schema.h"
 
 /* The class name as a C identifier: other characters become '_'. */
 static void c_identifier(const char *name, char *id, size_t cap)
@@ -111,20 +112,57 @@ static int write_output(const char *dir, const char *file, emit_fn emit,
     return EXIT_OK;
 }
 
+static int emit_schema_adapter(FILE *out, const gen_model *m, const gen_target *t)
+{
+    (void)m;
+    return gen_history_write(out, t->hist, t->cls);
+}
+
+/* The schema file last: should a write fail, the next run regenerates the
+ * same version from the history as it was. */
 static int write_project(const char *dir, const gen_model *m, const gen_target *t)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        errorf("gen", "cannot create %s: %s", dir, strerror(errno));
-        return EXIT_USAGE;
-    }
-    char codec[MF_CLASS_NAME_MAX + 16];
+    char codec[MF_CLASS_NAME_MAX + 16], schema[MF_CLASS_NAME_MAX + 16];
     snprintf(codec, sizeof codec, "%s_codec.c", t->id);
+    snprintf(schema, sizeof schema, "%s.schema", t->id);
     int rc = write_output(dir, codec, gen_emit_codec, m, t);
     if (!rc)
         rc = write_output(dir, "CMakeLists.txt", emit_cmake_adapter, m, t);
     if (!rc)
         rc = write_output(dir, "README.md", gen_emit_readme, m, t);
+    if (!rc)
+        rc = write_output(dir, schema, emit_schema_adapter, m, t);
     return rc;
+}
+
+/* Bring the history in DIR/ID.schema up to the struct: unchanged, it stays
+ * as it is; changed, the struct becomes the next version, if every older
+ * version converts to it (else exit 1, naming each field, nothing written). */
+static int evolve(const char *dir, const gen_model *m, gen_target *t, gen_history *h)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s.schema", dir, t->id) >= sizeof path) {
+        errorf("gen", "path too long: %s/%s.schema", dir, t->id);
+        return EXIT_USAGE;
+    }
+    int rc = gen_history_load(h, path, t->cls);
+    if (rc)
+        return rc;
+    gen_sversion now;
+    gen_schema_from_model(&now, m, (unsigned)h->nv + 1);
+    if (h->nv && gen_sversion_equal(&h->v[h->nv - 1], &now)) {
+        gen_sversion_free(&now);
+    } else if (gen_evolve_check(h, &now) > 0) {
+        errorf("gen", "struct %s cannot become version %u of class '%s' (above); "
+               "nothing written, %s unchanged", t->struct_name, now.version, t->cls, path);
+        gen_sversion_free(&now);
+        return EXIT_MISSING;
+    } else {
+        gen_history_append(h, &now);
+    }
+    t->version = h->v[h->nv - 1].version;
+    t->hist = h;
+    return EXIT_OK;
 }
 
 static int run_gen(const mapf_args *a)
@@ -163,13 +201,23 @@ static int run_gen(const mapf_args *a)
         c_identifier(cls, id, sizeof id);
         char *slash = strrchr(hdr_abs, '/');
         *slash = '\0';
-        gen_target t = {cls, id, name, slash + 1, hdr_abs[0] ? hdr_abs : "/"};
-        rc = write_project(dir, &m, &t);
+        gen_target t = {cls, id, name, slash + 1, hdr_abs[0] ? hdr_abs : "/", 1, NULL};
+        gen_history h = {NULL, 0};
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+            errorf("gen", "cannot create %s: %s", dir, strerror(errno));
+            rc = EXIT_USAGE;
+        }
         if (rc == EXIT_OK)
-            printf("wrote the codec of class '%s' (struct %s, %zu struct%s) in %s/: "
-                   "%s_codec.c, CMakeLists.txt, README.md\n"
+            rc = evolve(dir, &m, &t, &h);
+        if (rc == EXIT_OK)
+            rc = write_project(dir, &m, &t);
+        if (rc == EXIT_OK)
+            printf("wrote the codec of class '%s' version %u (struct %s, %zu struct%s) in "
+                   "%s/: %s_codec.c, CMakeLists.txt, README.md, %s.schema\n"
                    "build it:  cmake -S %s -B %s/build && cmake --build %s/build\n",
-                   cls, name, m.nrec, m.nrec == 1 ? "" : "s", dir, id, dir, dir, dir);
+                   cls, t.version, name, m.nrec, m.nrec == 1 ? "" : "s", dir, id, id, dir,
+                   dir, dir);
+        gen_history_free(&h);
     }
     gen_model_free(&m);
     return rc == EXIT_OK ? finish_stdout(rc) : rc;

@@ -10,6 +10,7 @@
  * more elements than it holds.
  */
 #include "gen_model.h"
+#include "gen_schema.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -513,10 +514,10 @@ static void emit_prologue(FILE *out, const gen_model *m, const gen_target *t)
             "#include \"%s\"\n\n"
             "#define MFG_CLASS_NAME \"%s\"\n"
             "/* The version this codec writes and the oldest it reads. */\n"
-            "#define MFG_VERSION 1\n"
+            "#define MFG_VERSION %u\n"
             "#define MFG_MIN_VERSION 1\n\n",
             t->id, t->cls, top->cname, t->header_base, t->header_base, t->struct_name,
-            t->cls, t->header_base, t->cls);
+            t->cls, t->header_base, t->cls, t->version ? t->version : 1);
     if (model_has_ops(m))
         fprintf(out,
                 "/* The hook that gives a decoded object its function tables (MF_OPS\n"
@@ -577,15 +578,16 @@ static void emit_class(FILE *out, const gen_model *m, const gen_target *t)
             "    if (!o) {\n"
             "        mf_r_fail(r, MF_WIRE_NOMEM);\n"
             "        return NULL;\n"
-            "    }\n"
-            "    mfg_%s_in(r, o);\n"
+            "    }\n",
+            top->cname);
+    gen_evolve_emit_dispatch(out, m, t);
+    fprintf(out,
             "    if (!mf_reader_failed(r) && mf_r_left(r) != 0)\n"
             "        mf_r_fail(r, MF_WIRE_MALFORMED); /* not what we wrote */\n"
             "    if (mf_reader_failed(r)) {\n"
             "        mfg_destroy(o);\n"
             "        return NULL;\n"
-            "    }\n",
-            top->cname, id);
+            "    }\n");
     if (model_has_ops(m))
         fprintf(out, "    if (%s_set_ops)\n        %s_set_ops(o);\n", t->id, t->id);
     fprintf(out,
@@ -643,6 +645,7 @@ int gen_emit_codec(FILE *out, const gen_model *m, const gen_target *t)
     emit_schema(out, m);
     for (size_t i = 0; i < m->nrec; i++)
         emit_record(out, m, &m->rec[i]);
+    gen_evolve_emit_readers(out, m, t);
     emit_class(out, m, t);
     return ferror(out) ? -1 : 0;
 }

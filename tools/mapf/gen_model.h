@@ -83,6 +83,8 @@ typedef struct gen_target {
     const char *struct_name; /* as given to --struct */
     const char *header_base; /* file name of the header */
     const char *header_dir;  /* absolute folder of the header */
+    unsigned version;        /* the class version this codec writes */
+    const struct gen_history *hist; /* every version it reads (gen_schema.h) */
 } gen_target;
 
 /* The codec source, CMakeLists.txt and README.md. Return 0 or -1 (errno). */
