@@ -100,14 +100,17 @@ static const gen_sfield *sfield_named(const gen_srecord *r, const char *name)
 
 static void describe(char *buf, size_t cap, const gen_sversion *v, const gen_sfield *f)
 {
-    const char *what = f->kind == GS_STRING ? "a string"
-                       : f->kind == GS_COUNT ? "the count of an MF_COUNT array"
-                       : f->kind == GS_STRUCT ? "a struct"
-                       : f->kind == GS_OPTIONAL ? "a pointer to a struct"
-                       : f->kind == GS_SCALAR ? "a scalar"
-                                              : "an MF_COUNT array of";
     const char *type = f->rec >= 0 ? v->rec[f->rec].cname : f->type ? f->type : "";
-    int n = snprintf(buf, cap, "%s %s", what, type);
+    int n = 0;
+    switch (f->kind) {
+    case GS_STRING: n = snprintf(buf, cap, "a string"); break;
+    case GS_COUNT: n = snprintf(buf, cap, "%s, the count of an MF_COUNT array", type); break;
+    case GS_OPTIONAL: n = snprintf(buf, cap, "a pointer to %s", type); break;
+    case GS_COUNTED:
+    case GS_COUNTED_STRUCT: n = snprintf(buf, cap, "an MF_COUNT array of %s", type); break;
+    case GS_SCALAR:
+    case GS_STRUCT: n = snprintf(buf, cap, "%s", type); break;
+    }
     for (size_t d = 0; d < f->ndims && n > 0 && (size_t)n < cap; d++)
         n += snprintf(buf + n, cap - (size_t)n, "[%zu]", f->dims[d]);
 }
@@ -318,7 +321,8 @@ static void skip_record(FILE *out, int lvl, const plan *p, size_t oi, const char
 
 static void skip_field(FILE *out, const plan *p, const gen_sfield *f)
 {
-    ind(out, 1, "/* %s: not in the struct any more */", f->name);
+    ind(out, 1, "/* %s: not in the struct any more%s */", f->name,
+        f->kind == GS_COUNT ? " (nor stored: its array's length)" : "");
     switch (f->kind) {
     case GS_COUNT:
         break;

@@ -92,9 +92,10 @@ const char *gen_wire_convert(const char *from, const char *to)
         return NULL;
     if (f->is_bool || t->is_bool)
         return "bool converts to nothing else, and nothing else to bool";
+    if (f->is_float && !t->is_float)
+        return "a floating-point value cannot become an integer";
     if (f->is_float)
-        return t->is_float ? "narrowing: a double does not fit a float"
-                           : "a floating-point value cannot become an integer";
+        return t->size < f->size ? "narrowing: a double does not fit a float" : NULL;
     if (t->is_float)
         return int_to_float(f, t);
     if (t->size < f->size)
