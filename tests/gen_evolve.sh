@@ -77,6 +77,8 @@ for v in 1 2 3 4; do
         -DEVO_V=$v -I"$P/include" -I"$T/inc$v" -o "$T/check$v" "$EV/evolve_check.c" \
         -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmapfile
 done
+grep -q "reads versions 1 to 4" "$T/evo4/README.md" && grep -q "evo.schema" "$T/evo4/README.md" ||
+    fail "the generated README does not describe the versions"
 grep -q "mfg_in_older" "$T/evo4/evo_codec.c" || fail "the v4 codec has no readers of older versions"
 for v in 1 2 3; do
     grep -q "case $v:" "$T/evo4/evo_codec.c" || fail "the v4 codec does not read v$v"

@@ -748,9 +748,8 @@ int gen_emit_readme(FILE *out, const gen_model *m, const gen_target *t)
             "- A count field (`MF_COUNT(n)`) is set from its array's length on read;\n"
             "  on write a NULL array with a non-zero count, or a negative count, fails\n"
             "  the write (`mf_w_fail`).\n"
-            "- `char *` strings may be NULL; strings with a NUL inside cannot be stored.\n"
-            "- The class version is 1. Changing the struct changes the wire layout:\n"
-            "  regenerate, and do not mix old and new plugins on one file.\n");
+            "- `char *` strings may be NULL; strings with a NUL inside cannot be stored.\n");
+    gen_evolve_emit_readme(out, t);
     if (model_has_ops(m))
         fprintf(out,
                 "\n## Function tables (MF_OPS)\n\n"

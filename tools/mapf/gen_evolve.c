@@ -593,3 +593,33 @@ void gen_evolve_emit_dispatch(FILE *out, const gen_model *m, const gen_target *t
             "        mfg_in_older(r, o, version);\n",
             id);
 }
+
+void gen_evolve_emit_readme(FILE *out, const gen_target *t)
+{
+    unsigned v = t->version ? t->version : 1;
+    fprintf(out,
+            "\n## Versions: `%s.schema`\n\n"
+            "This codec writes version %u of class `%s` and reads versions 1 to %u.\n"
+            "`%s.schema` is the struct's schema history: its stored fields at each\n"
+            "version, oldest first. Keep it beside the header, in version control:\n"
+            "it is what lets the next `mapf gen` read this version's data.\n\n"
+            "When the struct changes, run `mapf gen` again. It adds a version and\n"
+            "bumps the class version; the new codec reads every older version by\n"
+            "field name, as ROOT's StreamerInfo does:\n\n"
+            "- a field added since gets zero (NULL, empty, absent);\n"
+            "- a field removed is skipped (nested structs, strings and arrays too);\n"
+            "- a widened number is converted: a wider integer of the same sign,\n"
+            "  unsigned to a wider signed one, float to double, an integer of up to\n"
+            "  32 bits to double (16 to float); in fixed and MF_COUNT arrays too;\n"
+            "- fields may move, and nested structs evolve by the same rules.\n\n"
+            "A change that older data cannot be converted to (narrowing, signed to\n"
+            "unsigned, floating-point to integer, a number to a string, other array\n"
+            "dimensions, a struct to a scalar or a pointer, an added MF_COUNT array\n"
+            "sharing a stored one's count) is refused: `mapf gen` exits 1 naming\n"
+            "the field and why, and writes nothing. MF_SKIP and MF_OPS fields, and\n"
+            "another spelling of the same wire type (`int` for `int32_t`), are no\n"
+            "change. A codec given data newer than itself refuses it: `mf_get`\n"
+            "returns MF_ECLASSVERSION naming the class and both versions, so update\n"
+            "consumers before, or with, their producers.\n",
+            t->id, v, t->cls, v, t->id);
+}

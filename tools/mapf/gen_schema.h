@@ -88,6 +88,8 @@ int gen_evolve_check(const gen_history *h, const gen_sversion *now);
 /* The codec's readers of the older versions of @p t->hist (before
  * emit_class) and the dispatch that stream_in calls for them. */
 void gen_evolve_emit_readers(FILE *out, const gen_model *m, const gen_target *t);
+/* The README's section on versions and the schema file. */
+void gen_evolve_emit_readme(FILE *out, const gen_target *t);
 /* The statement stream_in runs to fill `o` from `r` at `version`. */
 void gen_evolve_emit_dispatch(FILE *out, const gen_model *m, const gen_target *t);
 
