@@ -10,6 +10,9 @@
 #     consumer reads every older file and checks each field (kept, widened,
 #     defaulted); every older consumer refuses newer data with
 #     MF_ECLASSVERSION naming the class;
+#   - every cut and 2000 mutations of each older payload through each newer
+#     codec's reader of that version: refused or decoded, never a crash (ASan
+#     in the sanitizer pass);
 #   - live pairs of mixed versions: a producer updating while a consumer of
 #     another version waits and reads;
 #   - changes that cannot be converted (narrowing, int <-> string, array
@@ -104,6 +107,12 @@ for c in 1 2 3 4; do
         else
             as $c "$T/check$c" refuse "$T/v$p.map" $p || fail "v$c did not refuse v$p data"
         fi
+    done
+done
+step "hostile older payloads: every cut and 2000 mutants through the newer readers"
+for c in 2 3 4; do
+    for p in $(seq 1 $((c - 1))); do
+        as $c "$T/check$c" cut "$T/v$p.map" $p || fail "v$c's reader of v$p payloads failed"
     done
 done
 step "mapf get --json with the v4 plugin of v1 data: converted and defaulted"

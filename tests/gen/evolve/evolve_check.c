@@ -10,6 +10,10 @@
  *                                      widened ones converted, added ones zero
  *   evolve_check refuse FILE P         data of version P > ours: mf_get gives
  *                                      MF_ECLASSVERSION naming the class
+ *   evolve_check cut FILE P            hostile older payloads: every cut and
+ *                                      2000 mutations of FILE's records
+ *                                      (version P) through our stream_in:
+ *                                      refused or decoded, never a crash
  *   evolve_check live-put FILE N       update "live" N times (serial 1..N),
  *                                      then publish "end"
  *   evolve_check live-get FILE P N FIFO  write "ready" to FIFO, then read
@@ -19,6 +23,7 @@
  *
  * Exit status: 0 all good; 1 a difference or a failed check (printed).
  */
+#include <mapfile/codec.h>
 #include <mapfile/mapfile.h>
 
 #include <stdio.h>
@@ -384,6 +389,81 @@ static int live_get(const char *path, int p, int n, const char *fifo)
     return failures != 0;
 }
 
+/* --- hostile payloads of an older version ------------------------------------------- */
+
+/* Decode a malloc'd copy of exactly @p n bytes, so ASan sees any overread. */
+static void *decode(const mf_class *cls, const unsigned char *p, size_t n, uint32_t v, int *err)
+{
+    unsigned char *copy = malloc(n ? n : 1);
+    if (!copy)
+        abort();
+    memcpy(copy, p, n);
+    mf_reader r = mf_reader_make(copy, n);
+    void *obj = cls->stream_in(&r, v);
+    *err = r.err;
+    free(copy);
+    return obj;
+}
+
+static void cut_one(const mf_class *cls, const char *name, const unsigned char *buf, size_t len,
+                    int p)
+{
+    int err;
+    void *obj = decode(cls, buf, len, (uint32_t)p, &err);
+    CHECK(obj && !err, "%s: the whole v%d payload does not decode (error %d)", name, p, err);
+    if (obj) {
+        check(obj, p, strcmp(name, "sparse") == 0, strcmp(name, "sparse") == 0 ? 8 : 7);
+        cls->destroy(obj);
+    }
+    for (size_t n = 0; n < len; n++) {
+        obj = decode(cls, buf, n, (uint32_t)p, &err);
+        CHECK(!obj && err, "%s: a v%d payload cut to %zu of %zu bytes decoded", name, p, n, len);
+        if (obj)
+            cls->destroy(obj);
+    }
+    size_t decoded = 0;
+    unsigned char *m = malloc(len ? len : 1);
+    if (!m)
+        abort();
+    for (int k = 0; k < 2000 && len; k++) {
+        memcpy(m, buf, len);
+        m[(size_t)rand() % len] ^= (unsigned char)(1 + rand() % 255);
+        obj = decode(cls, m, len, (uint32_t)p, &err);
+        CHECK(!obj == !!err, "%s: a result and an error disagree", name);
+        decoded += obj != NULL;
+        if (obj)
+            cls->destroy(obj);
+    }
+    free(m);
+    printf("v%d reading v%d %s: %zu-byte payload, every cut refused, %zu of 2000 mutants "
+           "decoded\n", EVO_V, p, name, len, decoded);
+}
+
+static int cut(const char *path, int p)
+{
+    const mf_class *cls;
+    int rc = mf_registry_find(mf_registry_default(), "evo", &cls);
+    if (rc) {
+        fprintf(stderr, "evolve_check: %s: %s\n", mf_strerror(rc), mf_errdetail());
+        return 1;
+    }
+    mf_file *mf = open_map(path, MF_READ);
+    srand(4242);
+    const char *const names[] = {"full", "sparse"};
+    for (int i = 0; i < 2; i++) {
+        void *data = NULL;
+        mf_record_info info;
+        rc = mf_get_raw_alloc(mf, names[i], &data, &info);
+        CHECK(rc == 0 && info.class_version == (uint32_t)p, "raw %s: %s", names[i],
+              mf_strerror(rc));
+        if (rc == 0)
+            cut_one(cls, names[i], data, (size_t)info.size, p);
+        free(data);
+    }
+    mf_close(mf);
+    return failures != 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 2 ? argv[1] : "";
@@ -393,10 +473,12 @@ int main(int argc, char **argv)
         return get(argv[2], atoi(argv[3]));
     if (strcmp(cmd, "refuse") == 0 && argc == 4)
         return refuse(argv[2], atoi(argv[3]));
+    if (strcmp(cmd, "cut") == 0 && argc == 4)
+        return cut(argv[2], atoi(argv[3]));
     if (strcmp(cmd, "live-put") == 0 && argc == 4)
         return live_put(argv[2], atoi(argv[3]));
     if (strcmp(cmd, "live-get") == 0 && argc == 6)
         return live_get(argv[2], atoi(argv[3]), atoi(argv[4]), argv[5]);
-    fprintf(stderr, "usage: evolve_check put|get|refuse|live-put|live-get FILE ...\n");
+    fprintf(stderr, "usage: evolve_check put|get|refuse|cut|live-put|live-get FILE ...\n");
     return 2;
 }
