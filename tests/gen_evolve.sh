@@ -210,4 +210,18 @@ damaged no_end '$d' "no 'end'"
 damaged unknown_record '0,/ struct pos /s// struct nowhere /' "no record defined"
 damaged self_record 's/^field corners struct pos/field corners struct evo/' "no record defined"
 damaged foreign_class 's/^class evo$/class other/' "class 'other', not 'evo'"
+step "damaged schema: records shared to nest 2^40 fields"
+mkdir "$T/dmg_blowup"
+python3 - "$T/dmg_blowup/evo.schema" <<'PY'
+import sys
+lines = ["class evo", "version 1", "record r0 struct r0", "field v scalar u8 - -"]
+for i in range(1, 41):
+    lines += [f"record r{i} struct r{i}", f"field a struct r{i-1} - -", f"field b struct r{i-1} - -"]
+open(sys.argv[1], "w").write("\n".join(lines + ["end"]) + "\n")
+PY
+rc=0
+"$MAPF" gen "$T/src/evo.h" --struct evo --out "$T/dmg_blowup" 2>"$T/dmg_blowup.err" >/dev/null || rc=$?
+[ "$rc" = 2 ] && grep -q "evo.schema:[0-9]*: .*more than a million fields" "$T/dmg_blowup.err" ||
+    fail "a schema nesting 2^40 fields gave exit $rc: $(cat "$T/dmg_blowup.err")"
+sed -n 1p "$T/dmg_blowup.err"
 echo "gen_evolve: ok"

@@ -333,6 +333,29 @@ static int field_refs(loader *ld, gen_sfield *f, const char *type, const char *c
     return 0;
 }
 
+/* Fields of the top record with every nested record spelled out: what
+ * comparing and reading a version walks. Records only name earlier ones, so
+ * one pass innermost first counts it; a hostile file that shares records
+ * to blow this up exponentially is refused. */
+#define MAX_EXPANDED (1u << 20)
+
+static size_t expanded_fields(const gen_sversion *v)
+{
+    size_t *n = xrealloc(NULL, v->nrec * sizeof *n), top;
+    for (size_t i = 0; i < v->nrec; i++) {
+        n[i] = 0;
+        for (size_t k = 0; k < v->rec[i].nf; k++) {
+            const gen_sfield *f = &v->rec[i].f[k];
+            n[i] += 1 + (f->rec >= 0 ? n[f->rec] : 0);
+            if (n[i] > MAX_EXPANDED)
+                n[i] = MAX_EXPANDED + 1;
+        }
+    }
+    top = n[v->nrec - 1];
+    free(n);
+    return top;
+}
+
 static int load_field(loader *ld, char **tok, int ntok)
 {
     if (!ld->cur.nrec)
@@ -425,6 +448,8 @@ static int load_line(loader *ld, char *line)
             return bad(ld, "'end' closes a version that has records", NULL);
         if (check_counts(ld, &ld->cur.rec[ld->cur.nrec - 1]) != 0)
             return -1;
+        if (expanded_fields(&ld->cur) > MAX_EXPANDED)
+            return bad(ld, "the version nests more than a million fields", NULL);
         gen_history_append(ld->h, &ld->cur);
         ld->in_version = 0;
         return 0;
