@@ -81,13 +81,14 @@ step "payload cuts and mutants: the plugin and the schema refuse alike or write 
 MAPFILE_PLUGIN_PATH=$T/torture/build "$T/emulate_check" same "$MAP" || fail "the schema decodes unlike the plugin"
 
 step "a second producer run stores nothing new"
-MAPFILE_PLUGIN_PATH=$T/torture/build "$T/torture_check" put "$MAP" || fail "the producer failed again"
-"$MAPF" dump "$MAP" "$SCHEMA" | grep -q '^updates: *1$' || echo "  (the producer recreated the file)"
+MAPFILE_PLUGIN_PATH=$T/torture/build "$T/emulate_check" reput "$MAP" || fail "the producer failed again"
+"$MAPF" dump "$MAP" full | grep -q '^updates: *2$' || fail "the second producer did not put full"
+"$MAPF" dump "$MAP" "$SCHEMA" | grep -q '^updates: *1$' || fail "the second producer stored the schema again"
 [ "$(grep -c '\.mapfile/schema/' <("$MAPF" ls "$MAP"))" = 1 ] || fail "the schema is stored twice"
 
 step "users cannot put under the reserved prefix"
 rc=0
-"$MAPF" put "$MAP" .mapfile/mine text hello 2>"$T/reserved.err" || rc=$?
+"$MAPF" put "$MAP" .mapfile/mine --text hello 2>"$T/reserved.err" || rc=$?
 [ "$rc" != 0 ] && grep -q "reserved" "$T/reserved.err" ||
     fail "a put under .mapfile/ was not refused (exit $rc): $(cat "$T/reserved.err")"
 

@@ -11,6 +11,9 @@
  *       the stored schema cut at every length, every single bit flipped,
  *       2000 random byte changes, huge counts and bad names: each decodes
  *       or fails with MF_ECORRUPT / MF_ECODEC and a detail, never a crash
+ *   emulate_check reput FILE
+ *       a producer restarted: open FILE for update, get "full" with the
+ *       plugin and put it back (the schema is already stored)
  *   emulate_check corrupt FILE SCHEMA_RECORD SEED
  *       store a mutant of the schema (bit flips chosen by SEED) in FILE
  *       with mf_put_raw, for `mapf get --json` to read
@@ -269,8 +272,25 @@ static int corrupt(const char *path, const char *rec, int seed)
     return failures ? 1 : 0;
 }
 
+static int reput(const char *path)
+{
+    mf_file *mf;
+    void *obj = NULL;
+    const mf_class *cls = NULL;
+    int rc = mf_open(&mf, path, MF_UPDATE, NULL);
+    if (rc == 0 && (rc = mf_get(mf, "full", &obj, &cls)) == 0) {
+        rc = mf_put(mf, "full", "torture", obj);
+        mf_object_free(cls, obj);
+    }
+    CHECK(rc == 0, "reput: %s: %s", mf_strerror(rc), mf_errdetail());
+    mf_close(mf);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "reput") == 0)
+        return reput(argv[2]);
     if (argc == 3 && strcmp(argv[1], "same") == 0)
         return same(argv[2]);
     if (argc == 4 && strcmp(argv[1], "mutants") == 0)
