@@ -174,7 +174,7 @@ static void *tc_in(mf_reader *r, uint32_t v)
 static void tc_destroy(void *obj) { (void)obj; }
 
 static const mf_class tc_class = {sizeof(mf_class), "tc.methods", 1, 1, tc_out,
-                                  tc_in, tc_destroy, NULL, NULL, tc_methods, NULL, NULL};
+                                  tc_in, tc_destroy, NULL, NULL, tc_methods, NULL, NULL, NULL, 0};
 
 static mf_registry *reg;
 
@@ -437,7 +437,7 @@ Test(call, class_methods_lists_names_and_signatures_in_order)
         cr_assert_str_eq(mi[i].signature, tc_methods[i].signature);
     }
     static const mf_class plain = {sizeof(mf_class), "tc.plain", 1, 1, tc_out,
-                                   tc_in, tc_destroy, NULL, NULL, NULL, NULL, NULL};
+                                   tc_in, tc_destroy, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     cr_assert_eq(mf_registry_add_class(reg, &plain), 0);
     cr_assert_eq(mf_class_methods(&plain, &mi), 0);
     tc_obj t = fresh();
@@ -449,7 +449,7 @@ static int prepare_one(const char *name, const char *sig, void (*fn)(void))
 {
     mf_method ms[2] = {{sizeof(mf_method), name, sig, fn}, {0, NULL, NULL, NULL}};
     mf_class c = {sizeof(mf_class), "tc.sig", 1, 1, tc_out, tc_in, tc_destroy,
-                  NULL, NULL, ms, NULL, NULL};
+                  NULL, NULL, ms, NULL, NULL, NULL, 0};
     int rc = mf__methods_prepare(&c);
     if (rc == 0) {
         cr_assert_eq(mf_class_methods(&c, NULL), 1);
@@ -493,7 +493,7 @@ Test(call, method_names_must_be_unique_identifiers_with_a_function)
     mf_method twice[] = {MF_METHOD("dup", "i(o)", m_i_n), MF_METHOD("dup", "u(o)", m_u_n),
                          {0, NULL, NULL, NULL}};
     mf_class c = {sizeof(mf_class), "tc.twice", 1, 1, tc_out, tc_in, tc_destroy,
-                  NULL, NULL, twice, NULL, NULL};
+                  NULL, NULL, twice, NULL, NULL, NULL, 0};
     cr_assert_eq(mf__methods_prepare(&c), MF_ESIGNATURE);
     cr_assert_not_null(strstr(mf_errdetail(), "'dup'"));
     cr_assert_not_null(strstr(mf_errdetail(), "twice"));
@@ -508,7 +508,7 @@ Test(call, prepared_methods_are_counted_per_registration)
 {
     static const mf_method ms[] = {MF_METHOD("i_n", "i(o)", m_i_n), {0, NULL, NULL, NULL}};
     static const mf_class c = {sizeof(mf_class), "tc.counted", 1, 1, tc_out, tc_in,
-                               tc_destroy, NULL, NULL, ms, NULL, NULL};
+                               tc_destroy, NULL, NULL, ms, NULL, NULL, NULL, 0};
     tc_obj t = fresh();
     cr_assert_eq(mf__methods_prepare(&c), 0);
     cr_assert_eq(mf__methods_prepare(&c), 0);
@@ -591,7 +591,7 @@ Test(call, calls_from_threads_survive_other_classes_coming_and_going)
     static const mf_method ms[] = {MF_METHOD("x", "v(o)", m_v_n), {0, NULL, NULL, NULL}};
     for (int k = 0; k < 2000; k++) {
         mf_class other = {sizeof(mf_class), "tc.other", 1, 1, tc_out, tc_in,
-                          tc_destroy, NULL, NULL, ms, NULL, NULL};
+                          tc_destroy, NULL, NULL, ms, NULL, NULL, NULL, 0};
         cr_assert_eq(mf__methods_prepare(&other), 0);
         mf__methods_forget(&other);
     }

@@ -338,7 +338,7 @@ Test(registry, path_string_lists_added_then_build_dir)
 Test(registry, in_process_class_beats_plugins_even_after_a_find)
 {
     static const mf_class mine = {sizeof(mf_class), "tp.shared", 99, 1, c_out,
-                                  c_in, c_destroy, NULL, NULL, NULL, NULL, NULL};
+                                  c_in, c_destroy, NULL, NULL, NULL, NULL, NULL, NULL, 0};
     mf_registry *reg = new_reg();
     mf_registry_add_path(reg, MF_TP_GOOD1);
     cr_assert_eq(find_ok(reg, "tp.shared")->version, 3);
@@ -391,7 +391,7 @@ Test(registry, abi_1_0_class_loads_without_the_newer_hooks)
     } old;
     memset(&old, 0xff, sizeof old);
     old.c = (mf_class){sizeof(mf_class), "tp.abi10", 1, 1, c_out, c_in, c_destroy,
-                       NULL, NULL, NULL, NULL, NULL};
+                       NULL, NULL, NULL, NULL, NULL, NULL, 0};
     old.c.struct_size = (uint32_t)offsetof(mf_class, arrays);
     /* What an older, shorter struct leaves after its end: garbage. */
     memset(&old.c.arrays, 0xa5, sizeof old.c.arrays + sizeof old.c.to_root_json);
@@ -407,7 +407,7 @@ Test(registry, add_class_validates_the_class)
 {
     mf_registry *reg = new_reg();
     mf_class c = {sizeof(mf_class), "tp.inproc", 1, 1, c_out, c_in, c_destroy,
-                  NULL, NULL, NULL, NULL, NULL};
+                  NULL, NULL, NULL, NULL, NULL, NULL, 0};
     cr_assert_eq(mf_registry_add_class(reg, NULL), MF_EINVAL);
 
     mf_class bad = c;
@@ -455,7 +455,7 @@ Test(registry, add_class_validates_the_class)
 Test(registry, object_free_uses_the_class_destroy)
 {
     mf_class c = {sizeof(mf_class), "tp.inproc", 1, 1, c_out, c_in, c_destroy,
-                  NULL, NULL, NULL, NULL, NULL};
+                  NULL, NULL, NULL, NULL, NULL, NULL, 0};
     int obj;
     destroyed = 0;
     mf_object_free(&c, &obj);
@@ -485,7 +485,7 @@ static const broken_case broken[] = {
     {"entry_null.so", MF_EPLUGIN, {MF_PLUGIN_ENTRY_NAME "() returned NULL"}},
     {"small_desc.so", MF_EPLUGIN, {"descriptor struct_size 8"}},
     {"abi_major.so", MF_EABI, {"plugin ABI 2.0", "host ABI " HOST_ABI, "rebuild"}},
-    {"abi_minor.so", MF_EABI, {"plugin ABI 1.2", "host ABI " HOST_ABI, "newer"}},
+    {"abi_minor.so", MF_EABI, {"plugin ABI 1.3", "host ABI " HOST_ABI, "newer"}},
     {"name_null.so", MF_ENAME, {"NULL name"}},
     {"name_invalid.so", MF_ENAME, {"invalid class name '../evil'"}},
     {"dup_class.so", MF_EDUPLICATE, {"'tp.dup'", "twice"}},

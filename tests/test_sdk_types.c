@@ -714,7 +714,7 @@ static void *picky_in(mf_reader *r, uint32_t version)
 
 static const mf_class picky_class = {
     sizeof(mf_class), "sdk_types_picky", 1, 1, picky_out, picky_in, free,
-    NULL, NULL, NULL, NULL, NULL};
+    NULL, NULL, NULL, NULL, NULL, NULL, 0};
 
 Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
 {

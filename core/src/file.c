@@ -283,6 +283,7 @@ static void file_free(mf_file *mf)
     free(mf->added);
     free(mf->enc);
     free(mf->ops);
+    free(mf->schemas);
     pthread_mutex_destroy(&mf->map_lock);
     pthread_mutex_destroy(&mf->prod_lock);
     free(mf->path);

@@ -110,6 +110,8 @@ struct mf_file {
     struct mf__op *ops;
     size_t cap_ops;
     uint64_t enc_grows;          /* encode buffer reallocations, for tests */
+    const mf_class **schemas;    /* classes whose schema this handle stored */
+    size_t nschemas, cap_schemas;
 
     uint64_t initial_size, max_size;
     unsigned file_mode;
@@ -327,5 +329,13 @@ void mf__fill_info(const struct mf__version *v, mf_record_info *info);
 
 /* Names: 1..MF_NAME_MAX bytes, no control characters. */
 int mf__check_record_name(const char *name);
+/* schema_store.c: mf__check_record_name(), and names under
+ * MF_RESERVED_PREFIX only for class MF_SCHEMA_CLASS (@p class_name NULL:
+ * a codec put, never). MF_ENAME names the rule. */
+int mf__check_user_name(const char *name, const char *class_name);
+/* schema_store.c: store @p cls's schema (ABI 1.2) in the file unless this
+ * handle already did or the file holds the same bytes. Call with prod_lock
+ * held. 0, MF_ECODEC (an invalid schema), or a publish error. */
+int mf__schema_ensure(mf_file *mf, const mf_class *cls);
 
 #endif

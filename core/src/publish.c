@@ -342,6 +342,8 @@ static int encode(mf_file *mf, const char *name, const mf_class *cls,
     int rc = cls->stream_out(obj, &w);
     if (rc || w.err)
         return encode_failed(mf, cls, name, rc, w.err);
+    if ((rc = mf__schema_ensure(mf, cls)))
+        return rc;
     *op = (struct mf__op){0};
     op_name(op, name);
     op->class_name = cls->name;
@@ -410,7 +412,7 @@ int mf_add(mf_file *mf, const char *name, const char *class_name, const void *ob
 {
     mf__clear_detail();
     int rc = check_writable(mf, "mf_add");
-    if (rc || (rc = mf__check_record_name(name)))
+    if (rc || (rc = mf__check_user_name(name, NULL)))
         return rc;
     if (!obj)
         return mf__fail(MF_EINVAL, "%s: mf_add '%s': NULL object", mf->path, name);
@@ -468,7 +470,7 @@ int mf_put(mf_file *mf, const char *name, const char *class_name, const void *ob
 {
     mf__clear_detail();
     int rc = check_writable(mf, "mf_put");
-    if (rc || (rc = mf__check_record_name(name)))
+    if (rc || (rc = mf__check_user_name(name, NULL)))
         return rc;
     if (!obj)
         return mf__fail(MF_EINVAL, "%s: mf_put '%s': NULL object", mf->path, name);
@@ -491,7 +493,7 @@ int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
 {
     mf__clear_detail();
     int rc = check_writable(mf, "mf_put_raw");
-    if (rc || (rc = mf__check_record_name(name)) ||
+    if (rc || (rc = mf__check_user_name(name, class_name)) ||
         (rc = mf__check_class_name(class_name)))
         return rc;
     if (!data && size)
@@ -728,7 +730,13 @@ int mf_batch_put(mf_batch *b, const char *name, const char *class_name,
         return mf__fail(MF_EINVAL, "%s: mf_batch_put '%s': NULL object",
                         b->mf->path, name);
     const mf_class *cls;
-    if ((rc = mf_registry_find(b->mf->reg, class_name, &cls)))
+    if ((rc = mf__check_user_name(name, NULL)) ||
+        (rc = mf_registry_find(b->mf->reg, class_name, &cls)))
+        return rc;
+    pthread_mutex_lock(&b->mf->prod_lock);
+    rc = mf__schema_ensure(b->mf, cls);
+    pthread_mutex_unlock(&b->mf->prod_lock);
+    if (rc)
         return rc;
     mf_writer w = batch_writer(b);
     size_t start = w.len;
@@ -743,7 +751,8 @@ int mf_batch_put_raw(mf_batch *b, const char *name, const char *class_name,
                      uint32_t class_version, const void *data, size_t size)
 {
     int rc = batch_check(b, name);
-    if (rc || (rc = mf__check_class_name(class_name)))
+    if (rc || (rc = mf__check_class_name(class_name)) ||
+        (rc = mf__check_user_name(name, class_name)))
         return rc;
     if (!data && size)
         return mf__fail(MF_EINVAL, "%s: mf_batch_put_raw '%s': NULL data",

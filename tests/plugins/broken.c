@@ -45,7 +45,7 @@ static const mf_method sig_methods[] = {
 static const mf_class sibling = {
     sizeof(mf_class), "tp.broken_sibling", 1, 1, obj_out, obj_in, obj_destroy,
     NULL, NULL, NULL,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 
 #if defined(TP_NAME_NULL)
 #define BAD_NAME NULL
@@ -83,14 +83,14 @@ static const mf_class bad = {
 #else
     NULL,
 #endif
-    NULL, NULL,
+    NULL, NULL, NULL, 0,
 };
 
 #if defined(TP_DUP_CLASS)
 static const mf_class bad_again = {
     sizeof(mf_class), "tp.dup", 2, 1, obj_out, obj_in, obj_destroy,
     NULL, NULL, NULL,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 #endif
 
 static const mf_class *const classes[] = {

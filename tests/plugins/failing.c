@@ -24,6 +24,6 @@ static void fail_destroy(void *obj) { (void)obj; }
 static const mf_class failing_class = {
     sizeof(mf_class), "tp.failing_in", 1, 1, fail_out, fail_in, fail_destroy,
     NULL, NULL, NULL,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 
 MF_DEFINE_PLUGIN(failing, &failing_class)

@@ -73,14 +73,14 @@ static const mf_method methods[] = {
 static const mf_class own_class = {
     sizeof(mf_class), TP_OWN_CLASS, 1, 1, obj_out, obj_in, obj_destroy,
     NULL, NULL, methods,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 
 #ifdef TP_SHARED_VERSION
 /* The same class name in several plugins: the version tells which won. */
 static const mf_class shared_class = {
     sizeof(mf_class), "tp.shared", TP_SHARED_VERSION, 1, obj_out, obj_in,
     obj_destroy, NULL, NULL, methods,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 MF_DEFINE_PLUGIN(TP_WHO_ID, &own_class, &shared_class)
 #else
 MF_DEFINE_PLUGIN(TP_WHO_ID, &own_class)

@@ -66,11 +66,11 @@ static void obj_destroy(void *obj) { free(obj); }
 
 #ifdef TP_SIGBUS_IN
 static const mf_class cls = {sizeof(mf_class), "tp.sigbus_in", 1, 1, obj_out, obj_in,
-                             obj_destroy, NULL, NULL, NULL, NULL, NULL};
+                             obj_destroy, NULL, NULL, NULL, NULL, NULL, NULL, 0};
 MF_DEFINE_PLUGIN(sigbus_in, &cls)
 #else
 static const mf_class cls = {sizeof(mf_class), "tp.sigbus_entry", 1, 1, obj_out, obj_in,
-                             obj_destroy, NULL, NULL, NULL, NULL, NULL};
+                             obj_destroy, NULL, NULL, NULL, NULL, NULL, NULL, 0};
 MF_PLUGIN_EXPORT const mf_plugin *MF_PLUGIN_ENTRY(void);
 MF_PLUGIN_EXPORT const mf_plugin *MF_PLUGIN_ENTRY(void)
 {

@@ -634,6 +634,8 @@ static void emit_class(FILE *out, const gen_model *m, const gen_target *t)
             "    .destroy = mfg_destroy,\n"
             "    .print = mfg_print,\n"
             "    .to_json = mfg_to_json,\n"
+            "    .schema = mfg_wire_schema,\n"
+            "    .schema_size = sizeof mfg_wire_schema,\n"
             "};\n\n"
             "MF_DEFINE_PLUGIN(%s, &mfg_class)\n",
             id, id, t->id);
@@ -643,6 +645,8 @@ int gen_emit_codec(FILE *out, const gen_model *m, const gen_target *t)
 {
     emit_prologue(out, m, t);
     emit_schema(out, m);
+    if (gen_emit_wire_schema(out, m))
+        return -1;
     for (size_t i = 0; i < m->nrec; i++)
         emit_record(out, m, &m->rec[i]);
     gen_evolve_emit_readers(out, m, t);

@@ -92,4 +92,10 @@ int gen_emit_codec(FILE *out, const gen_model *m, const gen_target *t);
 int gen_emit_cmake(FILE *out, const gen_target *t);
 int gen_emit_readme(FILE *out, const gen_model *m, const gen_target *t);
 
+/* gen_wire_schema.c: the model's wire schema (mapfile/schema.h format) as a
+ * malloc'd byte string, and the codec's `mfg_wire_schema` array holding it.
+ * Return 0 or -1 (out of memory / errno). */
+int gen_schema_bytes(const gen_model *m, unsigned char **out, size_t *len);
+int gen_emit_wire_schema(FILE *out, const gen_model *m);
+
 #endif

@@ -61,14 +61,23 @@ static int run_get(const mapf_args *a)
 {
     const char *path = a->pos[0], *name = a->pos[1];
     mf_file *mf;
-    void *obj;
-    const mf_class *cls;
-    int status;
+    void *obj = NULL;
+    const mf_class *cls = NULL;
+    int status, json = mapf_flag(a, "--json");
     if (open_read(&mf, path, 0))
         return EXIT_USAGE;
-    status = get_object(mf, path, name, &obj, &cls);
+    int rc = mf_get(mf, name, &obj, &cls);
+    /* No plugin for its class: the schema stored in the file, if any. */
+    if (rc == MF_ENOCODEC && (status = get_emulated(mf, path, name, json)) >= 0) {
+        mf_close(mf);
+        return finish_stdout(status);
+    }
+    if (rc < 0)
+        status = get_object(mf, path, name, &obj, &cls); /* reports it */
+    else
+        status = EXIT_OK;
     if (status == EXIT_OK) {
-        status = print_object(path, name, cls, obj, mapf_flag(a, "--json"));
+        status = print_object(path, name, cls, obj, json);
         mf_object_free(cls, obj);
     }
     mf_close(mf);
@@ -89,7 +98,9 @@ const mapf_command mapf_cmd_get = {
     .synopsis = "[--json] FILE NAME",
     .help = "Rebuild the object NAME with its codec and print it. Exit 1 if there is\n"
             "no such record or no codec for its class (the error names the class\n"
-            "and the plugin search path).\n"
+            "and the plugin search path). Without a plugin, a class whose producer\n"
+            "stored its schema in the file (codecs made by mapf gen) is decoded with\n"
+            "it: the same JSON, marked emulated by a note on stderr.\n"
             "\n"
             "  --json  print the object as JSON (numbers at full precision)\n",
 };
@@ -170,17 +181,19 @@ static int run_dump(const mapf_args *a)
     if (open_read(&mf, path, 0))
         return EXIT_USAGE;
     int rc = mf_get_raw_alloc(mf, name, &data, &ri);
-    mf_close(mf);
     if (rc == MF_ECHECKSUM) {
         warn_mf(path, name, rc);
         errorf("warning", "%s: %s: showing the payload anyway; it does not "
                "match its stored checksum", path, name);
         status = EXIT_MISSING;
         rc = get_raw_unverified(path, name, &data, &ri);
-        if (rc < 0)
+        if (rc < 0) {
+            mf_close(mf);
             return record_status(rc);
+        }
     } else if (rc < 0) {
         report_mf(path, name, rc);
+        mf_close(mf);
         return record_status(rc);
     }
     print_record_header(&ri);
@@ -189,6 +202,9 @@ static int run_dump(const mapf_args *a)
         hexdump(data, (size_t)ri.size, stdout);
     }
     free(data);
+    if (status == EXIT_OK) /* a damaged payload is not decoded */
+        dump_emulated(mf, path, name, &ri);
+    mf_close(mf);
     return finish_stdout(status);
 }
 
@@ -200,5 +216,7 @@ const mapf_command mapf_cmd_dump = {
     .synopsis = "FILE NAME",
     .help = "Print the record header of NAME and its raw payload as a hex dump\n"
             "(offset, 16 bytes, ASCII). Needs no codec. A payload that fails its\n"
-            "checksum is shown anyway, with a warning on stderr, and exits 1.\n",
+            "checksum is shown anyway, with a warning on stderr, and exits 1.\n"
+            "When the file holds the schema of the record's class (a codec made by\n"
+            "mapf gen stores it), the payload decoded with it follows as JSON.\n",
 };

@@ -98,6 +98,16 @@ int check_prefix(const mapf_command *c, const char *prefix);
 int get_object(mf_file *mf, const char *path, const char *name, void **obj,
                const mf_class **cls);
 
+/* emulate.c: print record @p name decoded with the schema stored in the
+ * file (no codec needed), JSON (or, without @p json, "CLASS JSON"), with a
+ * note on stderr that it is emulated. Returns an exit status, or -1 when
+ * the file holds no schema for its class (nothing reported). */
+int get_emulated(mf_file *mf, const char *path, const char *name, int json);
+/* emulate.c: for `mapf dump`: the JSON decoded with the stored schema, if
+ * the file holds one for the record's class and version. */
+void dump_emulated(mf_file *mf, const char *path, const char *name,
+                   const mf_record_info *ri);
+
 typedef struct record_list {
     mf_record_info *v;
     size_t n, cap;

@@ -80,7 +80,9 @@ extern "C" {
 
 /** Longest record name in bytes, without the NUL. Names may be paths
  *  ("det/tpc/occupancy"); they must not be empty or contain control
- *  characters. */
+ *  characters. Names starting with ".mapfile/" are reserved for mapfile's
+ *  own records (stored class schemas, see mapfile/schema.h): mf_put(),
+ *  mf_add() and mf_batch_put() refuse them with #MF_ENAME. */
 #define MF_NAME_MAX 255
 
 /** Default initial file size: 512 KiB, like TMapFile's kDefaultMapSize. */
@@ -407,7 +409,9 @@ MF_API int mf_put(mf_file *mf, const char *name, const char *class_name,
 
 /**
  * Publish raw, already-encoded bytes as a record of @p class_name at
- * @p class_version. Used by tools and bridges; no codec is needed.
+ * @p class_version. Used by tools and bridges; no codec is needed. A name
+ * under ".mapfile/" is accepted only with class "mapfile.schema" (a copied
+ * schema record), else #MF_ENAME.
  * @return as mf_put()
  */
 MF_API int mf_put_raw(mf_file *mf, const char *name, const char *class_name,

@@ -289,10 +289,10 @@ const mf_class mf_circle_class = {
     sizeof(mf_class), "circle", MF_SHAPES_VERSION, MF_SHAPES_MIN_VERSION,
     circle_stream_out, circle_stream_in, circle_destroy, circle_print,
     circle_to_json, shape_methods,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 
 const mf_class mf_rect_class = {
     sizeof(mf_class), "rect", MF_SHAPES_VERSION, MF_SHAPES_MIN_VERSION,
     rect_stream_out, rect_stream_in, rect_destroy, rect_print,
     rect_to_json, shape_methods,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};

@@ -88,8 +88,9 @@ extern "C" {
 /** Plugin ABI major version: a host refuses plugins of any other major. */
 #define MF_ABI_MAJOR 1
 /** Plugin ABI minor version: a host refuses plugins with a newer minor.
- *  1.1 added the optional #mf_class hooks `arrays` and `to_root_json`. */
-#define MF_ABI_MINOR 1
+ *  1.1 added the optional #mf_class hooks `arrays` and `to_root_json`;
+ *  1.2 the optional wire schema (`schema`, `schema_size`). */
+#define MF_ABI_MINOR 2
 
 /** Longest class name in bytes, without the NUL. Allowed characters are
  *  letters, digits and `_ . : -`. */
@@ -932,8 +933,8 @@ static inline size_t mf_elem_size(char t)
  * - destroy() frees an object returned by stream_in().
  * - print() and to_json() are optional; to_json writes one JSON object.
  * - methods is optional: an array terminated by an entry with name NULL.
- * - arrays and to_root_json (ABI 1.1) are optional; hosts test them with
- *   MF_CLASS_HAS().
+ * - arrays and to_root_json (ABI 1.1) and schema (ABI 1.2) are optional;
+ *   hosts test them with MF_CLASS_HAS().
  */
 typedef struct mf_class {
     uint32_t struct_size; /**< sizeof(mf_class) at build time */
@@ -962,6 +963,16 @@ typedef struct mf_class {
      * draw it. Returns 0, or non-zero on failure.
      */
     int (*to_root_json)(const void *obj, mf_writer *w);
+    /* ---- ABI 1.2: read these only through MF_CLASS_HAS(cls, schema) (and
+     * the size when struct_size covers schema_size) ---- */
+    /**
+     * Optional: the wire schema of the version this codec writes, in the
+     * format of mapfile/schema.h (`mapf gen` writes it). A producer stores
+     * it once in the file, so readers without this plugin can decode the
+     * class's objects to JSON (emulated reading). Static storage.
+     */
+    const unsigned char *schema;
+    size_t schema_size; /**< bytes at schema */
 } mf_class;
 
 /**

@@ -58,6 +58,6 @@ static void calib_print(const void *obj, FILE *out)
 static const mf_class calib_class = {
     sizeof(mf_class), CALIB_CLASS, CALIB_VERSION, CALIB_MIN_VERSION,
     calib_stream_out, calib_stream_in, calib_destroy, calib_print, NULL, NULL,
- NULL, NULL,};
+ NULL, NULL, NULL, 0};
 
 MF_DEFINE_PLUGIN(skew_calib_v1, &calib_class)
