@@ -13,6 +13,9 @@
  *                             byte-identical payloads for every case, each
  *                             decodes the other's, both refuse the same bad
  *                             objects, cuts and mutants
+ *   torture_check seeds DIR   write fuzz seeds (a version byte 0, then the
+ *                             reference's payload) of full, empty, nulls:
+ *                             tests/fuzz/corpus/fuzz_gen_torture
  *
  * Exit status: 0 all good; 1 a difference or a failed check (printed).
  */
@@ -541,6 +544,26 @@ static int ref(void)
     return failures ? 1 : 0;
 }
 
+/* Seeds for tests/fuzz/fuzz_gen_torture.c (huge is too big to be one). */
+static int seeds(const char *dir)
+{
+    for (int c = 0; cases[c]; c++) {
+        if (strcmp(cases[c], "huge") == 0)
+            continue;
+        struct torture *t = fill(cases[c]);
+        mf_writer w = {.reserve = grow};
+        mf_w_u8(&w, 0); /* the version the codec writes */
+        CHECK(torture_ref_out(t, &w) == 0, "%s: the reference cannot write it", cases[c]);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[c]);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(w.buf, 1, w.len, f) == w.len && fclose(f) == 0, "cannot write %s", path);
+        free(w.buf);
+        free_torture(t);
+    }
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "put") == 0)
@@ -551,6 +574,8 @@ int main(int argc, char **argv)
         return cut();
     if (argc == 2 && strcmp(argv[1], "ref") == 0)
         return ref();
-    fprintf(stderr, "usage: torture_check put|get FILE | torture_check cut|ref\n");
+    if (argc == 3 && strcmp(argv[1], "seeds") == 0)
+        return seeds(argv[2]);
+    fprintf(stderr, "usage: torture_check put|get FILE | cut | ref | seeds DIR\n");
     return 2;
 }
