@@ -6,7 +6,8 @@
 # calib.h, builds the plugin, warnings as errors; a producer publishes the
 # sample and a consumer in another process checks it field by field; mapf
 # get --json shows it), then add a field to calib.h and rebuild: the codec
-# is generated again and the new field travels.
+# is generated again and the new field travels; mapf new-codec --gen makes
+# the same project for another class, and it builds and runs.
 # Skipped (77) when this mapf was built without libclang.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
@@ -58,4 +59,18 @@ grep -q 'mf_w_u16(w, o->crate)' "$T/tpl/build/calib_table/calib_table_codec.c" |
 (cd "$T/tpl" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_producer calib.map &&
     MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer calib.map) >"$T/new.out" 2>&1 ||
     fail "with the new field: $(cat "$T/new.out")"
+step "mapf new-codec --gen my.gauge: the same project for class my.gauge"
+(cd "$T" && "$P/bin/mapf" new-codec --gen my.gauge gauge >newcodec.out) ||
+    fail "mapf new-codec --gen failed"
+[ ! -e "$T/gauge/my_gauge_codec.c" ] || fail "new-codec --gen wrote a codec source to edit"
+grep -q -- '--class my.gauge' "$T/gauge/CMakeLists.txt" || fail "CMakeLists.txt does not name the class"
+run_logged "$T/gauge-configure.log" cmake -S "$T/gauge" -B "$T/gauge/build" \
+    -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$REAL_CC" \
+    -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
+run_logged "$T/gauge-build.log" cmake --build "$T/gauge/build"
+[ -s "$T/gauge/build/calib_table/my_gauge_codec.c" ] || fail "mapf gen wrote no my_gauge_codec.c"
+(cd "$T/gauge" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_producer g.map &&
+    MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer g.map) >"$T/gauge.out" 2>&1 ||
+    fail "the new-codec --gen project: $(cat "$T/gauge.out")"
+grep -q "(my.gauge v1," "$T/gauge.out" || fail "the object is not of class my.gauge: $(cat "$T/gauge.out")"
 echo "gen_template: ok"
