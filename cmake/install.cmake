@@ -71,6 +71,9 @@ install(FILES
 # --- The codec template (mapf new-codec copies it) -------------------------------
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/sdk/template/"
   DESTINATION "${CMAKE_INSTALL_DATADIR}/mapfile/template")
+# Its generated variant: CMake runs `mapf gen` on the struct (issue 18).
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/sdk/template-gen/"
+  DESTINATION "${CMAKE_INSTALL_DATADIR}/mapfile/template-gen")
 
 # --- pkg-config ---------------------------------------------------------------
 # The .pc files locate the prefix from their own folder (${pcfiledir}), so an

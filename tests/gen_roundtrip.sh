@@ -7,6 +7,10 @@
 #   - one process puts the cases full, empty, huge and nulls, another gets
 #     them through the registry (dlopen of the generated .so) and compares
 #     field by field; mapf get --json of each is valid JSON;
+#   - the generated payload of each case is byte-identical to the one of a
+#     hand-written reference codec (tests/gen/torture_ref.c), each decodes
+#     the other's to equal objects, and both accept exactly the same cuts
+#     and mutants of case full;
 #   - every truncation and 3000 mutations of each payload are refused or
 #     decode cleanly (under ASan in the sanitizer pass);
 #   - headers with a union, a bitfield, a void *, an unmarked pointer, a
@@ -71,6 +75,7 @@ fi
 step "build torture_check against $P"
 run_logged "$T/check-build.log" "$REAL_CC" -std=c11 -Wall -Wextra -Werror $SAN_FLAGS \
     -I"$P/include" -I"$T" -o "$T/torture_check" "$SRC/tests/gen/torture_check.c" \
+    "$SRC/tests/gen/torture_ref.c" "$SRC/tests/gen/torture_ops.c" \
     -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmapfile -lm
 
 # --- across processes ---------------------------------------------------------------
@@ -90,6 +95,9 @@ grep -q '"title":null' "$T/nulls.json" || fail "a NULL title is not null in JSON
 grep -q '"mat":\[\[0.5,1.5,2.5\],\[10.5,11.5,12.5\]\]' "$T/full.json" ||
     fail "a 2-D array is not nested in JSON: $(grep -o '"mat":[^]]*]' "$T/full.json")"
 "$MAPF" get "$MAP" full | grep -q '^torture {' || fail "mapf get (print) of full failed"
+
+step "against the hand-written reference codec (tests/gen/torture_ref.c)"
+"$T/torture_check" ref || fail "the generated codec differs from the hand-written reference"
 
 step "hostile payloads: every cut, 3000 mutants per case"
 "$T/torture_check" cut || fail "a hostile payload was not handled"

@@ -9,6 +9,13 @@
  *                             compare it field by field with a fresh fill
  *   torture_check cut         stream_in every truncation and 3000 one-byte
  *                             mutations of each case's payload
+ *   torture_check ref         against the hand-written codec (torture_ref.c):
+ *                             byte-identical payloads for every case, each
+ *                             decodes the other's, both refuse the same bad
+ *                             objects, cuts and mutants
+ *   torture_check seeds DIR   write fuzz seeds (a version byte 0, then the
+ *                             reference's payload) of full, empty, nulls:
+ *                             tests/fuzz/corpus/fuzz_gen_torture
  *
  * Exit status: 0 all good; 1 a difference or a failed check (printed).
  */
@@ -20,6 +27,7 @@
 #include <string.h>
 
 #include "torture.h"
+#include "torture_ref.h"
 
 static int failures;
 
@@ -394,6 +402,168 @@ static int cut(void)
     return failures ? 1 : 0;
 }
 
+/* --- against the hand-written reference ------------------------------------------ */
+
+static const mf_class *find_class(void)
+{
+    const mf_class *cls;
+    int rc = mf_registry_find(mf_registry_default(), "torture", &cls);
+    if (rc) {
+        fprintf(stderr, "torture_check: %s: %s\n", mf_strerror(rc), mf_errdetail());
+        return NULL;
+    }
+    return cls;
+}
+
+/* Decode a malloc'd copy of @p n bytes with the reference codec. */
+static struct torture *ref_decode(const unsigned char *p, size_t n, int *err)
+{
+    unsigned char *copy = malloc(n ? n : 1);
+    memcpy(copy, p, n);
+    mf_reader r = mf_reader_make(copy, n);
+    struct torture *t = torture_ref_in(&r);
+    *err = r.err;
+    free(copy);
+    return t;
+}
+
+/* Both writers on one object: the same bytes, or both refuse it. */
+static void same_payload(const mf_class *cls, const struct torture *t, const char *what,
+                         int want_ok, mf_writer *wg, mf_writer *wr)
+{
+    int g = cls->stream_out(t, wg) == 0 && !wg->err;
+    int h = torture_ref_out(t, wr) == 0 && !wr->err;
+    CHECK(g == want_ok && h == want_ok, "%s: generated stream_out %s, the reference %s (want %s)",
+          what, g ? "ok" : "failed", h ? "ok" : "failed", want_ok ? "ok" : "a refusal");
+    if (!g || !h)
+        return;
+    size_t at = 0;
+    while (at < wg->len && at < wr->len && wg->buf[at] == wr->buf[at])
+        at++;
+    CHECK(wg->len == wr->len && at == wr->len,
+          "%s: the generated payload (%zu bytes) differs from the reference's (%zu bytes) "
+          "from byte %zu", what, wg->len, wr->len, at);
+}
+
+/* Cross-decode one case: the generated codec reads the reference's bytes
+ * and the reference reads the generated codec's; both equal the fill. */
+static void cross(const mf_class *cls, const char *name)
+{
+    cur_case = name;
+    struct torture *t = fill(name);
+    mf_writer wg = {.reserve = grow}, wr = {.reserve = grow};
+    same_payload(cls, t, name, 1, &wg, &wr);
+    int err;
+    void *g = decode(cls, wr.buf, wr.len, &err);
+    CHECK(g && !err, "%s: the generated codec refuses the reference's payload (%d)", name, err);
+    struct torture *h = ref_decode(wg.buf, wg.len, &err);
+    CHECK(h && !err, "%s: the reference refuses the generated payload (%d)", name, err);
+    if (g)
+        compare(g, t);
+    if (h)
+        compare(h, t);
+    if (g && h)
+        compare(g, h); /* field by field, each decoder's object */
+    printf("%s: %zu-byte payload, byte-identical; cross-decoded equal\n", name, wg.len);
+    if (g)
+        cls->destroy(g);
+    torture_ref_free(h);
+    free(wg.buf);
+    free(wr.buf);
+    free_torture(t);
+}
+
+/* The objects put() shows the generated codec refusing: the reference
+ * refuses them too. */
+static void refusals(const mf_class *cls)
+{
+    struct torture *bad = fill("empty");
+    mf_writer wg = {.reserve = grow}, wr = {.reserve = grow};
+    bad->nsamples = 3;
+    same_payload(cls, bad, "nsamples 3 with NULL arrays", 0, &wg, &wr);
+    bad->nsamples = 0;
+    bad->nitems = -1;
+    wg.len = wr.len = 0;
+    wg.err = wr.err = 0;
+    same_payload(cls, bad, "nitems -1", 0, &wg, &wr);
+    free(wg.buf);
+    free(wr.buf);
+    free_torture(bad);
+}
+
+/* Every cut and 3000 mutants of case full: both decoders accept exactly the
+ * same payloads, and what they accept re-encodes to the same bytes. */
+static void differential(const mf_class *cls)
+{
+    cur_case = "full";
+    struct torture *t = fill("full");
+    mf_writer w = {.reserve = grow};
+    CHECK(torture_ref_out(t, &w) == 0, "full: the reference cannot write it");
+    size_t both = 0;
+    unsigned char *m = malloc(w.len);
+    srand(4242);
+    for (size_t k = 0; k < w.len + 3000; k++) {
+        size_t n = k < w.len ? k : w.len; /* cuts first, then mutants */
+        memcpy(m, w.buf, w.len);
+        if (k >= w.len)
+            m[(size_t)rand() % w.len] ^= (unsigned char)(1 + rand() % 255);
+        int eg, eh;
+        void *g = decode(cls, m, n, &eg);
+        struct torture *h = ref_decode(m, n, &eh);
+        CHECK(!g == !h, "a %zu-byte payload (try %zu): the generated codec %s it, the reference %s it",
+              n, k, g ? "accepts" : "refuses", h ? "accepts" : "refuses");
+        if (g && h) {
+            mf_writer a = {.reserve = grow}, b = {.reserve = grow};
+            CHECK(torture_ref_out(g, &a) == 0 && torture_ref_out(h, &b) == 0 &&
+                      a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0,
+                  "try %zu: the two decoders' objects differ", k);
+            free(a.buf);
+            free(b.buf);
+            both++;
+        }
+        if (g)
+            cls->destroy(g);
+        torture_ref_free(h);
+    }
+    printf("full: %zu cuts refused by both; %zu of 3000 mutants accepted by both, "
+           "the rest refused by both\n", w.len, both);
+    free(m);
+    free(w.buf);
+    free_torture(t);
+}
+
+static int ref(void)
+{
+    const mf_class *cls = find_class();
+    if (!cls)
+        return 1;
+    for (int c = 0; cases[c]; c++)
+        cross(cls, cases[c]);
+    refusals(cls);
+    differential(cls);
+    return failures ? 1 : 0;
+}
+
+/* Seeds for tests/fuzz/fuzz_gen_torture.c (huge is too big to be one). */
+static int seeds(const char *dir)
+{
+    for (int c = 0; cases[c]; c++) {
+        if (strcmp(cases[c], "huge") == 0)
+            continue;
+        struct torture *t = fill(cases[c]);
+        mf_writer w = {.reserve = grow};
+        mf_w_u8(&w, 0); /* the version the codec writes */
+        CHECK(torture_ref_out(t, &w) == 0, "%s: the reference cannot write it", cases[c]);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[c]);
+        FILE *f = fopen(path, "wb");
+        CHECK(f && fwrite(w.buf, 1, w.len, f) == w.len && fclose(f) == 0, "cannot write %s", path);
+        free(w.buf);
+        free_torture(t);
+    }
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "put") == 0)
@@ -402,6 +572,10 @@ int main(int argc, char **argv)
         return get(argv[2]);
     if (argc == 2 && strcmp(argv[1], "cut") == 0)
         return cut();
-    fprintf(stderr, "usage: torture_check put|get FILE | torture_check cut\n");
+    if (argc == 2 && strcmp(argv[1], "ref") == 0)
+        return ref();
+    if (argc == 3 && strcmp(argv[1], "seeds") == 0)
+        return seeds(argv[2]);
+    fprintf(stderr, "usage: torture_check put|get FILE | cut | ref | seeds DIR\n");
     return 2;
 }

@@ -482,6 +482,7 @@ void sc_testbeam(void);    /* A */
 void sc_dqm(void);         /* B */
 void sc_stress(void);      /* C */
 void sc_call(void);        /* mf_call */
+void sc_gen(void);         /* issue 18: generated codec vs hist1d */
 void sc_mirror_wake(void); /* M: update on the source -> a mirror wakes */
 void sc_mirror_setups(void); /* M: A and B through 1, 4, 16 pulls */
 

@@ -40,6 +40,7 @@ static const scenario scenarios[] = {
     {"dqm", "B b", sc_dqm, "B: DQM, 3,050 histograms, snapshots"},
     {"stress", "C c", sc_stress, "C: one huge hist2d updated while read"},
     {"call", "mf_call 6i", sc_call, "issue 6: mf_call vs a direct call"},
+    {"gen", "18 codegen", sc_gen, "issue 18: generated codec vs hist1d's hand-written one"},
     {"mirror", "M m M1", sc_mirror_wake,
      "M1: update -> visible on a mirror through Redis, vs a Redis round trip"},
     {"mirror-setups", "M2 m2", sc_mirror_setups,

@@ -19,6 +19,12 @@
 static const char *const template_files[] = {
     "calib_codec.c", "calib.h", "calib_sample.h", "producer.c", "consumer.c",
     "CMakeLists.txt", "README.md", NULL};
+/* The generated variant's (--gen): its CMakeLists.txt runs mapf gen. */
+static const char *const template_gen_files[] = {
+    "calib.h", "calib_sample.h", "producer.c", "consumer.c", "CMakeLists.txt",
+    "README.md", NULL};
+
+static const mapf_option options[] = {{"--gen", NULL, 0}, {NULL, NULL, 0}};
 
 /* Where the template is: MAPFILE_TEMPLATE_DIR, else beside this program's
  * prefix (MAPF_TEMPLATE_RELDIR is bin -> share/mapfile/template). */
@@ -143,10 +149,14 @@ static int run_new_codec(const mapf_args *a)
     char dir_buf[PATH_MAX];
     const char *dir = a->npos > 1 ? a->pos[1] : id;
     char tdir[PATH_MAX];
-    if (template_dir(tdir, sizeof tdir) != 0) {
+    int gen = mapf_flag(a, "--gen");
+    if (template_dir(tdir, sizeof tdir) != 0 ||
+        (gen && strlen(tdir) + sizeof "-gen" > sizeof tdir)) {
         errorf("new-codec", "cannot locate the template: set MAPFILE_TEMPLATE_DIR");
         return EXIT_USAGE;
     }
+    if (gen)
+        strcat(tdir, "-gen"); /* share/mapfile/template-gen */
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         errorf("new-codec", "cannot create %s: %s", dir, strerror(errno));
         return EXIT_USAGE;
@@ -159,34 +169,52 @@ static int run_new_codec(const mapf_args *a)
     snprintf(plugin, sizeof plugin, "MF_DEFINE_PLUGIN(%s,", id);
     char fn[MF_CLASS_NAME_MAX + 32];
     snprintf(fn, sizeof fn, "mapfile_plugin_%s", id);
+    /* --gen: the class mapf gen is told, and the file it writes. */
+    char gen_class[MF_CLASS_NAME_MAX + 16], gen_codec[MF_CLASS_NAME_MAX + 24];
+    snprintf(gen_class, sizeof gen_class, "--class %s", name);
+    snprintf(gen_codec, sizeof gen_codec, "%s_codec.c", id);
     const char *const subst[][2] = {{"\"calib_table\"", cls},
+                                    {"calib_table_codec.c", gen_codec},
+                                    {"--class calib_table", gen_class},
                                     {"calib_codec", codec},
                                     {"MF_DEFINE_PLUGIN(calib,", plugin},
                                     {"mapfile_plugin_calib", fn},
                                     {NULL, NULL}};
-    for (size_t i = 0; template_files[i]; i++) {
-        int rc = write_file(tdir, template_files[i], dir_buf, id, subst);
+    const char *const *files = gen ? template_gen_files : template_files;
+    for (size_t i = 0; files[i]; i++) {
+        int rc = write_file(tdir, files[i], dir_buf, id, subst);
         if (rc)
             return rc;
     }
-    printf("wrote a codec for class '%s' in %s/ (%s.c, CMakeLists.txt, README.md)\n"
-           "build it:  cmake -S %s -B %s/build && cmake --build %s/build\n"
+    if (gen)
+        printf("wrote a generated codec project for class '%s' in %s/ (calib.h: edit the\n"
+               "struct; CMakeLists.txt runs mapf gen on it; README.md)\n", name, dir);
+    else
+        printf("wrote a codec for class '%s' in %s/ (%s.c, CMakeLists.txt, README.md)\n",
+               name, dir, codec);
+    printf("build it:  cmake -S %s -B %s/build && cmake --build %s/build\n"
            "try it:    MAPFILE_PLUGIN_PATH=%s/build mapf plugins\n",
-           name, dir, codec, dir, dir, dir, dir);
+           dir, dir, dir, dir);
     return finish_stdout(EXIT_OK);
 }
 
 const mapf_command mapf_cmd_new_codec = {
     .name = "new-codec",
     .run = run_new_codec,
+    .options = options,
     .min_pos = 1,
     .max_pos = 2,
-    .synopsis = "NAME [DIR]",
+    .synopsis = "NAME [DIR] [--gen]",
     .help = "Write a codec project for class NAME into DIR (default: NAME as a C\n"
             "identifier), from the installed template share/mapfile/template (or\n"
             "MAPFILE_TEMPLATE_DIR): NAME_codec.c (the codec: edit its struct and\n"
             "stream functions), calib.h, CMakeLists.txt, README.md and an example\n"
             "producer and consumer. Existing files are never overwritten. Build it\n"
             "with cmake against the installed mapfile; `cmake --install` puts the\n"
-            "plugin beside mapfile's own.\n",
+            "plugin beside mapfile's own.\n"
+            "\n"
+            "--gen: from the generated variant (share/mapfile/template-gen, or\n"
+            "MAPFILE_TEMPLATE_DIR with -gen appended) instead: no codec source to\n"
+            "edit; calib.h holds the struct and CMakeLists.txt runs `mapf gen` on it\n"
+            "at build time.\n",
 };
