@@ -40,10 +40,17 @@ static int repair(const char *path)
 
 static int summarize(const char *path, mf_file *mf, const mf_check_result *r)
 {
-    if (r->repair_pending) {
+    if (r->repair_pending && r->writer_pid) {
         fput_safe(path, stdout);
         printf(": writer %" PRIu32 " died in the middle of a change; the next "
                "writer repairs it (or run 'mapf check --repair')\n", r->writer_pid);
+    } else if (r->repair_pending) {
+        /* Killed in the instant between taking the lock and recording its
+         * pid (or between clearing it and releasing the lock). */
+        fput_safe(path, stdout);
+        printf(": a writer died holding the writer lock before its pid was "
+               "recorded; the next writer repairs it (or run 'mapf check "
+               "--repair')\n");
     }
     if (r->problems) {
         fput_safe(path, stdout);

@@ -569,7 +569,10 @@ typedef struct mf_file_info {
     int retired;            /**< replaced by a RECREATE */
     uint64_t best_buffer;   /**< mean + 1 sigma of payload sizes written */
     uint32_t writer_pid;    /**< pid holding the writer lock, or that died
-                                 holding it; 0 when free */
+                                 holding it; 0 when free, and 0 when the
+                                 holder died in the instant between taking
+                                 the lock and recording its pid (or between
+                                 clearing it and releasing the lock) */
     int repair_pending;     /**< a writer died in the middle of a change:
                                  the next writer repairs it (readers are
                                  unaffected) */
@@ -708,7 +711,9 @@ typedef struct mf_check_result {
                                  live writer never paused long enough (on a
                                  read-only handle) or a repair is pending */
     int writer_state;       /**< #mf_writer_state during the check */
-    uint32_t writer_pid;    /**< the writer's pid, or 0 */
+    uint32_t writer_pid;    /**< the writer's pid, or 0 (free, or a holder
+                                 that died before recording its pid: see
+                                 mf_file_info.writer_pid) */
     int repair_pending;     /**< the writer died in the middle of a change:
                                  its unfinished work is not reported as
                                  damage; the next writer repairs it */
