@@ -5,13 +5,14 @@
  */
 #include "mirror_internal.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #include <hiredis/sds.h>
 
@@ -267,32 +268,35 @@ static uint64_t reply_bytes(const redisReply *r)
     return n;
 }
 
-/* hiredis writes with write(): a peer that went away would raise SIGPIPE
- * and kill the whole process. A library must not, so SIGPIPE is blocked in
- * this thread while it writes, and one it caused is taken back before it
- * is unblocked. Returns whether that is needed (not if the caller blocks
- * SIGPIPE itself). */
-static bool sigpipe_block(sigset_t *old)
+/* Send the queued commands with send(MSG_NOSIGNAL) before hiredis reads
+ * the replies. hiredis itself writes with write(), and a peer that went
+ * away would raise SIGPIPE and kill the whole process; MSG_NOSIGNAL gives
+ * EPIPE instead, with no signal to block and take back: no system calls
+ * around a round trip but the send and the read, and none between a reply
+ * arriving and its use (the pull's XREAD wakes straight into its batch).
+ * The socket's send timeout (SO_SNDTIMEO) still bounds a stuck write. */
+static int flush_commands(struct mf_mirror *m)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, old);
-    /* Blocked by the caller already: a SIGPIPE stays theirs to handle. */
-    return sigismember(old, SIGPIPE) != 1;
-}
-
-static void sigpipe_restore(const sigset_t *old)
-{
-    sigset_t set, pending;
-    sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
-    sigpending(&pending);
-    if (sigismember(&pending, SIGPIPE) == 1) {
-        struct timespec zero = {0, 0};
-        sigtimedwait(&set, NULL, &zero);
+    redisContext *c = m->c;
+    size_t len = sdslen(c->obuf), off = 0;
+    while (off < len) {
+        ssize_t n = send(c->fd, c->obuf + off, len - off, MSG_NOSIGNAL);
+        if (n > 0) {
+            off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        int err = n < 0 ? errno : EPIPE;
+        int rc = mm_fail(MF_MIRROR_EREDIS, "connection to %s lost: %s", m->ep.shown,
+                         err == EAGAIN || err == EWOULDBLOCK
+                             ? "sending timed out"
+                             : strerror(err));
+        mm_disconnect(m);
+        return rc;
     }
-    pthread_sigmask(SIG_SETMASK, old, NULL);
+    sdsclear(c->obuf);
+    return 0;
 }
 
 int mm_reply(struct mf_mirror *m, redisReply **out)
@@ -301,14 +305,14 @@ int mm_reply(struct mf_mirror *m, redisReply **out)
     *out = NULL;
     if (!m->c)
         return mm_fail(MF_MIRROR_EREDIS, "%s: not connected", m->ep.shown);
-    /* Only the first reply after commands were queued writes. */
-    bool writes = m->c->obuf && sdslen(m->c->obuf) > 0;
-    sigset_t old;
-    bool guard = writes && sigpipe_block(&old);
+    /* Only the first reply after commands were queued sends them. */
+    if (m->c->obuf && sdslen(m->c->obuf) > 0) {
+        int rc = flush_commands(m);
+        if (rc)
+            return rc;
+    }
     (void)mm_reader_refused(); /* a flag of another connection's failure */
-    int got = redisGetReply(m->c, &r);
-    if (guard)
-        sigpipe_restore(&old);
+    int got = redisGetReply(m->c, &r); /* reads only: nothing left to write */
     if (got != REDIS_OK || !r) {
         int rc = mm_reader_refused()
                      ? mm_fail(MF_MIRROR_EREDIS, "%s announced an array reply of more than "
