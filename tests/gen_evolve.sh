@@ -76,6 +76,10 @@ for v in 1 2 3 4; do
         -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
     run_logged "$T/build$v.log" cmake --build "$T/evo$v/build" -j 2
     [ -f "$T/evo$v/build/evo_codec.so" ] || fail "v$v built no evo_codec.so"
+    if command -v clang >/dev/null && [ -z "$SAN_FLAGS" ]; then
+        run_logged "$T/clang$v.log" clang -std=c11 -Wall -Wextra -Werror -fPIC -shared \
+            -I"$P/include" -I"$T/inc$v" -o "$T/clang$v.so" "$T/evo$v/evo_codec.c"
+    fi
     run_logged "$T/check$v.log" "$REAL_CC" -std=gnu11 -Wall -Wextra -Werror $SAN_FLAGS \
         -DEVO_V=$v -I"$P/include" -I"$T/inc$v" -o "$T/check$v" "$EV/evolve_check.c" \
         -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmapfile
