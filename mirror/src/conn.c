@@ -29,6 +29,7 @@ void mm_args_reset(mm_args *a)
     a->nowned = 0;
     a->argc = 0;
     a->oom = false;
+    a->used = 0;
 }
 
 void mm_args_free(mm_args *a)
@@ -99,6 +100,13 @@ void mm_args_fmt(mm_args *a, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof buf) {
         a->oom = true;
+        return;
+    }
+    if ((size_t)n < sizeof a->scratch - a->used) {
+        char *dst = a->scratch + a->used;
+        memcpy(dst, buf, (size_t)n + 1);
+        a->used += (size_t)n + 1;
+        mm_args_add(a, dst, (size_t)n);
         return;
     }
     mm_args_take(a, strdup(buf), (size_t)n);
@@ -237,22 +245,55 @@ void mm_timeout_extra(struct mf_mirror *m, int extra_ms)
 /* Commands and replies                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* A RESP header ("*N" or "$N" and CRLF) at @p buf; its length. */
+static size_t resp_head(char *buf, char type, size_t n)
+{
+    char digits[24];
+    size_t k = 0, o = 0;
+    do {
+        digits[k++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    buf[o++] = type;
+    while (k)
+        buf[o++] = digits[--k];
+    buf[o++] = '\r';
+    buf[o++] = '\n';
+    return o;
+}
+
+/* The command goes straight into hiredis' output buffer as RESP ("*argc",
+ * then "$len" and the bytes of each argument): no formatted copy of it to
+ * make and free first. */
 int mm_append(struct mf_mirror *m, mm_args *a)
 {
     if (a->oom) {
         mm_disconnect(m);
         return mm_fail(MF_ENOMEM, "no memory for a Redis command");
     }
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, a->argc, a->argv, a->lens);
-    if (len < 0 || !cmd || redisAppendFormattedCommand(m->c, cmd, (size_t)len) != REDIS_OK) {
-        free(cmd);
+    char head[32];
+    size_t need = resp_head(head, '*', (size_t)a->argc);
+    for (int i = 0; i < a->argc; i++)
+        need += resp_head(head, '$', a->lens[i]) + a->lens[i] + 2;
+    sds o = need <= INT_MAX ? sdsMakeRoomFor(m->c->obuf, need) : NULL;
+    if (!o) {
         mm_disconnect(m);
-        return mm_fail(MF_ENOMEM, "no memory for a Redis command of %d arguments",
-                       a->argc);
+        return mm_fail(MF_ENOMEM, "no memory for a Redis command of %d arguments "
+                       "(%zu bytes)", a->argc, need);
     }
-    m->st.bytes_sent += (uint64_t)len;
-    free(cmd);
+    m->c->obuf = o;
+    char *p = o + sdslen(o);
+    p += resp_head(p, '*', (size_t)a->argc);
+    for (int i = 0; i < a->argc; i++) {
+        p += resp_head(p, '$', a->lens[i]);
+        if (a->lens[i])
+            memcpy(p, a->argv[i], a->lens[i]);
+        p += a->lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    sdsIncrLen(o, (int)need);
+    m->st.bytes_sent += (uint64_t)need;
     return 0;
 }
 

@@ -115,7 +115,8 @@ mm_entry *mm_table_next(const mm_table *t, size_t *pos);
 /* ------------------------------------------------------------------------ */
 
 /* One command being built: argument pointers and lengths, and the strings
- * formatted for it (freed by mm_args_free). */
+ * formatted for it (in @c scratch while they fit, else malloc'd and freed
+ * by mm_args_free). */
 typedef struct mm_args {
     const char **argv;
     size_t *lens;
@@ -123,6 +124,8 @@ typedef struct mm_args {
     char **owned;
     int nowned, owned_cap;
     bool oom;
+    size_t used;        /* bytes of scratch in use */
+    char scratch[512];  /* numbers of the command (no malloc each) */
 } mm_args;
 
 void mm_args_init(mm_args *a);
