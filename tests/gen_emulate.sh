@@ -76,7 +76,8 @@ for c in $CASES; do
         fail "emulated get of $c is not marked on stderr: $(cat "$T/$c.emu.err")"
     echo "  $c: $(wc -c <"$T/$c.emu.json") bytes identical"
 done
-"$MAPF" get "$MAP" full 2>/dev/null | grep -q '^torture {' || fail "emulated mapf get (print) of full"
+"$MAPF" get "$MAP" full >"$T/full.print" 2>/dev/null || fail "emulated mapf get (print) of full failed"
+grep -q '^torture {' "$T/full.print" || fail "emulated mapf get (print) of full: $(head -c 200 "$T/full.print")"
 "$MAPF" dump "$MAP" full >"$T/full.dump" 2>/dev/null || fail "mapf dump full failed"
 grep -qxF "$(cat "$T/full.plugin.json")" "$T/full.dump" || fail "mapf dump does not show the emulated JSON"
 
@@ -85,9 +86,14 @@ MAPFILE_PLUGIN_PATH=$T/torture/build "$T/emulate_check" same "$MAP" || fail "the
 
 step "a second producer run stores nothing new"
 MAPFILE_PLUGIN_PATH=$T/torture/build "$T/emulate_check" reput "$MAP" || fail "the producer failed again"
-"$MAPF" dump "$MAP" full | grep -q '^updates: *2$' || fail "the second producer did not put full"
-"$MAPF" dump "$MAP" "$SCHEMA" | grep -q '^updates: *1$' || fail "the second producer stored the schema again"
-[ "$(grep -c '\.mapfile/schema/' <("$MAPF" ls "$MAP"))" = 1 ] || fail "the schema is stored twice"
+# (Outputs go to files first: `mapf ... | grep -q` fails under pipefail
+# when grep stops reading early.)
+"$MAPF" dump "$MAP" full >"$T/full2.dump" 2>&1 || fail "mapf dump full failed"
+grep -q '^updates: *2$' "$T/full2.dump" || fail "the second producer did not put full"
+"$MAPF" dump "$MAP" "$SCHEMA" >"$T/schema2.dump" || fail "mapf dump $SCHEMA failed"
+grep -q '^updates: *1$' "$T/schema2.dump" || fail "the second producer stored the schema again"
+"$MAPF" ls "$MAP" >"$T/ls2.out" || fail "mapf ls failed"
+[ "$(grep -c '\.mapfile/schema/' "$T/ls2.out")" = 1 ] || fail "the schema is stored twice"
 
 step "users cannot put under the reserved prefix"
 rc=0

@@ -108,7 +108,7 @@ static int parse_elem(mf_reader *r, size_t self, sc_field *f, size_t fi)
     return 0;
 }
 
-static int parse_dims(mf_reader *r, const sc_schema *s, size_t self, sc_field *f, size_t fi)
+static int parse_dims(mf_reader *r, size_t self, sc_field *f, size_t fi)
 {
     f->ndims = mf_r_u8(r);
     if (r->err || f->ndims > SC_MAX_DIMS)
@@ -124,11 +124,10 @@ static int parse_dims(mf_reader *r, const sc_schema *s, size_t self, sc_field *f
         if (f->nelems > MF_SCHEMA_MAX_ELEMS)
             return bad(r, "a fixed array has too many elements", self, fi);
     }
-    (void)s;
     return 0;
 }
 
-static int parse_field(mf_reader *r, sc_schema *s, size_t self, sc_field *f, size_t fi)
+static int parse_field(mf_reader *r, size_t self, sc_field *f, size_t fi)
 {
     uint64_t len = mf_r_varint(r);
     const unsigned char *name = r->err || len > SC_NAME_MAX ? NULL : mf_r_take(r, (size_t)len);
@@ -143,7 +142,7 @@ static int parse_field(mf_reader *r, sc_schema *s, size_t self, sc_field *f, siz
     switch (f->kind) {
     case K_VALUE: {
         int rc = parse_elem(r, self, f, fi);
-        return rc ? rc : parse_dims(r, s, self, f, fi);
+        return rc ? rc : parse_dims(r, self, f, fi);
     }
     case K_STRING:
         return 0;
@@ -257,7 +256,7 @@ static int sc_parse(sc_schema *s, const void *bytes, size_t size)
             break;
         }
         for (size_t k = 0; k < nf && !rc; k++)
-            rc = parse_field(&r, s, i, &s->rec[i].f[k], k);
+            rc = parse_field(&r, i, &s->rec[i].f[k], k);
         if (!rc)
             rc = link_record(&r, s, i);
     }
