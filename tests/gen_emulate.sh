@@ -43,7 +43,7 @@ run_logged "$T/codec-build.log" cmake --build "$T/torture/build" -j 2
 # torture_check carries the hand-written reference codec it compares with.
 for prog in torture_check emulate_check; do
     extra=
-    [ "$prog" = torture_check ] && extra=$SRC/tests/gen/torture_ref.c
+    [ "$prog" = torture_check ] && extra="$SRC/tests/gen/torture_ref.c $SRC/tests/gen/torture_ops.c"
     run_logged "$T/$prog-build.log" "$REAL_CC" -std=c11 -Wall -Wextra -Werror $SAN_FLAGS \
         -I"$P/include" -I"$T" -o "$T/$prog" "$SRC/tests/gen/$prog.c" $extra \
         -L"$LIBDIR" -Wl,-rpath,"$LIBDIR" -lmapfile -lm

@@ -46,7 +46,7 @@ grep -q "matches the sample" "$T/tpl/readme.out" ||
     fail "the consumer did not confirm the sample: $(cat "$T/tpl/readme.out")"
 grep -q '"comment":"sample calibration .*"first_run":4711' "$T/tpl/readme.out" ||
     fail "mapf get --json does not show the table: $(tail -n 3 "$T/tpl/readme.out")"
-[ -s "$T/tpl/build/calib_table/calib_table_codec.c" ] || fail "no generated codec in build/"
+[ -s "$T/tpl/codec/calib_table_codec.c" ] || fail "no generated codec in codec/"
 
 step "a new field in calib.h: rebuild regenerates the codec"
 sed -i 's|^    uint32_t first_run;.*|&\n    uint16_t crate;|' "$T/tpl/calib.h"
@@ -54,11 +54,24 @@ sed -i 's|t->first_run = 4711u;|&\n    t->crate = 513;|' "$T/tpl/calib_sample.h"
 sed -i 's|    if (got->first_run != want->first_run)|    if (got->crate != want->crate)\n        differ("crate");\n&|' \
     "$T/tpl/consumer.c"
 run_logged "$T/rebuild.log" cmake --build "$T/tpl/build"
-grep -q 'mf_w_u16(w, o->crate)' "$T/tpl/build/calib_table/calib_table_codec.c" ||
+grep -q 'mf_w_u16(w, o->crate)' "$T/tpl/codec/calib_table_codec.c" ||
     fail "the rebuilt codec does not write the new field"
 (cd "$T/tpl" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_producer calib.map &&
     MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer calib.map) >"$T/new.out" 2>&1 ||
     fail "with the new field: $(cat "$T/new.out")"
+grep -q "(calib_table v2," "$T/new.out" ||
+    fail "the changed struct is not class version 2: $(cat "$T/new.out")"
+
+step "rm -rf build keeps the schema history: version 2 stays version 2"
+rm -rf "$T/tpl/build"
+run_logged "$T/reconfigure.log" cmake -S "$T/tpl" -B "$T/tpl/build" \
+    -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$REAL_CC" \
+    -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
+run_logged "$T/rebuild2.log" cmake --build "$T/tpl/build"
+(cd "$T/tpl" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer calib.map) \
+    >"$T/again.out" 2>&1 || fail "after rm -rf build: $(cat "$T/again.out")"
+grep -q "(calib_table v2," "$T/again.out" ||
+    fail "after rm -rf build the class version is not 2: $(cat "$T/again.out")"
 step "mapf new-codec --gen my.gauge: the same project for class my.gauge"
 (cd "$T" && "$P/bin/mapf" new-codec --gen my.gauge gauge >newcodec.out) ||
     fail "mapf new-codec --gen failed"
@@ -68,7 +81,7 @@ run_logged "$T/gauge-configure.log" cmake -S "$T/gauge" -B "$T/gauge/build" \
     -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$REAL_CC" \
     -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
 run_logged "$T/gauge-build.log" cmake --build "$T/gauge/build"
-[ -s "$T/gauge/build/calib_table/my_gauge_codec.c" ] || fail "mapf gen wrote no my_gauge_codec.c"
+[ -s "$T/gauge/codec/my_gauge_codec.c" ] || fail "mapf gen wrote no my_gauge_codec.c"
 (cd "$T/gauge" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_producer g.map &&
     MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer g.map) >"$T/gauge.out" 2>&1 ||
     fail "the new-codec --gen project: $(cat "$T/gauge.out")"

@@ -10,9 +10,10 @@
  *   range, bool as one byte, char as i8), fixed arrays element by element;
  * - char * and optional struct pointers: a byte 0 (NULL) or 1, then the
  *   value (a string: varint length, bytes);
- * - an MF_COUNT array: its count as a varint before it, once per count
- *   field (weights shares nsamples: only its elements), then the elements;
- *   the count field itself is not written again;
+ * - an MF_COUNT array: its count as a varint before it (before each
+ *   array: weights repeats nsamples, and a reader refuses the two
+ *   disagreeing), then the elements; the count field itself is not written
+ *   again;
  * - MF_SKIP and MF_OPS fields: nothing.
  * Nothing here is taken from the generator: it is the reference.
  */
@@ -100,12 +101,11 @@ static void put_fixed_arrays(mf_writer *w, const struct torture *t)
 static void put_arrays(mf_writer *w, const struct torture *t)
 {
     put_count(w, t->nsamples, t->samples);
-    if (t->nsamples && !t->weights)
-        mf_w_fail(w, MF_WIRE_CODEC);
-    if (w->err || !t->nsamples)
-        return; /* with no samples, weights has nothing either */
-    mf_w_f64_array(w, t->samples, t->nsamples);
-    mf_w_f32_array(w, t->weights, t->nsamples);
+    if (!w->err && t->nsamples)
+        mf_w_f64_array(w, t->samples, t->nsamples);
+    put_count(w, t->nsamples, t->weights);
+    if (!w->err && t->nsamples)
+        mf_w_f32_array(w, t->weights, t->nsamples);
 }
 
 int torture_ref_out(const struct torture *t, mf_writer *w)
@@ -231,17 +231,21 @@ static void get_fixed_arrays(mf_reader *r, struct torture *t)
 
 static void get_arrays(mf_reader *r, struct torture *t)
 {
-    /* both arrays must be there: 8 + 4 bytes per sample */
-    size_t n = mf_r_count(r, sizeof(double) + sizeof(float));
+    size_t n = mf_r_count(r, sizeof(double));
     if (n > UINT32_MAX)
         mf_r_fail(r, MF_WIRE_MALFORMED);
     t->samples = new_array(r, n, sizeof *t->samples);
-    t->weights = new_array(r, n, sizeof *t->weights);
-    if (!t->samples || !t->weights)
+    if (r->err)
         return;
     t->nsamples = (uint32_t)n;
-    mf_r_f64_array(r, t->samples, n);
-    mf_r_f32_array(r, t->weights, n);
+    if (n)
+        mf_r_f64_array(r, t->samples, n);
+    /* weights has its own count, which must say the same */
+    if (mf_r_count(r, sizeof(float)) != n)
+        mf_r_fail(r, MF_WIRE_MALFORMED);
+    t->weights = new_array(r, n, sizeof *t->weights);
+    if (t->weights)
+        mf_r_f32_array(r, t->weights, n);
 }
 
 static void get_items(mf_reader *r, struct torture *t)

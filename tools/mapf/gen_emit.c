@@ -271,9 +271,7 @@ static void counted_out(FILE *out, int level, const gen_model *m, const gen_reco
     ind(out, level + 1, "if (n && !o->%s)", f->name);
     ind(out, level + 2, "mf_w_fail(w, MF_WIRE_CODEC); /* %s > 0 but %s is NULL */",
         c->name, f->name);
-    /* A count shared by several arrays travels once, before the first. */
-    if (f->count_first)
-        ind(out, level + 1, "mf_w_varint(w, n);");
+    ind(out, level + 1, "mf_w_varint(w, n);");
     ind(out, level + 1, "if (o->%s && !w->err)", f->name);
     counted_elems(out, level + 2, m, f, OP_OUT, "(size_t)n");
     ind(out, level, "}");
@@ -284,19 +282,15 @@ static void counted_in(FILE *out, int level, const gen_model *m, const gen_recor
 {
     const gen_field *c = &rec->f[f->count_field];
     ind(out, level, "{");
-    if (f->count_first) {
-        ind(out, level + 1, "size_t n = mf_r_count(r, %zu);", elem_min_bytes(m, f));
-        if (c->count_max < UINT64_MAX && c->count_max < SIZE_MAX) {
-            ind(out, level + 1, "if (n > %lluu)", c->count_max);
-            ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */",
-                c->name);
-        }
-    } else {
-        /* The count came with the first array it sizes; bound it again by
-         * what this array's elements need. */
-        ind(out, level + 1, "size_t n = (size_t)o->%s;", c->name);
-        ind(out, level + 1, "if (n > mf_r_left(r) / %zu)", elem_min_bytes(m, f));
-        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s shorter than %s */",
+    ind(out, level + 1, "size_t n = mf_r_count(r, %zu);", elem_min_bytes(m, f));
+    if (c->count_max < UINT64_MAX && c->count_max < SIZE_MAX) {
+        ind(out, level + 1, "if (n > %lluu)", c->count_max);
+        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */",
+            c->name);
+    }
+    if (!f->count_first) {
+        ind(out, level + 1, "if ((uint64_t)n != (uint64_t)o->%s)", c->name);
+        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s disagrees with %s */",
             f->name, c->name);
     }
     ind(out, level + 1, "if (n && !r->err) {");
@@ -507,8 +501,7 @@ static void emit_prologue(FILE *out, const gen_model *m, const gen_target *t)
             " * Wire layout: the fields in declaration order; scalars fixed-width\n"
             " * little-endian, fixed arrays as their elements, char * and struct pointers\n"
             " * a presence byte (0 or 1) and then the value, MF_COUNT arrays a varint\n"
-            " * count and then the elements (their count field is not stored again;\n"
-            " * an array sharing the count of an earlier one: only its elements),\n"
+            " * count and then the elements (their count field is not stored again),\n"
             " * MF_SKIP and MF_OPS fields nothing.\n"
             " */\n"
             "#include <mapfile/codec.h>\n\n"
@@ -744,8 +737,7 @@ int gen_emit_readme(FILE *out, const gen_model *m, const gen_target *t)
                               : f->kind == GEN_SCALAR ? f->scalar.wire
                               : f->kind == GEN_STRUCT ? "the nested struct"
                               : f->kind == GEN_STRING ? "presence byte + string (NULL kept)"
-                              : f->kind == GEN_COUNTED && f->count_first ? "varint count + elements"
-                              : f->kind == GEN_COUNTED ? "elements (count sent before the first array)"
+                              : f->kind == GEN_COUNTED ? "varint count + elements"
                               : f->kind == GEN_OPTIONAL ? "presence byte + struct (NULL kept)"
                               : f->kind == GEN_SKIP ? "not stored (MF_SKIP): zero when read"
                                                     : "not stored (MF_OPS): set by the hook";
