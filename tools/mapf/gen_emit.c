@@ -16,9 +16,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Output with indentation: ind(out, level, fmt, ...) writes one line. */
-static void ind(FILE *out, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ind(FILE *out, int level, const char *fmt, ...)
+void gen_ind(FILE *out, int level, const char *fmt, ...)
 {
     for (int i = 0; i < level; i++)
         fputs("    ", out);
@@ -56,14 +54,14 @@ static void first_expr(char *buf, size_t cap, const gen_field *f)
 static void open_loops(FILE *out, int level, const gen_field *f, const char *guard)
 {
     for (size_t d = 0; d < f->ndims; d++)
-        ind(out, level + (int)d, "for (size_t i%zu = 0; i%zu < %zu%s; i%zu++) {", d, d,
+        gen_ind(out, level + (int)d, "for (size_t i%zu = 0; i%zu < %zu%s; i%zu++) {", d, d,
             f->dims[d], guard, d);
 }
 
 static void close_loops(FILE *out, int level, const gen_field *f)
 {
     for (size_t d = f->ndims; d-- > 0;)
-        ind(out, level + (int)d, "}");
+        gen_ind(out, level + (int)d, "}");
 }
 
 /* --- one element ------------------------------------------------------------- */
@@ -71,13 +69,13 @@ static void close_loops(FILE *out, int level, const gen_field *f)
 static void scalar_json(FILE *out, int level, const gen_scalar *s, const char *x)
 {
     if (s->is_bool)
-        ind(out, level, "mf_w_printf(w, \"%%s\", (%s) ? \"true\" : \"false\");", x);
+        gen_ind(out, level, "mf_w_printf(w, \"%%s\", (%s) ? \"true\" : \"false\");", x);
     else if (s->is_float)
-        ind(out, level, "mf_w_json_num(w, (double)(%s));", x);
+        gen_ind(out, level, "mf_w_json_num(w, (double)(%s));", x);
     else if (s->is_signed)
-        ind(out, level, "mfg_json_i(w, (int64_t)(%s));", x);
+        gen_ind(out, level, "mfg_json_i(w, (int64_t)(%s));", x);
     else
-        ind(out, level, "mfg_json_u(w, (uint64_t)(%s));", x);
+        gen_ind(out, level, "mfg_json_u(w, (uint64_t)(%s));", x);
 }
 
 /* Write, read, free or print one element @p x of field @p f (a scalar or a
@@ -91,23 +89,23 @@ static void elem_op(FILE *out, int level, const gen_model *m, const gen_field *f
     switch (op) {
     case OP_OUT:
         if (r)
-            ind(out, level, "mfg_%s_out(w, &%s);", r->id, x);
+            gen_ind(out, level, "mfg_%s_out(w, &%s);", r->id, x);
         else
-            ind(out, level, "mf_w_%s(w, %s);", f->scalar.wire, x);
+            gen_ind(out, level, "mf_w_%s(w, %s);", f->scalar.wire, x);
         break;
     case OP_IN:
         if (r)
-            ind(out, level, "mfg_%s_in(r, &%s);", r->id, x);
+            gen_ind(out, level, "mfg_%s_in(r, &%s);", r->id, x);
         else
-            ind(out, level, "%s = mf_r_%s(r);", x, f->scalar.wire);
+            gen_ind(out, level, "%s = mf_r_%s(r);", x, f->scalar.wire);
         break;
     case OP_FREE:
         if (r && r->has_owned)
-            ind(out, level, "mfg_%s_free(&%s);", r->id, x);
+            gen_ind(out, level, "mfg_%s_free(&%s);", r->id, x);
         break;
     case OP_JSON:
         if (r)
-            ind(out, level, "mfg_%s_json(w, &%s);", r->id, x);
+            gen_ind(out, level, "mfg_%s_json(w, &%s);", r->id, x);
         else
             scalar_json(out, level, &f->scalar, x);
         break;
@@ -124,13 +122,13 @@ static void json_dims(FILE *out, int level, const gen_model *m, const gen_field 
         elem_op(out, level, m, f, OP_JSON, x);
         return;
     }
-    ind(out, level, "mf_w_u8(w, '[');");
-    ind(out, level, "for (size_t i%zu = 0; i%zu < %zu; i%zu++) {", d, d, f->dims[d], d);
-    ind(out, level + 1, "if (i%zu)", d);
-    ind(out, level + 2, "mf_w_u8(w, ',');");
+    gen_ind(out, level, "mf_w_u8(w, '[');");
+    gen_ind(out, level, "for (size_t i%zu = 0; i%zu < %zu; i%zu++) {", d, d, f->dims[d], d);
+    gen_ind(out, level + 1, "if (i%zu)", d);
+    gen_ind(out, level + 2, "mf_w_u8(w, ',');");
     json_dims(out, level + 1, m, f, d + 1);
-    ind(out, level, "}");
-    ind(out, level, "mf_w_u8(w, ']');");
+    gen_ind(out, level, "}");
+    gen_ind(out, level, "mf_w_u8(w, ']');");
 }
 
 static void value_op(FILE *out, int level, const gen_model *m, const gen_field *f, enum op op)
@@ -145,22 +143,22 @@ static void value_op(FILE *out, int level, const gen_model *m, const gen_field *
     if (f->ndims && f->rec < 0 && f->scalar.bulk && op != OP_FREE) {
         first_expr(x, sizeof x, f);
         if (op == OP_OUT)
-            ind(out, level, "mf_w_%s_array(w, (const %s *)%s, %zu);", f->scalar.wire,
+            gen_ind(out, level, "mf_w_%s_array(w, (const %s *)%s, %zu);", f->scalar.wire,
                 f->scalar.ctype, x, total_elems(f));
         else
-            ind(out, level, "mf_r_%s_array(r, (%s *)%s, %zu);", f->scalar.wire,
+            gen_ind(out, level, "mf_r_%s_array(r, (%s *)%s, %zu);", f->scalar.wire,
                 f->scalar.ctype, x, total_elems(f));
         return;
     }
     if (f->ndims)
-        ind(out, level, "{");
+        gen_ind(out, level, "{");
     int inner = level + (f->ndims ? 1 : 0);
     open_loops(out, inner, f, op == OP_IN ? " && !r->err" : "");
     elem_expr(x, sizeof x, f, f->ndims);
     elem_op(out, inner + (int)f->ndims, m, f, op, x);
     close_loops(out, inner, f);
     if (f->ndims)
-        ind(out, level, "}");
+        gen_ind(out, level, "}");
 }
 
 /* --- strings and optional structs: a presence byte first ------------------------------ */
@@ -170,22 +168,22 @@ static void string_op(FILE *out, int level, const gen_field *f, enum op op)
     const char *n = f->name;
     switch (op) {
     case OP_OUT:
-        ind(out, level, "mf_w_u8(w, o->%s != NULL);", n);
-        ind(out, level, "if (o->%s)", n);
-        ind(out, level + 1, "mf_w_str(w, o->%s);", n);
+        gen_ind(out, level, "mf_w_u8(w, o->%s != NULL);", n);
+        gen_ind(out, level, "if (o->%s)", n);
+        gen_ind(out, level + 1, "mf_w_str(w, o->%s);", n);
         break;
     case OP_IN:
-        ind(out, level, "if (mfg_present(r))");
-        ind(out, level + 1, "o->%s = mf_r_str_dup(r);", n);
+        gen_ind(out, level, "if (mfg_present(r))");
+        gen_ind(out, level + 1, "o->%s = mf_r_str_dup(r);", n);
         break;
     case OP_FREE:
-        ind(out, level, "free((void *)o->%s);", n);
+        gen_ind(out, level, "free((void *)o->%s);", n);
         break;
     case OP_JSON:
-        ind(out, level, "if (o->%s)", n);
-        ind(out, level + 1, "mf_w_json_str(w, o->%s);", n);
-        ind(out, level, "else");
-        ind(out, level + 1, "mf_w_printf(w, \"null\");");
+        gen_ind(out, level, "if (o->%s)", n);
+        gen_ind(out, level + 1, "mf_w_json_str(w, o->%s);", n);
+        gen_ind(out, level, "else");
+        gen_ind(out, level + 1, "mf_w_printf(w, \"null\");");
         break;
     }
 }
@@ -196,31 +194,31 @@ static void optional_op(FILE *out, int level, const gen_model *m, const gen_fiel
     const char *n = f->name;
     switch (op) {
     case OP_OUT:
-        ind(out, level, "mf_w_u8(w, o->%s != NULL);", n);
-        ind(out, level, "if (o->%s)", n);
-        ind(out, level + 1, "mfg_%s_out(w, o->%s);", r->id, n);
+        gen_ind(out, level, "mf_w_u8(w, o->%s != NULL);", n);
+        gen_ind(out, level, "if (o->%s)", n);
+        gen_ind(out, level + 1, "mfg_%s_out(w, o->%s);", r->id, n);
         break;
     case OP_IN:
-        ind(out, level, "if (mfg_present(r)) {");
-        ind(out, level + 1, "o->%s = calloc(1, sizeof *o->%s);", n, n);
-        ind(out, level + 1, "if (!o->%s)", n);
-        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_NOMEM);");
-        ind(out, level + 1, "else");
-        ind(out, level + 2, "mfg_%s_in(r, o->%s);", r->id, n);
-        ind(out, level, "}");
+        gen_ind(out, level, "if (mfg_present(r)) {");
+        gen_ind(out, level + 1, "o->%s = calloc(1, sizeof *o->%s);", n, n);
+        gen_ind(out, level + 1, "if (!o->%s)", n);
+        gen_ind(out, level + 2, "mf_r_fail(r, MF_WIRE_NOMEM);");
+        gen_ind(out, level + 1, "else");
+        gen_ind(out, level + 2, "mfg_%s_in(r, o->%s);", r->id, n);
+        gen_ind(out, level, "}");
         break;
     case OP_FREE:
-        ind(out, level, "if (o->%s) {", n);
+        gen_ind(out, level, "if (o->%s) {", n);
         if (r->has_owned)
-            ind(out, level + 1, "mfg_%s_free(o->%s);", r->id, n);
-        ind(out, level + 1, "free(o->%s);", n);
-        ind(out, level, "}");
+            gen_ind(out, level + 1, "mfg_%s_free(o->%s);", r->id, n);
+        gen_ind(out, level + 1, "free(o->%s);", n);
+        gen_ind(out, level, "}");
         break;
     case OP_JSON:
-        ind(out, level, "if (o->%s)", n);
-        ind(out, level + 1, "mfg_%s_json(w, o->%s);", r->id, n);
-        ind(out, level, "else");
-        ind(out, level + 1, "mf_w_printf(w, \"null\");");
+        gen_ind(out, level, "if (o->%s)", n);
+        gen_ind(out, level + 1, "mfg_%s_json(w, o->%s);", r->id, n);
+        gen_ind(out, level, "else");
+        gen_ind(out, level + 1, "mf_w_printf(w, \"null\");");
         break;
     }
 }
@@ -240,71 +238,71 @@ static void counted_elems(FILE *out, int level, const gen_model *m, const gen_fi
     snprintf(x, sizeof x, "o->%s[k]", f->name);
     if (f->rec < 0 && f->scalar.bulk && (op == OP_OUT || op == OP_IN)) {
         if (op == OP_OUT)
-            ind(out, level, "mf_w_%s_array(w, (const %s *)o->%s, %s);", f->scalar.wire,
+            gen_ind(out, level, "mf_w_%s_array(w, (const %s *)o->%s, %s);", f->scalar.wire,
                 f->scalar.ctype, f->name, n);
         else
-            ind(out, level, "mf_r_%s_array(r, (%s *)o->%s, %s);", f->scalar.wire,
+            gen_ind(out, level, "mf_r_%s_array(r, (%s *)o->%s, %s);", f->scalar.wire,
                 f->scalar.ctype, f->name, n);
         return;
     }
-    ind(out, level, "for (size_t k = 0; k < %s%s; k++) {", n, op == OP_IN ? " && !r->err" : "");
+    gen_ind(out, level, "for (size_t k = 0; k < %s%s; k++) {", n, op == OP_IN ? " && !r->err" : "");
     if (op == OP_JSON) {
-        ind(out, level + 1, "if (k)");
-        ind(out, level + 2, "mf_w_u8(w, ',');");
+        gen_ind(out, level + 1, "if (k)");
+        gen_ind(out, level + 2, "mf_w_u8(w, ',');");
     }
     elem_op(out, level + 1, m, f, op, x);
-    ind(out, level, "}");
+    gen_ind(out, level, "}");
 }
 
 static void counted_out(FILE *out, int level, const gen_model *m, const gen_record *rec,
                         const gen_field *f)
 {
     const gen_field *c = &rec->f[f->count_field];
-    ind(out, level, "{");
+    gen_ind(out, level, "{");
     if (c->scalar.is_signed) {
-        ind(out, level + 1, "if (o->%s < 0)", c->name);
-        ind(out, level + 2, "mf_w_fail(w, MF_WIRE_CODEC); /* a negative count */");
-        ind(out, level + 1, "uint64_t n = o->%s < 0 ? 0 : (uint64_t)o->%s;", c->name, c->name);
+        gen_ind(out, level + 1, "if (o->%s < 0)", c->name);
+        gen_ind(out, level + 2, "mf_w_fail(w, MF_WIRE_CODEC); /* a negative count */");
+        gen_ind(out, level + 1, "uint64_t n = o->%s < 0 ? 0 : (uint64_t)o->%s;", c->name, c->name);
     } else {
-        ind(out, level + 1, "uint64_t n = (uint64_t)o->%s;", c->name);
+        gen_ind(out, level + 1, "uint64_t n = (uint64_t)o->%s;", c->name);
     }
-    ind(out, level + 1, "if (n && !o->%s)", f->name);
-    ind(out, level + 2, "mf_w_fail(w, MF_WIRE_CODEC); /* %s > 0 but %s is NULL */",
+    gen_ind(out, level + 1, "if (n && !o->%s)", f->name);
+    gen_ind(out, level + 2, "mf_w_fail(w, MF_WIRE_CODEC); /* %s > 0 but %s is NULL */",
         c->name, f->name);
-    ind(out, level + 1, "mf_w_varint(w, n);");
-    ind(out, level + 1, "if (o->%s && !w->err)", f->name);
+    gen_ind(out, level + 1, "mf_w_varint(w, n);");
+    gen_ind(out, level + 1, "if (o->%s && !w->err)", f->name);
     counted_elems(out, level + 2, m, f, OP_OUT, "(size_t)n");
-    ind(out, level, "}");
+    gen_ind(out, level, "}");
 }
 
 static void counted_in(FILE *out, int level, const gen_model *m, const gen_record *rec,
                        const gen_field *f)
 {
     const gen_field *c = &rec->f[f->count_field];
-    ind(out, level, "{");
-    ind(out, level + 1, "size_t n = mf_r_count(r, %zu);", elem_min_bytes(m, f));
+    gen_ind(out, level, "{");
+    gen_ind(out, level + 1, "size_t n = mf_r_count(r, %zu);", elem_min_bytes(m, f));
     if (c->count_max < UINT64_MAX && c->count_max < SIZE_MAX) {
-        ind(out, level + 1, "if (n > %lluu)", c->count_max);
-        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */",
+        gen_ind(out, level + 1, "if (n > %lluu)", c->count_max);
+        gen_ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */",
             c->name);
     }
     if (!f->count_first) {
-        ind(out, level + 1, "if ((uint64_t)n != (uint64_t)o->%s)", c->name);
-        ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s disagrees with %s */",
+        gen_ind(out, level + 1, "if ((uint64_t)n != (uint64_t)o->%s)", c->name);
+        gen_ind(out, level + 2, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s disagrees with %s */",
             f->name, c->name);
     }
-    ind(out, level + 1, "if (n && !r->err) {");
-    ind(out, level + 2, "o->%s = calloc(n, sizeof *o->%s);", f->name, f->name);
-    ind(out, level + 2, "if (!o->%s)", f->name);
-    ind(out, level + 3, "mf_r_fail(r, MF_WIRE_NOMEM);");
-    ind(out, level + 1, "}");
-    ind(out, level + 1, "if (!r->err) {");
+    gen_ind(out, level + 1, "if (n && !r->err) {");
+    gen_ind(out, level + 2, "o->%s = calloc(n, sizeof *o->%s);", f->name, f->name);
+    gen_ind(out, level + 2, "if (!o->%s)", f->name);
+    gen_ind(out, level + 3, "mf_r_fail(r, MF_WIRE_NOMEM);");
+    gen_ind(out, level + 1, "}");
+    gen_ind(out, level + 1, "if (!r->err) {");
     if (f->count_first)
-        ind(out, level + 2, "o->%s = n;", c->name);
-    ind(out, level + 2, "if (n)");
+        gen_ind(out, level + 2, "o->%s = n;", c->name);
+    gen_ind(out, level + 2, "if (n)");
     counted_elems(out, level + 3, m, f, OP_IN, "n");
-    ind(out, level + 1, "}");
-    ind(out, level, "}");
+    gen_ind(out, level + 1, "}");
+    gen_ind(out, level, "}");
 }
 
 static void counted_op(FILE *out, int level, const gen_model *m, const gen_record *rec,
@@ -322,16 +320,16 @@ static void counted_op(FILE *out, int level, const gen_model *m, const gen_recor
         break;
     case OP_FREE:
         if (f->rec >= 0 && m->rec[f->rec].has_owned) {
-            ind(out, level, "if (o->%s) {", f->name);
+            gen_ind(out, level, "if (o->%s) {", f->name);
             counted_elems(out, level + 1, m, f, OP_FREE, n);
-            ind(out, level, "}");
+            gen_ind(out, level, "}");
         }
-        ind(out, level, "free(o->%s);", f->name);
+        gen_ind(out, level, "free(o->%s);", f->name);
         break;
     case OP_JSON:
-        ind(out, level, "mf_w_u8(w, '[');");
+        gen_ind(out, level, "mf_w_u8(w, '[');");
         counted_elems(out, level, m, f, OP_JSON, n);
-        ind(out, level, "mf_w_u8(w, ']');");
+        gen_ind(out, level, "mf_w_u8(w, ']');");
         break;
     }
 }
@@ -371,8 +369,8 @@ static void emit_record(FILE *out, const gen_model *m, const gen_record *r)
 {
     fprintf(out, "/* ---- %s ---- */\n\n", r->cname);
     fprintf(out, "static void mfg_%s_out(mf_writer *w, const %s *o)\n{\n", r->id, r->cname);
-    ind(out, 1, "(void)w;");
-    ind(out, 1, "(void)o;");
+    gen_ind(out, 1, "(void)w;");
+    gen_ind(out, 1, "(void)o;");
     for (size_t i = 0; i < r->nf; i++)
         field_op(out, m, r, &r->f[i], OP_OUT);
     fputs("}\n\n", out);
@@ -380,8 +378,8 @@ static void emit_record(FILE *out, const gen_model *m, const gen_record *r)
     fprintf(out, "/* @p o is zeroed; on error it holds what was read, for mfg_%s_free(). */\n",
             r->id);
     fprintf(out, "static void mfg_%s_in(mf_reader *r, %s *o)\n{\n", r->id, r->cname);
-    ind(out, 1, "(void)r;");
-    ind(out, 1, "(void)o;");
+    gen_ind(out, 1, "(void)r;");
+    gen_ind(out, 1, "(void)o;");
     for (size_t i = 0; i < r->nf; i++)
         field_op(out, m, r, &r->f[i], OP_IN);
     fputs("}\n\n", out);
@@ -395,19 +393,19 @@ static void emit_record(FILE *out, const gen_model *m, const gen_record *r)
     }
 
     fprintf(out, "static void mfg_%s_json(mf_writer *w, const %s *o)\n{\n", r->id, r->cname);
-    ind(out, 1, "(void)o;");
+    gen_ind(out, 1, "(void)o;");
     int first = 1;
     for (size_t i = 0; i < r->nf; i++) {
         const gen_field *f = &r->f[i];
         if (!streamed(f))
             continue;
-        ind(out, 1, "mf_w_printf(w, \"%s\\\"%s\\\":\");", first ? "{" : ",", f->name);
+        gen_ind(out, 1, "mf_w_printf(w, \"%s\\\"%s\\\":\");", first ? "{" : ",", f->name);
         field_op(out, m, r, f, OP_JSON);
         first = 0;
     }
     if (first)
-        ind(out, 1, "mf_w_u8(w, '{');");
-    ind(out, 1, "mf_w_u8(w, '}');");
+        gen_ind(out, 1, "mf_w_u8(w, '{');");
+    gen_ind(out, 1, "mf_w_u8(w, '}');");
     fputs("}\n\n", out);
 }
 

@@ -21,18 +21,6 @@
 
 #define VAR_SIZE ((size_t)-1)
 
-static void ind(FILE *out, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void ind(FILE *out, int level, const char *fmt, ...)
-{
-    for (int i = 0; i < level; i++)
-        fputs("    ", out);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(out, fmt, ap);
-    va_end(ap);
-    fputc('\n', out);
-}
-
 static size_t sfield_elems(const gen_sfield *f)
 {
     size_t n = 1;
@@ -312,22 +300,22 @@ static void skip_record(FILE *out, int lvl, const plan *p, size_t oi, const char
 {
     size_t fixed = srec_fixed(p->old, oi);
     if (fixed != VAR_SIZE) {
-        ind(out, lvl, "(void)mf_r_take(r, %zu * (size_t)(%s));", fixed, times);
+        gen_ind(out, lvl, "(void)mf_r_take(r, %zu * (size_t)(%s));", fixed, times);
         return;
     }
-    ind(out, lvl, "for (size_t k = 0; k < (size_t)(%s) && !r->err; k++)", times);
-    ind(out, lvl + 1, "mfg_v%u_skip_%s(r);", p->old->version, p->old->rec[oi].id);
+    gen_ind(out, lvl, "for (size_t k = 0; k < (size_t)(%s) && !r->err; k++)", times);
+    gen_ind(out, lvl + 1, "mfg_v%u_skip_%s(r);", p->old->version, p->old->rec[oi].id);
 }
 
 static void skip_field(FILE *out, const plan *p, const gen_sfield *f)
 {
-    ind(out, 1, "/* %s: not in the struct any more%s */", f->name,
+    gen_ind(out, 1, "/* %s: not in the struct any more%s */", f->name,
         f->kind == GS_COUNT ? " (nor stored: its array's length)" : "");
     switch (f->kind) {
     case GS_COUNT:
         break;
     case GS_SCALAR:
-        ind(out, 1, "(void)mf_r_take(r, %zu);", gen_wire_size(f->type) * sfield_elems(f));
+        gen_ind(out, 1, "(void)mf_r_take(r, %zu);", gen_wire_size(f->type) * sfield_elems(f));
         break;
     case GS_STRUCT: {
         char times[32];
@@ -336,23 +324,23 @@ static void skip_field(FILE *out, const plan *p, const gen_sfield *f)
         break;
     }
     case GS_STRING:
-        ind(out, 1, "if (mfg_present(r))");
-        ind(out, 2, "(void)mf_r_take(r, mf_r_count(r, 1));");
+        gen_ind(out, 1, "if (mfg_present(r))");
+        gen_ind(out, 2, "(void)mf_r_take(r, mf_r_count(r, 1));");
         break;
     case GS_COUNTED:
-        ind(out, 1, "(void)mf_r_take(r, mf_r_count(r, %zu) * %zu);", gen_wire_size(f->type),
+        gen_ind(out, 1, "(void)mf_r_take(r, mf_r_count(r, %zu) * %zu);", gen_wire_size(f->type),
             gen_wire_size(f->type));
         break;
     case GS_COUNTED_STRUCT:
-        ind(out, 1, "{");
-        ind(out, 2, "size_t n = mf_r_count(r, %zu);", srec_min(p->old, (size_t)f->rec));
+        gen_ind(out, 1, "{");
+        gen_ind(out, 2, "size_t n = mf_r_count(r, %zu);", srec_min(p->old, (size_t)f->rec));
         skip_record(out, 2, p, (size_t)f->rec, "n");
-        ind(out, 1, "}");
+        gen_ind(out, 1, "}");
         break;
     case GS_OPTIONAL:
-        ind(out, 1, "if (mfg_present(r)) {");
+        gen_ind(out, 1, "if (mfg_present(r)) {");
         skip_record(out, 2, p, (size_t)f->rec, "1");
-        ind(out, 1, "}");
+        gen_ind(out, 1, "}");
         break;
     }
 }
@@ -376,53 +364,53 @@ static void read_value(FILE *out, const plan *p, const gen_sfield *of, const gen
         n = snprintf(first, sizeof first, "&o->%s", nf->name);
         for (size_t d = 0; d < nf->ndims && n > 0 && (size_t)n < sizeof first; d++)
             n += snprintf(first + n, sizeof first - (size_t)n, "[0]");
-        ind(out, 1, "mf_r_%s_array(r, (%s *)%s, %zu);", nf->scalar.wire, nf->scalar.ctype,
+        gen_ind(out, 1, "mf_r_%s_array(r, (%s *)%s, %zu);", nf->scalar.wire, nf->scalar.ctype,
             first, sfield_elems(of));
         return;
     }
     for (size_t d = 0; d < nf->ndims; d++)
-        ind(out, 1 + (int)d, "for (size_t i%zu = 0; i%zu < %zu && !r->err; i%zu++) {", d, d,
+        gen_ind(out, 1 + (int)d, "for (size_t i%zu = 0; i%zu < %zu && !r->err; i%zu++) {", d, d,
             nf->dims[d], d);
     int lvl = 1 + (int)nf->ndims;
     char x[512], fn[300];
     elem_expr(x, sizeof x, nf);
     if (of->kind == GS_SCALAR) {
-        ind(out, lvl, "%s = mf_r_%s(r);", x, of->type);
+        gen_ind(out, lvl, "%s = mf_r_%s(r);", x, of->type);
     } else {
         reader_name(fn, sizeof fn, p, (size_t)of->rec, (size_t)nf->rec);
-        ind(out, lvl, "%s(r, &%s);", fn, x);
+        gen_ind(out, lvl, "%s(r, &%s);", fn, x);
     }
     for (size_t d = nf->ndims; d-- > 0;)
-        ind(out, 1 + (int)d, "}");
+        gen_ind(out, 1 + (int)d, "}");
 }
 
 static void read_optional(FILE *out, const plan *p, const gen_sfield *of, const gen_field *nf)
 {
     char fn[300];
     reader_name(fn, sizeof fn, p, (size_t)of->rec, (size_t)nf->rec);
-    ind(out, 1, "if (mfg_present(r)) {");
-    ind(out, 2, "o->%s = calloc(1, sizeof *o->%s);", nf->name, nf->name);
-    ind(out, 2, "if (!o->%s)", nf->name);
-    ind(out, 3, "mf_r_fail(r, MF_WIRE_NOMEM);");
-    ind(out, 2, "else");
-    ind(out, 3, "%s(r, o->%s);", fn, nf->name);
-    ind(out, 1, "}");
+    gen_ind(out, 1, "if (mfg_present(r)) {");
+    gen_ind(out, 2, "o->%s = calloc(1, sizeof *o->%s);", nf->name, nf->name);
+    gen_ind(out, 2, "if (!o->%s)", nf->name);
+    gen_ind(out, 3, "mf_r_fail(r, MF_WIRE_NOMEM);");
+    gen_ind(out, 2, "else");
+    gen_ind(out, 3, "%s(r, o->%s);", fn, nf->name);
+    gen_ind(out, 1, "}");
 }
 
 static void counted_elems(FILE *out, const plan *p, const gen_sfield *of, const gen_field *nf)
 {
     if (of->kind == GS_COUNTED && nf->scalar.bulk && strcmp(of->type, nf->scalar.wire) == 0) {
-        ind(out, 3, "mf_r_%s_array(r, (%s *)o->%s, n);", nf->scalar.wire, nf->scalar.ctype,
+        gen_ind(out, 3, "mf_r_%s_array(r, (%s *)o->%s, n);", nf->scalar.wire, nf->scalar.ctype,
             nf->name);
         return;
     }
-    ind(out, 3, "for (size_t k = 0; k < n && !r->err; k++)");
+    gen_ind(out, 3, "for (size_t k = 0; k < n && !r->err; k++)");
     if (of->kind == GS_COUNTED) {
-        ind(out, 4, "o->%s[k] = mf_r_%s(r);", nf->name, of->type);
+        gen_ind(out, 4, "o->%s[k] = mf_r_%s(r);", nf->name, of->type);
     } else {
         char fn[300];
         reader_name(fn, sizeof fn, p, (size_t)of->rec, (size_t)nf->rec);
-        ind(out, 4, "%s(r, &o->%s[k]);", fn, nf->name);
+        gen_ind(out, 4, "%s(r, &o->%s[k]);", fn, nf->name);
     }
 }
 
@@ -434,28 +422,28 @@ static void read_counted(FILE *out, const plan *p, const gen_record *nr, const g
     const gen_field *c = &nr->f[nf->count_field];
     size_t min = of->kind == GS_COUNTED ? gen_wire_size(of->type)
                                         : srec_min(p->old, (size_t)of->rec);
-    ind(out, 1, "{");
-    ind(out, 2, "size_t n = mf_r_count(r, %zu);", min ? min : 1);
+    gen_ind(out, 1, "{");
+    gen_ind(out, 2, "size_t n = mf_r_count(r, %zu);", min ? min : 1);
     if (c->count_max < UINT64_MAX && c->count_max < SIZE_MAX) {
-        ind(out, 2, "if (n > %lluu)", c->count_max);
-        ind(out, 3, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */", c->name);
+        gen_ind(out, 2, "if (n > %lluu)", c->count_max);
+        gen_ind(out, 3, "mf_r_fail(r, MF_WIRE_MALFORMED); /* more than %s can say */", c->name);
     }
     if (!first) {
-        ind(out, 2, "if ((uint64_t)n != (uint64_t)o->%s)", c->name);
-        ind(out, 3, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s disagrees with %s */", nf->name,
+        gen_ind(out, 2, "if ((uint64_t)n != (uint64_t)o->%s)", c->name);
+        gen_ind(out, 3, "mf_r_fail(r, MF_WIRE_MALFORMED); /* %s disagrees with %s */", nf->name,
             c->name);
     }
-    ind(out, 2, "if (n && !r->err) {");
-    ind(out, 3, "o->%s = calloc(n, sizeof *o->%s);", nf->name, nf->name);
-    ind(out, 3, "if (!o->%s)", nf->name);
-    ind(out, 4, "mf_r_fail(r, MF_WIRE_NOMEM);");
-    ind(out, 2, "}");
-    ind(out, 2, "if (!r->err && n) {");
+    gen_ind(out, 2, "if (n && !r->err) {");
+    gen_ind(out, 3, "o->%s = calloc(n, sizeof *o->%s);", nf->name, nf->name);
+    gen_ind(out, 3, "if (!o->%s)", nf->name);
+    gen_ind(out, 4, "mf_r_fail(r, MF_WIRE_NOMEM);");
+    gen_ind(out, 2, "}");
+    gen_ind(out, 2, "if (!r->err && n) {");
     if (first)
-        ind(out, 3, "o->%s = n;", c->name);
+        gen_ind(out, 3, "o->%s = n;", c->name);
     counted_elems(out, p, of, nf);
-    ind(out, 2, "}");
-    ind(out, 1, "}");
+    gen_ind(out, 2, "}");
+    gen_ind(out, 1, "}");
 }
 
 static void read_field(FILE *out, const plan *p, const gen_record *nr, const gen_sfield *of,
@@ -469,8 +457,8 @@ static void read_field(FILE *out, const plan *p, const gen_record *nr, const gen
         read_value(out, p, of, nf);
         break;
     case GS_STRING:
-        ind(out, 1, "if (mfg_present(r))");
-        ind(out, 2, "o->%s = mf_r_str_dup(r);", nf->name);
+        gen_ind(out, 1, "if (mfg_present(r))");
+        gen_ind(out, 2, "o->%s = mf_r_str_dup(r);", nf->name);
         break;
     case GS_OPTIONAL:
         read_optional(out, p, of, nf);
@@ -496,8 +484,8 @@ static void emit_pair(FILE *out, const plan *p, pair pr)
     fprintf(out, "/* %s as version %u stored it, into today's %s. */\n", or->cname,
             p->old->version, nr->cname);
     fprintf(out, "static void %s(mf_reader *r, %s *o)\n{\n", fn, nr->cname);
-    ind(out, 1, "(void)r;");
-    ind(out, 1, "(void)o;");
+    gen_ind(out, 1, "(void)r;");
+    gen_ind(out, 1, "(void)o;");
     int *count_set = calloc(nr->nf + 1, sizeof *count_set);
     if (!count_set) {
         errorf("gen", "out of memory");

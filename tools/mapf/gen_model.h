@@ -88,6 +88,9 @@ typedef struct gen_target {
 } gen_target;
 
 /* The codec source, CMakeLists.txt and README.md. Return 0 or -1 (errno). */
+/* One line of generated C: @p level indents of four spaces, then the
+ * formatted text and a newline (gen_emit.c, gen_evolve.c). */
+void gen_ind(FILE *out, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int gen_emit_codec(FILE *out, const gen_model *m, const gen_target *t);
 int gen_emit_cmake(FILE *out, const gen_target *t);
 int gen_emit_readme(FILE *out, const gen_model *m, const gen_target *t);
