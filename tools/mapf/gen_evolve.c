@@ -324,8 +324,14 @@ static void skip_field(FILE *out, const plan *p, const gen_sfield *f)
         break;
     }
     case GS_STRING:
-        gen_ind(out, 1, "if (mfg_present(r))");
-        gen_ind(out, 2, "(void)mf_r_take(r, mf_r_count(r, 1));");
+        /* Skipped, but held to the rule its own version's reader applies:
+         * a string with a NUL inside is malformed. */
+        gen_ind(out, 1, "if (mfg_present(r)) {");
+        gen_ind(out, 2, "size_t len = mf_r_count(r, 1);");
+        gen_ind(out, 2, "const void *s = mf_r_take(r, len);");
+        gen_ind(out, 2, "if (s && memchr(s, '\\0', len))");
+        gen_ind(out, 3, "mf_r_fail(r, MF_WIRE_MALFORMED);");
+        gen_ind(out, 1, "}");
         break;
     case GS_COUNTED:
         gen_ind(out, 1, "(void)mf_r_take(r, mf_r_count(r, %zu) * %zu);", gen_wire_size(f->type),
