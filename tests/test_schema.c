@@ -208,6 +208,17 @@ Test(schema, stored_once_and_read_without_the_codec)
     cr_expect_eq(ri.update_count, 1);
     cr_expect_str_eq(ri.class_name, MF_SCHEMA_CLASS);
     cr_expect_eq(mf_stat(mf, "d", &ri), MF_ENOTFOUND);
+    /* RemoveAll removes the objects, not the schema of a class still put. */
+    cr_assert_eq(mf_remove_all(mf), 0, "%s", mf_errdetail());
+    cr_expect_eq(mf_stat(mf, "a", &ri), MF_ENOTFOUND);
+    cr_expect_eq(mf_stat(mf, ".mapfile/schema/test.u32@3", &ri), 0,
+                 "mf_remove_all removed the stored schema");
+    /* Removed by hand, it is stored again by the next put of its class. */
+    cr_assert_eq(mf_remove(mf, ".mapfile/schema/test.u32@3"), 0, "%s", mf_errdetail());
+    v = 8;
+    cr_assert_eq(mf_put(mf, "a", "test.u32", &v), 0, "%s", mf_errdetail());
+    cr_expect_eq(mf_stat(mf, ".mapfile/schema/test.u32@3", &ri), 0,
+                 "a schema removed by hand was not stored again");
     mf_close(mf);
     mf_registry_free(reg);
 

@@ -8,6 +8,8 @@
  */
 #include "file.h"
 
+#include <mapfile/schema.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -525,6 +527,10 @@ int mf_remove(mf_file *mf, const char *name)
     pthread_mutex_lock(&mf->prod_lock);
     bool was_added = find_added(mf, name) != NULL;
     forget_added(mf, name);
+    /* A stored schema removed by hand is stored again by the next put of
+     * its class through this handle. */
+    if (strncmp(name, MF_RESERVED_PREFIX, sizeof MF_RESERVED_PREFIX - 1) == 0)
+        mf->nschemas = 0;
     pthread_mutex_unlock(&mf->prod_lock);
 
     struct mf__op op = {0};
@@ -568,6 +574,11 @@ static int ops_for_all(struct mf__ctx *c, size_t *n)
         if ((rc = mf__version_at(c, mf__slot_off(w), &v)))
             return rc < 0 ? rc : mf__fail(MF_ECORRUPT, "%s: slot %llu is invalid",
                                           mf->path, (unsigned long long)s);
+        /* Stored schemas are not objects: they stay, so the classes this
+         * producer keeps putting stay readable without their plugin. */
+        if (v.name_len >= sizeof MF_RESERVED_PREFIX - 1 &&
+            memcmp(v.name, MF_RESERVED_PREFIX, sizeof MF_RESERVED_PREFIX - 1) == 0)
+            continue;
         if ((rc = ops_reserve(mf, *n + 1)))
             return rc;
         struct mf__op *op = &mf->ops[(*n)++];

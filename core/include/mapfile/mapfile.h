@@ -423,7 +423,9 @@ MF_API int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
  * @return 0, #MF_EREADONLY, #MF_ENOTFOUND
  */
 MF_API int mf_remove(mf_file *mf, const char *name);
-/** Remove every record and every added object, as one batch.
+/** Remove every record and every added object, as one batch. Stored
+ *  schemas (records under `.mapfile/`, see mapfile/schema.h) are not objects
+ *  and stay: remove one by name with mf_remove() if you must.
  *  @return 0, #MF_EREADONLY, #MF_ECORRUPT */
 MF_API int mf_remove_all(mf_file *mf);
 
