@@ -61,10 +61,10 @@ static void call_methods(const mf_class *cls, void *obj)
 /* Encode obj into a new buffer; NULL if stream_out failed. */
 static unsigned char *encode(const mf_class *cls, const void *obj, size_t *len)
 {
-    mf_writer w = {NULL, 0, 0, 0, fz_json_reserve, NULL};
+    mf_writer w = {NULL, 0, 0, 0, fz_reserve, NULL};
     /* Start with a buffer: mf_w_room() on an empty writer computes
      * NULL + 0 (reported separately), which is not what is fuzzed here. */
-    if (fz_json_reserve(&w, 64))
+    if (fz_reserve(&w, 64))
         abort();
     if (cls->stream_out(obj, &w) != 0 || w.err) {
         free(w.buf);

@@ -5,6 +5,7 @@
 #ifndef MF_FUZZ_COMMON_H
 #define MF_FUZZ_COMMON_H
 
+#include "fuzz_writer.h"
 #include <mapfile/builtin.h>
 #include <mapfile/hist.h>
 #include <mapfile/mapfile.h>
@@ -57,22 +58,6 @@ static inline void fz_expect(const char *what, int rc, const int *codes)
     fz_violation(what, rc);
 }
 
-static inline int fz_json_reserve(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need) {
-        if (cap > ((size_t)1 << 40))
-            return -1;
-        cap *= 2;
-    }
-    unsigned char *b = realloc(w->buf, cap);
-    if (!b)
-        return -1;
-    w->buf = b;
-    w->cap = cap;
-    return 0;
-}
-
 /* A decoded object must be usable: print it, write its JSON. */
 static inline void fz_use_object(const mf_class *cls, const void *obj)
 {
@@ -82,7 +67,7 @@ static inline void fz_use_object(const mf_class *cls, const void *obj)
     if (cls->print)
         cls->print(obj, sink);
     if (cls->to_json) {
-        mf_writer w = {NULL, 0, 0, 0, fz_json_reserve, NULL};
+        mf_writer w = {NULL, 0, 0, 0, fz_reserve, NULL};
         if (cls->to_json(obj, &w) != 0 || w.err) {
             fprintf(stderr, "contract broken: %s to_json failed on an object its "
                     "stream_in accepted\n", cls->name);

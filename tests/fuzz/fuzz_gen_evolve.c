@@ -22,6 +22,7 @@
  * tests/fuzz/replay.c runs the same function over the regression corpus
  * (tests/fuzz/corpus/fuzz_gen_evolve) in the ordinary test run; the seeds
  * there (v1_full .. v4_sparse) are written by tests/fuzz/make_evolve_seeds.py. */
+#include "fuzz_writer.h"
 #include <mapfile/codec.h>
 
 #include <stdint.h>
@@ -59,26 +60,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need) {
-        if (cap > ((size_t)1 << 40))
-            return -1;
-        cap *= 2;
-    }
-    unsigned char *b = realloc(w->buf, cap);
-    if (!b)
-        return -1;
-    w->buf = b;
-    w->cap = cap;
-    return 0;
-}
-
 /* Bytes of @p obj at version 4; NULL if the writer failed. */
 static unsigned char *encode(const void *obj, size_t *len)
 {
-    mf_writer w = {.reserve = grow};
+    mf_writer w = {.reserve = fz_reserve};
     if (cls->stream_out(obj, &w) != 0 || w.err) {
         free(w.buf);
         return NULL;
@@ -113,7 +98,7 @@ static void added_fields_zero(const struct evo *e, uint32_t version)
 
 static void use(const void *obj)
 {
-    mf_writer w = {.reserve = grow};
+    mf_writer w = {.reserve = fz_reserve};
     if (cls->to_json(obj, &w) != 0 || w.err)
         breach("to_json failed on an object stream_in accepted");
     free(w.buf);

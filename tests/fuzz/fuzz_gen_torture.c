@@ -19,6 +19,7 @@
  *
  * tests/fuzz/replay.c runs the same function over the regression corpus
  * (tests/fuzz/corpus/fuzz_gen_torture) in the ordinary test run. */
+#include "fuzz_writer.h"
 #include <mapfile/codec.h>
 
 #include <stdint.h>
@@ -54,27 +55,11 @@ static void breach(const char *what)
     abort();
 }
 
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need) {
-        if (cap > ((size_t)1 << 40))
-            return -1;
-        cap *= 2;
-    }
-    unsigned char *b = realloc(w->buf, cap);
-    if (!b)
-        return -1;
-    w->buf = b;
-    w->cap = cap;
-    return 0;
-}
-
 /* Bytes of @p obj by the generated codec (ref: by the reference); NULL if
  * the writer failed. */
 static unsigned char *encode(const void *obj, int ref, size_t *len)
 {
-    mf_writer w = {.reserve = grow};
+    mf_writer w = {.reserve = fz_reserve};
     int rc = ref ? torture_ref_out(obj, &w) : cls->stream_out(obj, &w);
     if (rc != 0 || w.err) {
         free(w.buf);
@@ -86,7 +71,7 @@ static unsigned char *encode(const void *obj, int ref, size_t *len)
 
 static void use(const void *obj)
 {
-    mf_writer w = {.reserve = grow};
+    mf_writer w = {.reserve = fz_reserve};
     if (cls->to_json(obj, &w) != 0 || w.err)
         breach("to_json failed on an object stream_in accepted");
     free(w.buf);

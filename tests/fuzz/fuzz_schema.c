@@ -12,6 +12,7 @@
  * - both agree on whether the schema is valid;
  * - a decoded object is one JSON object: it starts with '{', ends with '}'
  *   and its brackets and quotes balance. */
+#include "fuzz_writer.h"
 #include <mapfile/schema.h>
 
 #include <stdint.h>
@@ -20,19 +21,6 @@
 #include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need)
-        cap *= 2;
-    unsigned char *b = realloc(w->buf, cap);
-    if (!b)
-        return -1;
-    w->buf = b;
-    w->cap = cap;
-    return 0;
-}
 
 static void breach(const char *what)
 {
@@ -84,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         breach("mf_schema_check returned an unexpected code");
     if (check == MF_ECORRUPT && !strstr(mf_errdetail(), "schema"))
         breach("a bad schema without a detail");
-    mf_writer w = {.reserve = grow};
+    mf_writer w = {.reserve = fz_reserve};
     int rc = mf_schema_to_json(schema, l, payload, size - 2 - l, &w);
     if (rc != 0 && rc != MF_ECORRUPT && rc != MF_ECODEC && rc != MF_ENOMEM)
         breach("mf_schema_to_json returned an unexpected code");

@@ -7,6 +7,7 @@
  *
  * (default: the source tree's tests/fuzz/corpus). See fuzz_codec.c and
  * fuzz_mapfile.c for the input formats. */
+#include "fuzz_writer.h"
 #include <mapfile/builtin.h>
 #include <mapfile/hist.h>
 #include <mapfile/mapfile.h>
@@ -49,19 +50,6 @@ static void write_seed(const char *sub, const char *name, unsigned char prefix0,
         die(path, strerror(errno));
 }
 
-static int grow(mf_writer *w, size_t need)
-{
-    size_t cap = w->cap ? w->cap : 256;
-    while (cap - w->len < need)
-        cap *= 2;
-    unsigned char *b = realloc(w->buf, cap);
-    if (!b)
-        return -1;
-    w->buf = b;
-    w->cap = cap;
-    return 0;
-}
-
 /* One fuzz_codec seed: class selector, version selector 0, the encoding. */
 static void codec_seed(unsigned selector, const char *cls_name, const char *name,
                        const void *obj)
@@ -69,8 +57,8 @@ static void codec_seed(unsigned selector, const char *cls_name, const char *name
     const mf_class *cls;
     if (mf_registry_find(reg, cls_name, &cls))
         die(cls_name, mf_errdetail());
-    mf_writer w = {NULL, 0, 0, 0, grow, NULL};
-    if (grow(&w, 64) || cls->stream_out(obj, &w) || w.err)
+    mf_writer w = {NULL, 0, 0, 0, fz_reserve, NULL};
+    if (fz_reserve(&w, 64) || cls->stream_out(obj, &w) || w.err)
         die(name, "stream_out failed");
     write_seed("fuzz_codec", name, (unsigned char)selector, 1, 0, w.buf, w.len);
     free(w.buf);
