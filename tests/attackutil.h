@@ -6,7 +6,7 @@
  * These tests use the public API (mapfile.h). The internal hooks they
  * reach: mf__crash_point, the test hook the core calls at every step of a
  * change where a writer could die (tests/test_concurrency.c uses it too),
- * and mf__check_still_wait_ns. */
+ * mf__check_still_wait_ns and mf__check_entry_hook. */
 #ifndef MF_ATTACKUTIL_H
 #define MF_ATTACKUTIL_H
 
@@ -23,6 +23,9 @@ extern void (*mf__crash_point)(void);
 /* core/src/check.c: how long a read-only check waits for writers to pause
  * before it checks the records alone (1 s). */
 extern int64_t mf__check_still_wait_ns;
+/* core/src/check.c: called with each record entry a check is about to
+ * check, inside its read window. */
+extern void (*mf__check_entry_hook)(uint64_t entry);
 
 /* Built with AddressSanitizer (setrlimit(RLIMIT_AS) and SIGBUS defaults
  * do not work there)? */

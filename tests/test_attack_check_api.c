@@ -150,3 +150,68 @@ Test(attack_check_api, update_with_no_create_never_creates_a_file)
     cr_assert_eq(mf_put(mf, "b", MF_TEXT_CLASS, "second"), 0);
     mf_close(mf);
 }
+
+/* A reclaim that ends one record's read window in the middle of a check:
+ * the check reads that record again and walks on to the last one, and
+ * finds nothing. (A retry and "past the end" were once the same answer:
+ * the walk's last step was retried 1,000 times and the cross-checks could
+ * run on what a failed index read had left, a crash in about 1 of 30 runs
+ * of test_attack_live's checker beside writers; that test is the one that
+ * meets the race.) */
+#define WINDOW_RECORDS 120
+#define WINDOW_ENTRY 40
+static mf_file *window_writer;
+static bool window_armed, window_watch;
+static uint64_t window_max_after;
+
+static void churn_inside_window(uint64_t entry)
+{
+    if (window_watch) {
+        if (entry == 0)
+            window_watch = false; /* the check began again */
+        else if (entry > window_max_after)
+            window_max_after = entry;
+    }
+    if (!window_armed || entry != WINDOW_ENTRY)
+        return;
+    window_armed = false;
+    window_watch = true;
+    window_max_after = entry;
+    /* 700 retirements: at least two reclaims (one is due every 256), so the
+     * window this entry's read began is over. */
+    char name[16];
+    for (int k = 0; k < 700; k++) {
+        snprintf(name, sizeof name, "w/%d", k % WINDOW_RECORDS);
+        cr_assert_eq(mf_put_raw(window_writer, name, MF_BLOB_CLASS, 1, name,
+                                strlen(name)), 0, "%s", mf_errdetail());
+    }
+}
+
+Test(attack_check_api, a_check_walks_every_record_when_a_reclaim_ends_a_window)
+{
+    const char *path = mf_test_path("window.map");
+    cr_assert_eq(mf_open(&window_writer, path, MF_RECREATE, NULL), 0, "%s",
+                 mf_errdetail());
+    char name[16];
+    for (int k = 0; k < WINDOW_RECORDS; k++) {
+        snprintf(name, sizeof name, "w/%d", k);
+        cr_assert_eq(mf_put_raw(window_writer, name, MF_BLOB_CLASS, 1, name,
+                                strlen(name)), 0);
+    }
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, path, MF_READ, NULL), 0, "%s", mf_errdetail());
+    window_armed = true;
+    mf__check_entry_hook = churn_inside_window;
+    mf_check_result res = {.struct_size = sizeof res};
+    int rc = mf_check_file(mf, NULL, NULL, &res);
+    mf__check_entry_hook = NULL;
+    cr_assert_eq(rc, 0, "%s", mf_errdetail());
+    cr_assert(!window_armed, "the hook never ran at entry %d", WINDOW_ENTRY);
+    cr_assert_eq(window_max_after, WINDOW_RECORDS - 1,
+                 "after the reclaim at entry %d the walk stopped at entry %llu of %d",
+                 WINDOW_ENTRY, (unsigned long long)window_max_after, WINDOW_RECORDS);
+    cr_assert_eq(res.problems, 0);
+    cr_assert(res.heap_checked);
+    mf_close(mf);
+    mf_close(window_writer);
+}

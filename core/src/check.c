@@ -196,10 +196,15 @@ static int check_slot_once(struct mf__ctx *c, const struct mf__table *t,
     return 0;
 }
 
+/* check_entry's answers besides 0 (checked) and MF__RETRY (1): distinct
+ * from MF__RETRY, or a reclaim would read as the end of the walk. */
+#define ENTRY_PAST_END 2  /* i is past the order; *t is the index, valid */
+#define ENTRY_NO_INDEX 3  /* the index itself is invalid (noted); *t is not */
+
 /* Order entry i, in a window of its own that begins with a fresh read of
  * the index (a rehash may have freed the one read before): 0 checked,
- * 1 past the end, MF__RETRY when a reclaim ended the window, or an error
- * of the index itself (noted). */
+ * ENTRY_PAST_END, MF__RETRY when a reclaim ended the window, or
+ * ENTRY_NO_INDEX. */
 static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
                        struct findings *f)
 {
@@ -209,7 +214,7 @@ static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
         return rc;
     if (rc) {
         note(f, "%s", mf_errdetail());
-        return 1;
+        return ENTRY_NO_INDEX;
     }
     uint64_t len = MF__LOAD_ACQ(&t->ix->order_len);
     if (len > t->order_cap) {
@@ -221,7 +226,7 @@ static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
         len = t->order_cap;
     }
     if (i >= len)
-        return 1;
+        return ENTRY_PAST_END;
     uint32_t slot = MF__LOAD(&t->order[i]);
     if (slot >= t->nslots) {
         if (!mf__read_stable(c))
@@ -230,6 +235,8 @@ static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
              (unsigned long long)i, slot, (unsigned long long)t->nslots);
         return 0;
     }
+    if (mf__check_entry_hook)
+        mf__check_entry_hook(i);
     bool used = mf__slot_load(t, slot) != MF__SLOT_EMPTY;
     rc = check_slot_once(c, t, slot, f);
     if (rc == 0)
@@ -239,17 +246,23 @@ static int check_entry(struct mf__ctx *c, struct mf__table *t, uint64_t i,
 
 /* Walk the insertion order: every entry names a used slot, once. Beside a
  * writer each entry is checked in a stable window, so nothing is reported
- * from freed memory; an entry whose every read a reclaim outran is passed
- * over (nothing to report). */
-static void check_records(struct mf__ctx *c, struct mf__table *t, struct findings *f)
+ * from freed memory. True when the walk reached the end with *t holding
+ * the index it read last, validated. False when the index was invalid, or
+ * when a reclaim outran all 1,000 reads of one entry (a writer that never
+ * lets a window last: the rest of the walk is given up, nothing wrong is
+ * reported); then *t may hold whatever a failed read left in it. */
+static bool check_records(struct mf__ctx *c, struct mf__table *t, struct findings *f)
 {
     for (uint64_t i = 0; i <= UINT32_MAX; i++) { /* order entries are 32-bit */
         int rc = MF__RETRY;
         for (int tries = 0; rc == MF__RETRY && tries < 1000; tries++)
             rc = check_entry(c, t, i, f);
-        if (rc == 1)
-            return;
+        if (rc == ENTRY_PAST_END)
+            return true;
+        if (rc != 0)
+            return false;
     }
+    return false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -353,8 +366,11 @@ static int run(struct mf__ctx *c, struct findings *f, bool still)
         return 0;
     }
     check_header(c, f);
-    check_records(c, &t, f);
-    if (!still)
+    /* The cross-checks read the slots again, through the index the walk
+     * read and validated last; without one (or with the walk cut short)
+     * they and the heap's live set would only report noise. */
+    bool walked = check_records(c, &t, f);
+    if (!still || !walked)
         return 0;
     check_counts(c, &t, f);
     live_add(f, t.off);
@@ -371,6 +387,7 @@ static int run(struct mf__ctx *c, struct findings *f, bool still)
 }
 
 int64_t mf__check_still_wait_ns = 1000000000;
+void (*mf__check_entry_hook)(uint64_t entry);
 
 /* Read-only: wait for a moment with no writer and check everything in it;
  * records only if writers never pause for mf__check_still_wait_ns. */

@@ -79,14 +79,6 @@ struct mf__op {
     uint64_t pay;            /* the staged payload */
 };
 
-/* Operations in flight, per phase, so retired mappings and incarnations
- * are unmapped as soon as the phase they were retired in drains (a
- * two-phase counter: new operations always enter the other phase). */
-struct mf__users {
-    _Atomic unsigned phase;
-    _Atomic unsigned long active[2];
-};
-
 struct mf_file {
     char *path;                  /* absolute */
     int mode;
@@ -95,9 +87,11 @@ struct mf_file {
     mf_registry *reg;
     _Atomic(struct mf__inc *) inc; /* current incarnation */
     pthread_mutex_t map_lock;    /* serializes remaps, reopens and unmaps */
-    struct mf__users users;
-    struct mf__map *dead_maps[2];  /* retired in each phase, map_lock held */
-    struct mf__inc *dead_incs[2];
+    /* Operations inside (mf__enter .. mf__leave): retired mappings and
+     * incarnations are unmapped when it is 0 (map.c). */
+    _Atomic unsigned long users;
+    struct mf__map *dead_maps;   /* retired; written with map_lock held */
+    struct mf__inc *dead_incs;
     _Atomic int64_t next_path_check; /* CLOCK_MONOTONIC_COARSE ns */
     _Atomic uint64_t wait_file_id; /* file_id of the last mf_wait answer */
 
@@ -126,7 +120,6 @@ struct mf__ctx {
     struct mf__inc *inc;
     struct mf__header *hdr;
     struct mf__map *m;
-    unsigned phase;              /* mf__users phase entered */
     uint64_t epoch;              /* reader: reclaim_epoch at the start */
     uint64_t committed;          /* reader: cached header.committed, 0 unknown */
 };

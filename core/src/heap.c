@@ -149,8 +149,13 @@ static int load_at(const unsigned char *base, uint64_t start, uint64_t end,
 
 static int hload(const struct mf__heap *h, uint64_t off, struct blk *b)
 {
-    return load_at(h->base, h->ctl->heap_start, CTL_LOAD(&h->ctl->heap_end),
-                   off, b);
+    /* The end is read again on every load, so it is bounded here too: a
+     * lock-free check reads the ctl while a writer grows the file past
+     * the checker's mapping. */
+    uint64_t end = CTL_LOAD(&h->ctl->heap_end);
+    if (end > h->map_len)
+        return -1;
+    return load_at(h->base, h->ctl->heap_start, end, off, b);
 }
 
 /* A block that claims to be on list (fl, sl): free and of that class. */
@@ -797,11 +802,10 @@ static void check_live_entry(struct checker *k, uint64_t u, uint64_t in_block,
 }
 
 /* Walks the blocks in address order: tiling, headers, flags, live set. */
-static void check_blocks(const struct mf__heap *h, const uint64_t *live, size_t n,
-                         struct checker *k, struct freeset *fs, struct walk *w)
+static void check_blocks(const struct mf__heap *h, uint64_t start, uint64_t end,
+                         const uint64_t *live, size_t n, struct checker *k,
+                         struct freeset *fs, struct walk *w)
 {
-    const struct mf__heap_ctl *c = h->ctl;
-    uint64_t start = c->heap_start, end = CTL_LOAD(&c->heap_end);
     uint64_t off = start, prev = 0, prev_size = 0;
     int prev_free = 0;
     size_t li = 0;
@@ -970,16 +974,18 @@ unsigned mf__heap_check(const struct mf__heap *h, const uint64_t *live,
         return k.problems;
     }
     const struct mf__heap_ctl *c = h->ctl;
-    if (!ctl_ok(h)) {
+    /* The walk's bounds are read once and used as checked: beside a writer
+     * (the lock-free check) the end moves when the file grows. */
+    uint64_t start = c->heap_start, end = CTL_LOAD(&c->heap_end);
+    if (!range_ok(h, start, end)) {
         problem(&k, "heap: bounds [0x%" PRIx64 ", 0x%" PRIx64 ") are invalid for a "
-                    "mapping of %" PRIu64 " bytes", c->heap_start,
-                CTL_LOAD(&c->heap_end), h->map_len);
+                    "mapping of %" PRIu64 " bytes", start, end, h->map_len);
         return k.problems;
     }
 
     struct freeset fs = {0};
     struct walk w;
-    check_blocks(h, live, n, &k, &fs, &w);
+    check_blocks(h, start, end, live, n, &k, &fs, &w);
     check_bitmaps(c, &k);
     if (w.complete) {
         check_counter(&k, "used_bytes", CTL_LOAD(&c->used_bytes), w.used_bytes);

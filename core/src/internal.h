@@ -98,6 +98,10 @@ extern void (*mf__crash_point)(void);
  * before it checks the records alone (1 s; tests set 0 to check the
  * records alone beside a busy writer every time). */
 extern int64_t mf__check_still_wait_ns;
+/* Called by a check with each insertion-order entry it is about to check,
+ * inside that entry's read window (tests change the file there). NULL in
+ * production. */
+extern void (*mf__check_entry_hook)(uint64_t entry);
 #define MF__CRASH_POINT()                                  \
     do {                                                   \
         if (__builtin_expect(mf__crash_point != NULL, 0))  \

@@ -3,12 +3,10 @@
  * an operation, remapping a grown file, following a replaced one, growing
  * it (writers), and unmapping what no operation is inside any more.
  *
- * Operations count themselves in one of two phases (struct mf__users). A
- * mapping or incarnation that is replaced is put on the dead list of the
- * current phase and the phase flips, so every operation that could still
- * hold it is counted in that phase; when the count drops to zero the dead
- * list is unmapped. A consumer that follows a thousand producer restarts
- * holds one incarnation, not a thousand.
+ * Operations count themselves while inside (mf_file.users). A mapping or
+ * incarnation that is replaced goes on a dead list, unmapped at the first
+ * moment no operation is inside. A consumer that follows a thousand
+ * producer restarts holds one incarnation, not a thousand.
  */
 #include "file.h"
 
@@ -53,51 +51,51 @@ void mf__inc_free(struct mf__inc *inc)
     }
 }
 
-/* map_lock held: unmap what was retired in phase p if nobody is in it. */
-static void collect(mf_file *mf, unsigned p)
+/* map_lock held: unmap what was retired once no operation is inside. Any
+ * operation that could hold a retired mapping entered before it was
+ * retired and is counted until it leaves; one that enters later only
+ * finds the current one. (Per-phase counts, as once here, are not enough:
+ * an operation can remap twice, and the mapping its first remap made is
+ * retired by its second while it still reads it.) Mappings retire only
+ * when the file grows or is replaced, so the few kept until a moment with
+ * no call in flight cost address space only. */
+static void collect(mf_file *mf)
 {
-    if (atomic_load(&mf->users.active[p]) != 0)
+    if (atomic_load(&mf->users) != 0)
         return;
-    maps_free(mf->dead_maps[p]);
-    mf__inc_free(mf->dead_incs[p]);
-    mf->dead_maps[p] = NULL;
-    mf->dead_incs[p] = NULL;
+    maps_free(mf->dead_maps);
+    mf__inc_free(mf->dead_incs);
+    __atomic_store_n(&mf->dead_maps, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&mf->dead_incs, NULL, __ATOMIC_RELAXED);
 }
 
 /* map_lock held: m (or inc) is unreachable from the handle now. */
 static void bury(mf_file *mf, struct mf__map *m, struct mf__inc *inc)
 {
-    unsigned p = atomic_load(&mf->users.phase);
     if (m) {
-        m->older = mf->dead_maps[p];
-        mf->dead_maps[p] = m;
+        m->older = mf->dead_maps;
+        __atomic_store_n(&mf->dead_maps, m, __ATOMIC_RELAXED);
     }
     if (inc) {
-        inc->older = mf->dead_incs[p];
-        mf->dead_incs[p] = inc;
+        inc->older = mf->dead_incs;
+        __atomic_store_n(&mf->dead_incs, inc, __ATOMIC_RELAXED);
     }
-    atomic_store(&mf->users.phase, p ^ 1u);
-    collect(mf, p);
+    collect(mf);
 }
 
-static unsigned users_enter(mf_file *mf)
+static void users_enter(mf_file *mf)
 {
-    for (;;) {
-        unsigned p = atomic_load(&mf->users.phase);
-        atomic_fetch_add(&mf->users.active[p], 1);
-        if (atomic_load(&mf->users.phase) == p)
-            return p;
-        atomic_fetch_sub(&mf->users.active[p], 1);
-    }
+    atomic_fetch_add(&mf->users, 1);
 }
 
-static void users_leave(mf_file *mf, unsigned p)
+static void users_leave(mf_file *mf)
 {
-    if (atomic_fetch_sub(&mf->users.active[p], 1) != 1)
+    if (atomic_fetch_sub(&mf->users, 1) != 1)
         return;
-    if (mf->dead_maps[p] || mf->dead_incs[p]) {
+    if (__atomic_load_n(&mf->dead_maps, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&mf->dead_incs, __ATOMIC_RELAXED)) {
         pthread_mutex_lock(&mf->map_lock);
-        collect(mf, p);
+        collect(mf);
         pthread_mutex_unlock(&mf->map_lock);
     }
 }
@@ -105,8 +103,7 @@ static void users_leave(mf_file *mf, unsigned p)
 void mf__users_drain(mf_file *mf)
 {
     pthread_mutex_lock(&mf->map_lock);
-    collect(mf, 0);
-    collect(mf, 1);
+    collect(mf);
     pthread_mutex_unlock(&mf->map_lock);
 }
 
@@ -265,7 +262,7 @@ int mf__follow_if_replaced(mf_file *mf, struct mf__inc *inc)
 int mf__enter(mf_file *mf, struct mf__ctx *c)
 {
     c->mf = mf;
-    c->phase = users_enter(mf);
+    users_enter(mf);
     c->inc = atomic_load(&mf->inc);
     int rc = 0;
     if (!mf->writable) {
@@ -284,13 +281,13 @@ int mf__enter(mf_file *mf, struct mf__ctx *c)
             rc = inc_remap(mf, c->inc, &c->m);
     }
     if (rc)
-        users_leave(mf, c->phase);
+        users_leave(mf);
     return rc;
 }
 
 void mf__leave(struct mf__ctx *c)
 {
-    users_leave(c->mf, c->phase);
+    users_leave(c->mf);
 }
 
 /* ------------------------------------------------------------------------ */

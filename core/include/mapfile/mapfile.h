@@ -660,7 +660,11 @@ typedef struct mf_txn mf_txn;
  * view: a read whose answer a writer has since replaced (or, for a name
  * not found or an iteration, whose absence a later removal could explain)
  * fails with #MF_ESNAPSHOT, and the caller begins a new view. A view that
- * reads quickly after it begins almost never meets that.
+ * reads quickly after it begins almost never meets that. While a view is
+ * open, mappings its handle retires (the file grew, or a reader followed a
+ * replaced file) stay mapped until a moment when no view or call of the
+ * handle is in flight: a view held for hours across producer restarts
+ * keeps the replaced files' space in use until it ends.
  * @param[out] out  the view; end it with mf_txn_end()
  * @return 0, #MF_EINVAL, #MF_ENOMEM, #MF_EREPLACED, #MF_ECORRUPT
  */
