@@ -322,6 +322,8 @@ void mf__fill_info(const struct mf__version *v, mf_record_info *info);
 
 /* Names: 1..MF_NAME_MAX bytes, no control characters. */
 int mf__check_record_name(const char *name);
+/* The same, with the name's length (set when 0 is returned). */
+int mf__check_record_name_len(const char *name, size_t *len);
 /* schema_store.c: mf__check_record_name(), and names under
  * MF_RESERVED_PREFIX only for class MF_SCHEMA_CLASS (@p class_name NULL:
  * a codec put, never). MF_ENAME names the rule. */

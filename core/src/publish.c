@@ -45,9 +45,16 @@ static int has_control_char(const char *name, size_t n)
 
 int mf__check_record_name(const char *name)
 {
+    size_t n = 0;
+    return mf__check_record_name_len(name, &n);
+}
+
+int mf__check_record_name_len(const char *name, size_t *len)
+{
     if (!name)
         return mf__fail(MF_ENAME, "record name is NULL");
     size_t n = strnlen(name, MF_NAME_MAX + 1);
+    *len = n;
     if (n == 0 || n > MF_NAME_MAX)
         return mf__fail(MF_ENAME, "record name must be 1 to %d bytes", MF_NAME_MAX);
     if (!has_control_char(name, n))

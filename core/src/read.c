@@ -92,9 +92,9 @@ static int not_found_at(const struct mf__want *w, const char *name)
 
 /* Look a name up inside a fresh epoch window. 0 with v, MF__RETRY, or an
  * error (MF_ENOTFOUND and MF_ESNAPSHOT with details). */
-static int locate(const struct mf__want *w, const char *name, struct mf__version *v)
+static int locate(const struct mf__want *w, const char *name, size_t len,
+                  struct mf__version *v)
 {
-    size_t len = strlen(name);
     mf__read_begin(w->c);
     int rc = mf__lookup(w->c, name, len, mf__hash_name(name, len), w->at, v, NULL);
     if (rc == MF__GONE)
@@ -104,24 +104,31 @@ static int locate(const struct mf__want *w, const char *name, struct mf__version
     return rc;
 }
 
-static int begin_read(mf_file *mf, const char *name, struct mf__ctx *c)
+/* Check the name (its length to *len) and enter; *entered tells the
+ * caller to leave, even when a guard trip ended the call after this. */
+static int begin_read(mf_file *mf, const char *name, struct mf__ctx *c, size_t *len,
+                      volatile bool *entered)
 {
     mf__clear_detail();
     if (!mf || !name)
         return mf__fail(MF_EINVAL, "NULL argument");
-    int rc = mf__check_record_name(name);
-    return rc ? rc : mf__enter(mf, c);
+    int rc = mf__check_record_name_len(name, len);
+    if (rc == 0)
+        rc = mf__enter(mf, c);
+    *entered = rc == 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
 /* stat, raw copies                                                          */
 /* ------------------------------------------------------------------------ */
 
-static int stat_at(const struct mf__want *w, const char *name, mf_record_info *info)
+static int stat_at(const struct mf__want *w, const char *name, size_t len,
+                   mf_record_info *info)
 {
     for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
         struct mf__version v;
-        int rc = locate(w, name, &v);
+        int rc = locate(w, name, len, &v);
         if (rc == MF__RETRY) {
             backoff(tries);
             continue;
@@ -147,14 +154,14 @@ static int checksum_error(const mf_file *mf, const char *name, uint64_t stored,
 
 /* Copy a record into buf (cap bytes) or into a new malloc'd buffer when
  * out_alloc is set. */
-static int raw_at(const struct mf__want *w, const char *name, void *buf, size_t cap,
-                  void **out_alloc, mf_record_info *info)
+static int raw_at(const struct mf__want *w, const char *name, size_t len, void *buf,
+                  size_t cap, void **out_alloc, mf_record_info *info)
 {
     mf_file *mf = w->c->mf;
     void *mine = NULL;
     for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
         struct mf__version v;
-        int rc = locate(w, name, &v);
+        int rc = locate(w, name, len, &v);
         if (rc == MF__RETRY) {
             backoff(tries);
             continue;
@@ -207,7 +214,7 @@ static int raw_at(const struct mf__want *w, const char *name, void *buf, size_t 
 static int get_locate(const struct mf__want *w, const char *name,
                       struct mf__version *v, mf_record_info *info)
 {
-    int rc = locate(w, name, v);
+    int rc = locate(w, name, strlen(name), v);
     if (rc)
         return rc;
     mf__fill_info(v, info);
@@ -480,29 +487,31 @@ void mf_txn_end(mf_txn *txn)
     free(txn);
 }
 
-static int txn_check(mf_txn *txn, const char *name)
+static int txn_check(mf_txn *txn, const char *name, size_t *len)
 {
     mf__clear_detail();
     if (!txn || !name)
         return mf__fail(MF_EINVAL, "NULL argument");
-    return mf__check_record_name(name);
+    return mf__check_record_name_len(name, len);
 }
 
 int mf_txn_stat(mf_txn *txn, const char *name, mf_record_info *info)
 {
-    int rc = txn_check(txn, name);
+    size_t len;
+    int rc = txn_check(txn, name, &len);
     if (rc)
         return rc;
     if (!info)
         return mf__fail(MF_EINVAL, "mf_txn_stat: NULL info");
     struct mf__want w = {&txn->c, txn->batch, txn};
-    MF__GUARDED(rc, stat_at(&w, name, info));
+    MF__GUARDED(rc, stat_at(&w, name, len, info));
     return rc;
 }
 
 int mf_txn_get(mf_txn *txn, const char *name, void **obj, const mf_class **cls)
 {
-    int rc = txn_check(txn, name);
+    size_t len;
+    int rc = txn_check(txn, name, &len);
     if (rc)
         return rc;
     if (!obj)
@@ -515,7 +524,8 @@ int mf_txn_get(mf_txn *txn, const char *name, void **obj, const mf_class **cls)
 int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
                          mf_record_info *info)
 {
-    int rc = txn_check(txn, name);
+    size_t len;
+    int rc = txn_check(txn, name, &len);
     if (rc)
         return rc;
     if (!data)
@@ -523,7 +533,7 @@ int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
     *data = NULL;
     mf_record_info local;
     struct mf__want w = {&txn->c, txn->batch, txn};
-    MF__GUARDED(rc, raw_at(&w, name, NULL, 0, data, info ? info : &local));
+    MF__GUARDED(rc, raw_at(&w, name, len, NULL, 0, data, info ? info : &local));
     return rc;
 }
 
@@ -531,30 +541,62 @@ int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
 /* Public entry points                                                       */
 /* ------------------------------------------------------------------------ */
 
-int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+/* mf_stat, mf_get_raw and mf_get_raw_alloc run whole inside one guarded
+ * section: one jump buffer per call (a get of 64 bytes is about a
+ * thousand instructions; each section costs some fifty). */
+struct raw_call {
+    mf_file *mf;
+    const char *name;
+    void *buf;             /* mf_get_raw */
+    size_t cap;
+    void **alloc;          /* mf_get_raw_alloc */
+    mf_record_info *info;  /* NULL: mf_stat's info was NULL */
+    bool stat;
+};
+
+static int raw_call(const struct raw_call *a, struct mf__ctx *c, volatile bool *entered)
 {
-    struct mf__ctx c;
-    int rc;
-    MF__GUARDED(rc, begin_read(mf, name, &c));
+    size_t len;
+    int rc = begin_read(a->mf, a->name, c, &len, entered);
     if (rc)
         return rc;
-    if (!info)
-        rc = mf__fail(MF_EINVAL, "mf_stat: NULL info");
-    else {
-        struct mf__want w = {&c, MF__LATEST, NULL};
-        MF__GUARDED(rc, stat_at(&w, name, info));
-    }
-    mf__leave(&c);
+    struct mf__want w = {c, MF__LATEST, NULL};
+    if (a->stat)
+        return a->info ? stat_at(&w, a->name, len, a->info)
+                       : mf__fail(MF_EINVAL, "mf_stat: NULL info");
+    mf_record_info local;
+    return raw_at(&w, a->name, len, a->buf, a->cap, a->alloc, a->info ? a->info : &local);
+}
+
+static int run_raw_call(const struct raw_call *a)
+{
+    struct mf__ctx c;
+    volatile bool entered = false;
+    int rc;
+    MF__GUARDED(rc, raw_call(a, &c, &entered));
+    if (entered)
+        mf__leave(&c);
     return rc;
+}
+
+int mf_stat(mf_file *mf, const char *name, mf_record_info *info)
+{
+    struct raw_call a = {mf, name, NULL, 0, NULL, info, true};
+    return run_raw_call(&a);
 }
 
 int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls)
 {
     struct mf__ctx c;
+    volatile bool entered = false;
+    size_t len;
     int rc;
-    MF__GUARDED(rc, begin_read(mf, name, &c));
-    if (rc)
+    MF__GUARDED(rc, begin_read(mf, name, &c, &len, &entered));
+    if (rc) {
+        if (entered)
+            mf__leave(&c);
         return rc;
+    }
     if (!obj) {
         rc = mf__fail(MF_EINVAL, "mf_get: NULL object pointer");
     } else {
@@ -569,16 +611,8 @@ int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls)
 int mf_get_raw(mf_file *mf, const char *name, void *buf, size_t cap,
                mf_record_info *info)
 {
-    struct mf__ctx c;
-    int rc;
-    MF__GUARDED(rc, begin_read(mf, name, &c));
-    if (rc)
-        return rc;
-    mf_record_info local;
-    struct mf__want w = {&c, MF__LATEST, NULL};
-    MF__GUARDED(rc, raw_at(&w, name, buf, cap, NULL, info ? info : &local));
-    mf__leave(&c);
-    return rc;
+    struct raw_call a = {mf, name, buf, cap, NULL, info, false};
+    return run_raw_call(&a);
 }
 
 int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
@@ -587,16 +621,8 @@ int mf_get_raw_alloc(mf_file *mf, const char *name, void **data,
     if (!data)
         return mf__fail(MF_EINVAL, "mf_get_raw_alloc: NULL data pointer");
     *data = NULL;
-    struct mf__ctx c;
-    int rc;
-    MF__GUARDED(rc, begin_read(mf, name, &c));
-    if (rc)
-        return rc;
-    mf_record_info local;
-    struct mf__want w = {&c, MF__LATEST, NULL};
-    MF__GUARDED(rc, raw_at(&w, name, NULL, 0, data, info ? info : &local));
-    mf__leave(&c);
-    return rc;
+    struct raw_call a = {mf, name, NULL, 0, data, info, false};
+    return run_raw_call(&a);
 }
 
 int mf_iter_next(mf_iter *it, mf_record_info *info)
