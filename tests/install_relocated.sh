@@ -13,6 +13,9 @@
 #     README's producer and consumer agree;
 #   - mapf new-codec writes a codec project that builds against the prefix,
 #     loads through mapf plugins and reads back with mapf get;
+#   - mapf gen runs from the prefix through lib/mapfile/mapf-gen.so and its
+#     project builds, mapf itself does not link libclang, and without the
+#     module gen exits 2 naming it;
 #   - `bash -ic 'type mapf'` names a file, not the mapfile builtin.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
@@ -144,6 +147,34 @@ rc=0
 (cd "$T" && "$P/bin/mapf" new-codec my.gauge gauge >/dev/null 2>"$T/again.err") || rc=$?
 [ "$rc" = 2 ] || fail "mapf new-codec into an existing project exited $rc, not 2"
 cmp -s "$T/gauge/my_gauge_codec.c" "$T/gauge-codec.before" || fail "mapf new-codec overwrote a file"
+
+# --- mapf gen from the moved prefix; no other command loads libclang -------------
+if grep -q "mapfile: mapf gen ON" "$T/configure.log"; then
+    step "mapf gen from the moved prefix (its libclang part, $LIBDIR/mapfile/mapf-gen.so)"
+    [ -f "$LIBDIR/mapfile/mapf-gen.so" ] || fail "mapf-gen.so is not installed in $LIBDIR/mapfile"
+    if ldd "$P/bin/mapf" | grep -qi -e clang -e LLVM; then
+        fail "mapf itself links libclang: every command would load LLVM"
+    fi
+    cat >"$T/point.h" <<'EOF2'
+#include <stdint.h>
+struct point { int32_t x, y; double w; };
+EOF2
+    (cd "$T" && env -u LD_LIBRARY_PATH "$P/bin/mapf" gen point.h --struct point \
+        --out pointgen >gen.log 2>&1) || { cat "$T/gen.log"; fail "mapf gen from the moved prefix failed"; }
+    [ -s "$T/pointgen/point_codec.c" ] || fail "mapf gen wrote no point_codec.c"
+    run_logged "$T/point-configure.log" cmake -S "$T/pointgen" -B "$T/pointgen/build" \
+        -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$T/ccbin/cc" \
+        -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+    run_logged "$T/point-build.log" cmake --build "$T/pointgen/build"
+    step "mapf gen without mapf-gen.so: exit 2 naming what is missing"
+    mv "$LIBDIR/mapfile/mapf-gen.so" "$T/mapf-gen.so.away"
+    rc=0
+    (cd "$T" && "$P/bin/mapf" gen point.h --struct point --out gone >gone.out 2>gone.err) || rc=$?
+    mv "$T/mapf-gen.so.away" "$LIBDIR/mapfile/mapf-gen.so"
+    [ "$rc" = 2 ] || fail "mapf gen without its module exited $rc, not 2"
+    grep -q "mapf-gen.so" "$T/gone.err" || fail "mapf gen without its module said: $(cat "$T/gone.err")"
+    [ ! -e "$T/gone" ] || fail "mapf gen without its module created its output folder"
+fi
 
 # --- mapf is a file, not a bash builtin ----------------------------------------
 step "bash -ic 'type mapf'"
