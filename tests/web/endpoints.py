@@ -8,10 +8,14 @@ For the demo file: /NAME/get.json equals `mapf get --json` byte for byte,
 lists every record with its kind, /events delivers an event after each
 update and resumes from Last-Event-ID (or says "resync"), the server follows
 a producer RECREATE and waits for a file that does not exist yet; tokens,
-the Host check, read-only methods and the client cap answer as documented.
+the Host check, read-only methods and the client cap answer as documented;
+/NAME/get.json of a class without its codec is decoded with the schema
+stored in the file (marked X-Mapfile-Emulated).
 """
+import ctypes
 import json
 import os
+import struct
 import sys
 import time
 
@@ -271,6 +275,47 @@ def test_read_only_and_limits(env, map_path):
     check(r == 0, "SIGTERM stops the server with exit 0", r)
 
 
+def make_emulated_file(env, path):
+    """A record of class x.point with no codec anywhere, and the schema its
+    producer would have stored (struct { int32_t x, y; }), written with
+    libmapfile through ctypes."""
+    lib = ctypes.CDLL(os.path.join(env.build, "lib", "libmapfile.so"))
+    lib.mf_open.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
+                            ctypes.c_int, ctypes.c_void_p]
+    lib.mf_put_raw.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                               ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
+    lib.mf_close.argtypes = [ctypes.c_void_p]
+    mf = ctypes.c_void_p()
+    assert lib.mf_open(ctypes.byref(mf), path.encode(), 5, None) == 0  # MF_RECREATE
+    field = lambda name: bytes([len(name)]) + name + bytes([1, 6, 0])  # value, i32, 0 dims
+    schema = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
+    for name, cls, data in ((b".mapfile/schema/x.point@1", b"mapfile.schema", schema),
+                            (b"pt", b"x.point", struct.pack("<ii", 3, -4)),
+                            (b"nothing", b"x.nothing", b"\x01")):
+        assert lib.mf_put_raw(mf, name, cls, 1, data, len(data)) == 0, name
+    lib.mf_close(mf)
+
+
+def test_emulated(env):
+    path = env.path("emu.map")
+    make_emulated_file(env, path)
+    p, addr = env.serve(path)
+    cli = env.run([env.mapf, "get", "--json", path, "pt"])
+    st, h, body = http(addr, "/pt/get.json")
+    check(st == 200 and body == cli.stdout and json.loads(body) == {"x": 3, "y": -4},
+          "/pt/get.json without the codec: the stored schema's JSON, as mapf get --json",
+          "%d %r vs %r" % (st, body, cli.stdout))
+    check(h.get("x-mapfile-emulated") == ".mapfile/schema/x.point@1",
+          "an emulated get.json names the schema it was read with", h)
+    st, _, _, err = get_json(addr, "/pt/root.json")
+    check(st != 200 and err["error"] == "MF_ENOCODEC",
+          "root.json of a class without its codec stays MF_ENOCODEC", (st, err))
+    st, h, _, err = get_json(addr, "/nothing/get.json")
+    check(st != 200 and err["error"] == "MF_ENOCODEC" and "x-mapfile-emulated" not in h,
+          "get.json of a class with neither codec nor schema is MF_ENOCODEC", (st, err))
+    env.stop(p)
+
+
 def main():
     env = Env(sys.argv[1])
     try:
@@ -288,6 +333,7 @@ def main():
         test_not_a_map_file(env)
         test_auth(env, map_path)
         test_read_only_and_limits(env, map_path)
+        test_emulated(env)
     except Exception as e:  # a crash in the test is a failure, not a skip
         import traceback
         traceback.print_exc()

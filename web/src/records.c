@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <mapfile/schema.h>
+
 /* The start of an object's JSON is enough to read its type and title: the
  * writer stops (sticky error) past this many bytes, so listing a file of
  * big histograms does not format every bin. */
@@ -322,6 +324,47 @@ static unsigned record_body(const mfw_route *r, const mf_class *cls, void *obj,
     return cls->to_json(obj, w) != 0 || w->err ? 500 : 0;
 }
 
+/* /NAME/get.json of a record whose codec this server lacks: decoded with
+ * the schema its producer stored in the file, as `mapf get --json` does
+ * (the JSON its codec's to_json writes), and marked by the header
+ * X-Mapfile-Emulated naming that schema record. root.json needs the
+ * codec's ROOT layout, so it stays an MF_ENOCODEC error. */
+static enum MHD_Result serve_emulated(mfw_server *s, struct MHD_Connection *c,
+                                      const mfw_route *r, mf_file *mf)
+{
+    mf_writer w;
+    mft_buf_init(&w, MFW_MAX_BODY);
+    mf_record_info ri;
+    int rc = mf_get_emulated_json(mf, r->name, &w, &ri);
+    mf_w_u8(&w, '\n'); /* as `mapf get --json` and every get.json end */
+    char schema[MF_NAME_MAX + 1];
+    if (rc == 0 && mf_schema_record_name(schema, sizeof schema, ri.class_name,
+                                         ri.class_version) != 0)
+        rc = MF_ENOCODEC;
+    if (rc != 0) {
+        int too_big = w.err == MF_WIRE_NOMEM;
+        mft_buf_free(&w);
+        if (too_big)
+            return mfw_reply_error(c, 507, "TOO_LARGE", "record '%s': its JSON exceeds "
+                                   "%zu bytes, or memory ran out", r->name, MFW_MAX_BODY);
+        return reply_mf_error(s, c, r->name, rc);
+    }
+    size_t len;
+    unsigned char *body = mft_buf_take(&w, &len);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    mfw_common_headers(resp, 0);
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "X-Mapfile-Emulated", schema);
+    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 enum MHD_Result mfw_serve_record(mfw_server *s, struct MHD_Connection *c,
                                  const mfw_route *r)
 {
@@ -331,6 +374,8 @@ enum MHD_Result mfw_serve_record(mfw_server *s, struct MHD_Connection *c,
     void *obj;
     const mf_class *cls;
     int rc = mf_get(mf, r->name, &obj, &cls);
+    if (rc == MF_ENOCODEC && r->kind == MFW_R_GET_JSON)
+        return serve_emulated(s, c, r, mf);
     if (rc != 0)
         return reply_mf_error(s, c, r->name, rc);
     mf_writer w;
