@@ -337,6 +337,12 @@ static PyMethodDef file_methods[] = {
      "raw($self, name, /)\n--\n\n"
      "Returns bytes. The record's payload as stored (checked against its checksum),\n"
      "without decoding it: no codec is needed."},
+    {"emulated", (PyCFunction)pymf_file_emulated, METH_O,
+     "emulated($self, name, /)\n--\n\n"
+     "Returns dict. The record decoded without its codec, with the schema its\n"
+     "producer stored in the file (codecs written by `mapf gen` store one): what\n"
+     "to_dict() of the decoded object gives, read-only. CodecError (MF_ENOCODEC)\n"
+     "when the file holds no schema for its class and version."},
     {"snapshot", (PyCFunction)(void (*)(void))pymf_file_snapshot, METH_VARARGS | METH_KEYWORDS,
      "snapshot($self, /, names=None)\n--\n\n"
      "Returns dict[str, value]. Decode several records as one consistent "

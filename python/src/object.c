@@ -397,8 +397,7 @@ static PyObject *object_call_method(pymf_Object *self, PyObject *args)
     return r;
 }
 
-/* A writer that grows a malloc'd buffer. */
-static int grow(mf_writer *w, size_t need)
+int pymf_writer_grow(mf_writer *w, size_t need)
 {
     size_t cap = w->cap ? w->cap : 256;
     while (cap - w->len < need) {
@@ -420,7 +419,7 @@ static PyObject *object_to_json(pymf_Object *self, PyObject *unused)
     if (!self->cls->to_json)
         return pymf_raise_detail(MF_ENOMETHOD, NULL, NULL, "class '%s' has no to_json hook",
                                  self->cls->name);
-    mf_writer w = {NULL, 0, 0, 0, grow, NULL};
+    mf_writer w = {NULL, 0, 0, 0, pymf_writer_grow, NULL};
     int rc = self->cls->to_json(self->obj, &w);
     PyObject *r = NULL;
     if (rc != 0 || w.err)
@@ -432,7 +431,7 @@ static PyObject *object_to_json(pymf_Object *self, PyObject *unused)
     return r;
 }
 
-static PyObject *object_to_dict(pymf_Object *self, PyObject *unused)
+PyObject *pymf_json_loads(PyObject *text)
 {
     static PyObject *loads;
     if (!loads) {
@@ -442,8 +441,13 @@ static PyObject *object_to_dict(pymf_Object *self, PyObject *unused)
         if (!loads)
             return NULL;
     }
+    return PyObject_CallOneArg(loads, text);
+}
+
+static PyObject *object_to_dict(pymf_Object *self, PyObject *unused)
+{
     PyObject *text = object_to_json(self, unused);
-    PyObject *d = text ? PyObject_CallOneArg(loads, text) : NULL;
+    PyObject *d = text ? pymf_json_loads(text) : NULL;
     Py_XDECREF(text);
     return d;
 }

@@ -67,6 +67,10 @@ extern PyTypeObject pymf_ArrayType;
 /* A dict name -> Array of every array the object's class declares (empty
  * if the class has no arrays hook). */
 PyObject *pymf_arrays_of(pymf_Object *owner);
+/* An mf_writer reserve hook growing a malloc'd buffer (free w.buf). */
+int pymf_writer_grow(mf_writer *w, size_t need);
+/* json.loads(text): new reference, or NULL with an exception. */
+PyObject *pymf_json_loads(PyObject *text);
 
 /* ---- file.c: open map files ------------------------------------------ */
 
@@ -114,6 +118,7 @@ PyObject *pymf_file_values(pymf_File *self, PyObject *args, PyObject *kwargs);
 PyObject *pymf_file_stat(pymf_File *self, PyObject *name);
 PyObject *pymf_file_info(pymf_File *self, PyObject *unused);
 PyObject *pymf_file_raw(pymf_File *self, PyObject *name);
+PyObject *pymf_file_emulated(pymf_File *self, PyObject *name);
 PyObject *pymf_file_check(pymf_File *self, PyObject *unused);
 
 /* ---- view.c: read views and snapshots ---------------------------------- */

@@ -1,8 +1,9 @@
 /* read.c - File methods that read: the mapping protocol, stat(), info(),
- * raw() and check(). */
+ * raw(), emulated() and check(). */
 #include "pymapfile.h"
 
 #include <mapfile/builtin.h>
+#include <mapfile/schema.h>
 
 #include <math.h>
 #include <stdlib.h>
@@ -315,6 +316,34 @@ PyObject *pymf_file_raw(pymf_File *self, PyObject *name)
     else if (rc)
         Py_CLEAR(bytes);
     PyObject *r = rc ? pymf_raise(rc, self->cpath, cname) : bytes;
+    pymf_file_leave(self);
+    return r;
+}
+
+/* The record decoded without its codec, with the schema its producer
+ * stored in the file (mf_get_emulated_json): a dict, as to_dict() of the
+ * codec's object would be. */
+PyObject *pymf_file_emulated(pymf_File *self, PyObject *name)
+{
+    const char *cname = pymf_name_arg(name);
+    if (!cname || pymf_file_enter(self) < 0)
+        return NULL;
+    mf_writer w = {NULL, 0, 0, 0, pymf_writer_grow, NULL};
+    mf_file *mf = self->mf;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mf_get_emulated_json(mf, cname, &w, NULL);
+    Py_END_ALLOW_THREADS
+    PyObject *r = NULL;
+    if (rc) {
+        pymf_raise(rc, self->cpath, cname);
+    } else {
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)w.buf, (Py_ssize_t)w.len,
+                                              "replace");
+        r = text ? pymf_json_loads(text) : NULL;
+        Py_XDECREF(text);
+    }
+    free(w.buf);
     pymf_file_leave(self);
     return r;
 }

@@ -303,6 +303,30 @@ def test_missing_codec_raises_codec_error_naming_the_class(tmp_path):
         assert ei.value.errname == "MF_ECLASSVERSION"
 
 
+def test_emulated_decodes_without_the_codec_from_the_stored_schema(tmp_path):
+    path = tmp_path / "emu.map"
+
+    def field(name):  # a value field: i32, no dimensions (see mapfile/schema.h)
+        return bytes([len(name)]) + name + bytes([1, 6, 0])
+
+    schema = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
+    with mapfile.open(path, "w") as f:
+        f.put_raw(".mapfile/schema/x.point@1", "mapfile.schema", 1, schema)
+        f.put_raw("pt", "x.point", 1, (3).to_bytes(4, "little") + (-4).to_bytes(4, "little", signed=True))
+        f.put_raw("odd", "no.such.class", 1, b"\x01")
+    with mapfile.open(path) as f:
+        assert f.emulated("pt") == {"x": 3, "y": -4}
+        assert cli_json("get", "--json", path, "pt") == f.emulated("pt")
+        with pytest.raises(mapfile.CodecError) as ei:
+            f["pt"]  # no codec: the mapping protocol does not emulate
+        assert ei.value.errname == "MF_ENOCODEC"
+        with pytest.raises(mapfile.CodecError) as ei:
+            f.emulated("odd")
+        assert ei.value.errname == "MF_ENOCODEC"
+        with pytest.raises(KeyError):
+            f.emulated("missing")
+
+
 def test_help_is_a_manual():
     import pydoc
     text = pydoc.render_doc(mapfile, renderer=pydoc.plaintext)
