@@ -12,10 +12,8 @@ the Host check, read-only methods and the client cap answer as documented;
 /NAME/get.json of a class without its codec is decoded with the schema
 stored in the file (marked X-Mapfile-Emulated).
 """
-import ctypes
 import json
 import os
-import struct
 import sys
 import time
 
@@ -275,25 +273,41 @@ def test_read_only_and_limits(env, map_path):
     check(r == 0, "SIGTERM stops the server with exit 0", r)
 
 
+EMULATED_WRITER = r"""
+import ctypes, struct, sys
+lib = ctypes.CDLL(sys.argv[1])
+lib.mf_open.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p, ctypes.c_int,
+                        ctypes.c_void_p]
+lib.mf_put_raw.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
+                           ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
+lib.mf_close.argtypes = [ctypes.c_void_p]
+mf = ctypes.c_void_p()
+assert lib.mf_open(ctypes.byref(mf), sys.argv[2].encode(), 5, None) == 0  # MF_RECREATE
+field = lambda name: bytes([len(name)]) + name + bytes([1, 6, 0])  # value, i32, 0 dims
+schema = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
+for name, cls, data in ((b".mapfile/schema/x.point@1", b"mapfile.schema", schema),
+                        (b"pt", b"x.point", struct.pack("<ii", 3, -4)),
+                        (b"nothing", b"x.nothing", b"\x01")):
+    assert lib.mf_put_raw(mf, name, cls, 1, data, len(data)) == 0, name
+lib.mf_close(mf)
+"""
+
+
 def make_emulated_file(env, path):
     """A record of class x.point with no codec anywhere, and the schema its
     producer would have stored (struct { int32_t x, y; }), written with
-    libmapfile through ctypes."""
-    lib = ctypes.CDLL(os.path.join(env.build, "lib", "libmapfile.so"))
-    lib.mf_open.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_char_p,
-                            ctypes.c_int, ctypes.c_void_p]
-    lib.mf_put_raw.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p,
-                               ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
-    lib.mf_close.argtypes = [ctypes.c_void_p]
-    mf = ctypes.c_void_p()
-    assert lib.mf_open(ctypes.byref(mf), path.encode(), 5, None) == 0  # MF_RECREATE
-    field = lambda name: bytes([len(name)]) + name + bytes([1, 6, 0])  # value, i32, 0 dims
-    schema = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
-    for name, cls, data in ((b".mapfile/schema/x.point@1", b"mapfile.schema", schema),
-                            (b"pt", b"x.point", struct.pack("<ii", 3, -4)),
-                            (b"nothing", b"x.nothing", b"\x01")):
-        assert lib.mf_put_raw(mf, name, cls, 1, data, len(data)) == 0, name
-    lib.mf_close(mf)
+    libmapfile through ctypes in a child python (with the ASan runtime
+    preloaded when the library is a sanitizer build: it must come first)."""
+    lib = os.path.join(env.build, "lib", "libmapfile.so")
+    child = dict(os.environ)
+    ldd = env.run(["ldd", lib]).stdout.decode()
+    asan = [line.split("=>")[1].split()[0] for line in ldd.splitlines()
+            if "libasan" in line and "=>" in line]
+    if asan:
+        child["LD_PRELOAD"] = asan[0]
+        child["ASAN_OPTIONS"] = "detect_leaks=0"
+    r = env.run([sys.executable, "-c", EMULATED_WRITER, lib, path], env=child)
+    assert r.returncode == 0, r.stderr.decode()
 
 
 def test_emulated(env):
