@@ -16,15 +16,9 @@ BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 SRC=$(cd "${2:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 . "$SRC/tests/sh/common.sh"
 
-if "$BUILD/tools/mapf" gen /dev/null --struct x 2>&1 | grep -q 'built without libclang'; then
-    echo "gen_emulate: mapf gen not built (no libclang): skipped"
-    exit 77
-fi
+gen_test_prelude gen_emulate
 T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-emu.XXXXXX")
 trap 'rm -rf "$T"' EXIT
-unset MAPFILE_PLUGIN_PATH
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$SRC/tests/lsan.supp}
 P=$T/prefix
 
 step "install $BUILD into $P; mapf gen torture.h; build the plugin"

@@ -46,3 +46,16 @@ compile_readme() {
             fail "the command written beside $f in $readme does not build it"
     done <"$dir/blocks.txt"
 }
+# The `mapf gen` tests: skip (exit 77, as ctest's SKIP_RETURN_CODE) when
+# this mapf was built without libclang, and run with leak checking under
+# the sanitizers and no plugin path from the caller.
+# gen_test_prelude NAME
+gen_test_prelude() {
+    if "$BUILD/tools/mapf" gen /dev/null --struct x 2>&1 | grep -q 'built without libclang'; then
+        echo "$1: mapf gen not built (no libclang): skipped"
+        exit 77
+    fi
+    unset MAPFILE_PLUGIN_PATH
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+    export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$SRC/tests/lsan.supp}
+}
