@@ -89,6 +89,34 @@ void mm_args_take(mm_args *a, char *buf, size_t len)
     mm_args_add(a, buf, len);
 }
 
+/* @p v in decimal at @p buf (room for 20 digits, no NUL); its length. */
+static size_t put_decimal(char *buf, uint64_t v)
+{
+    char digits[20];
+    size_t k = 0, o = 0;
+    do {
+        digits[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        buf[o++] = digits[--k];
+    return o;
+}
+
+/* A copy of @p buf (NUL-terminated, @p n bytes) as the next argument: in
+ * the scratch space while it lasts. */
+static void add_copy(mm_args *a, const char *buf, size_t n)
+{
+    if (n < sizeof a->scratch - a->used) {
+        char *dst = a->scratch + a->used;
+        memcpy(dst, buf, n + 1);
+        a->used += n + 1;
+        mm_args_add(a, dst, n);
+        return;
+    }
+    mm_args_take(a, strdup(buf), n);
+}
+
 void mm_args_fmt(mm_args *a, const char *fmt, ...)
 {
     if (a->oom)
@@ -102,14 +130,17 @@ void mm_args_fmt(mm_args *a, const char *fmt, ...)
         a->oom = true;
         return;
     }
-    if ((size_t)n < sizeof a->scratch - a->used) {
-        char *dst = a->scratch + a->used;
-        memcpy(dst, buf, (size_t)n + 1);
-        a->used += (size_t)n + 1;
-        mm_args_add(a, dst, (size_t)n);
+    add_copy(a, buf, (size_t)n);
+}
+
+void mm_args_u64(mm_args *a, uint64_t v)
+{
+    if (a->oom)
         return;
-    }
-    mm_args_take(a, strdup(buf), (size_t)n);
+    char buf[21];
+    size_t k = put_decimal(buf, v);
+    buf[k] = '\0';
+    add_copy(a, buf, k);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -248,15 +279,9 @@ void mm_timeout_extra(struct mf_mirror *m, int extra_ms)
 /* A RESP header ("*N" or "$N" and CRLF) at @p buf; its length. */
 static size_t resp_head(char *buf, char type, size_t n)
 {
-    char digits[24];
-    size_t k = 0, o = 0;
-    do {
-        digits[k++] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
+    size_t o = 0;
     buf[o++] = type;
-    while (k)
-        buf[o++] = digits[--k];
+    o += put_decimal(buf + o, n);
     buf[o++] = '\r';
     buf[o++] = '\n';
     return o;

@@ -134,6 +134,9 @@ void mm_args_reset(mm_args *a);
 void mm_args_add(mm_args *a, const void *p, size_t len);
 void mm_args_str(mm_args *a, const char *s);
 void mm_args_fmt(mm_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* @p v in decimal, without printf (a push formats a dozen numbers per
+ * batch). */
+void mm_args_u64(mm_args *a, uint64_t v);
 /* Add a malloc'd buffer that the arguments own from now on (NULL: no
  * memory). */
 void mm_args_take(mm_args *a, char *buf, size_t len);
@@ -240,7 +243,7 @@ typedef struct mm_entry_info {
      * put[i]'s record (name NULL: set by the caller); data points into the
      * reply. */
     mm_record *recs;
-    size_t nrecs;
+    size_t nrecs, recs_cap;
 } mm_entry_info;
 
 /* Records of at most this many payload bytes in all (and at most

@@ -242,7 +242,7 @@ static int plan_put(push_plan *p, mf_txn *txn, const mf_record_info *info,
                     const mm_meta *meta, struct mf_mirror *m)
 {
     if (p->nputs == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
+        size_t cap = p->cap ? p->cap * 2 : 4;
         push_put *v = realloc(p->puts, cap * sizeof *v);
         if (!v)
             return MF_ENOMEM;
@@ -428,19 +428,19 @@ static int queue_put(struct mf_mirror *m, mm_args *a, int *queued, push_put *put
         mm_args_str(a, "class");
         mm_args_str(a, i->class_name);
         mm_args_str(a, "version");
-        mm_args_fmt(a, "%u", i->class_version);
+        mm_args_u64(a, i->class_version);
         mm_args_str(a, "size");
-        mm_args_fmt(a, "%llu", (unsigned long long)i->size);
+        mm_args_u64(a, i->size);
         mm_args_str(a, "checksum");
         mm_args_str(a, sum);
         mm_args_str(a, "generation");
-        mm_args_fmt(a, "%llu", (unsigned long long)i->generation);
+        mm_args_u64(a, i->generation);
         mm_args_str(a, "update_count");
-        mm_args_fmt(a, "%llu", (unsigned long long)i->update_count);
+        mm_args_u64(a, i->update_count);
         mm_args_str(a, "time_ns");
-        mm_args_fmt(a, "%llu", (unsigned long long)i->update_time_ns);
+        mm_args_u64(a, i->update_time_ns);
         mm_args_str(a, "batch");
-        mm_args_fmt(a, "%llu", (unsigned long long)i->batch);
+        mm_args_u64(a, i->batch);
         mm_args_str(a, "data");
         mm_args_add(a, put->data ? put->data : "", (size_t)i->size);
         rc = queue(m, a, queued);
@@ -503,21 +503,21 @@ static int queue_head(struct mf_mirror *m, mm_args *a, int *queued, push_plan *p
     mm_args_str(a, "HSET");
     mm_args_str(a, m->k_head);
     mm_args_str(a, "format");
-    mm_args_fmt(a, "%d", MF_MIRROR_FORMAT);
+    mm_args_u64(a, MF_MIRROR_FORMAT);
     mm_args_str(a, "epoch");
     mm_args_str(a, m->epoch);
     mm_args_str(a, "seq");
-    mm_args_fmt(a, "%llu", (unsigned long long)(m->seq + 1));
+    mm_args_u64(a, m->seq + 1);
     mm_args_str(a, "batch");
-    mm_args_fmt(a, "%llu", (unsigned long long)p->batch);
+    mm_args_u64(a, p->batch);
     mm_args_str(a, "title");
     mm_args_str(a, p->title);
     mm_args_str(a, "max_size");
-    mm_args_fmt(a, "%llu", (unsigned long long)p->max_size);
+    mm_args_u64(a, p->max_size);
     mm_args_str(a, "records");
-    mm_args_fmt(a, "%llu", (unsigned long long)p->records);
+    mm_args_u64(a, p->records);
     mm_args_str(a, "time_ns");
-    mm_args_fmt(a, "%llu", (unsigned long long)mm_now_ns());
+    mm_args_u64(a, mm_now_ns());
     return queue(m, a, queued);
 }
 
@@ -556,14 +556,14 @@ static int queue_entry(struct mf_mirror *m, mm_args *a, int *queued, push_plan *
         mm_args_str(a, m->k_log);
         mm_args_str(a, "MAXLEN");
         mm_args_str(a, "~");
-        mm_args_fmt(a, "%llu", (unsigned long long)m->maxlen);
+        mm_args_u64(a, m->maxlen);
         mm_args_str(a, "*");
         mm_args_str(a, "epoch");
         mm_args_str(a, m->epoch);
         mm_args_str(a, "seq");
-        mm_args_fmt(a, "%llu", (unsigned long long)(m->seq + 1));
+        mm_args_u64(a, m->seq + 1);
         mm_args_str(a, "batch");
-        mm_args_fmt(a, "%llu", (unsigned long long)p->batch);
+        mm_args_u64(a, p->batch);
         mm_args_str(a, "put");
         mm_args_add(a, puts, pl);
         mm_args_str(a, "del");

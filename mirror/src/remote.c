@@ -254,10 +254,8 @@ static int split_names(struct mf_mirror *m, const char *id, const redisReply *v,
 static int entry_rec(struct mf_mirror *m, const char *id, mm_entry_info *e,
                      const redisReply *v)
 {
-    if (e->nrecs >= MM_INLINE_RECORDS)
+    if (e->nrecs >= e->recs_cap)
         return entry_bad(m, id, "carries too many records");
-    if (!e->recs && !(e->recs = calloc(MM_INLINE_RECORDS, sizeof *e->recs)))
-        return mm_fail(MF_ENOMEM, "no memory for the records of a stream entry");
     mm_record *rec = &e->recs[e->nrecs];
     const char *s = v->str, *end = v->str + v->len, *nl[3];
     for (int i = 0; i < 3; i++) {
@@ -332,6 +330,16 @@ int mm_parse_entry(struct mf_mirror *m, const redisReply *r, mm_entry_info *e)
         return entry_bad(m, id, "has an invalid id");
     if (f->type != REDIS_REPLY_ARRAY || f->elements % 2)
         return entry_bad(m, id, "has no field list");
+    /* Room for the records the entry carries, counted first: a pull's
+     * every step parses entries, and most carry one record or none. */
+    size_t nrec = 0;
+    for (size_t i = 0; i < f->elements; i += 2)
+        nrec += field_is(f->element[i], "rec");
+    if (nrec > MM_INLINE_RECORDS)
+        return entry_bad(m, id, "carries too many records");
+    if (nrec && !(e->recs = calloc(nrec, sizeof *e->recs)))
+        return mm_fail(MF_ENOMEM, "no memory for the records of a stream entry");
+    e->recs_cap = nrec;
     unsigned have = 0;
     for (size_t i = 0; i < f->elements; i += 2) {
         int rc = entry_field(m, id, e, f->element[i], f->element[i + 1], &have);
@@ -360,7 +368,7 @@ void mm_entry_info_free(mm_entry_info *e)
     free(e->recs);
     e->put = e->del = NULL;
     e->recs = NULL;
-    e->nput = e->ndel = e->nrecs = 0;
+    e->nput = e->ndel = e->nrecs = e->recs_cap = 0;
 }
 
 /* ------------------------------------------------------------------------ */

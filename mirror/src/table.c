@@ -56,7 +56,7 @@ mm_meta *mm_table_find(const mm_table *t, const char *name)
 
 static int grow(mm_table *t)
 {
-    size_t cap = t->cap ? t->cap * 2 : 64;
+    size_t cap = t->cap ? t->cap * 2 : 8; /* a pull step names a few records */
     if (t->count * 4 < t->cap)
         cap = t->cap; /* mostly tombstones: rehash in place */
     mm_entry *v = calloc(cap, sizeof *v);

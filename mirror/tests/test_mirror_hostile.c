@@ -302,6 +302,35 @@ Test(hostile, carried_records_fewer_than_names)
     expect_refused(false, MF_MIRROR_EREMOTE, "record count");
 }
 
+/* The pull sizes an entry's records from its rec fields: more than any
+ * push writes (256) is refused before anything is allocated for them. */
+Test(hostile, entry_carrying_more_records_than_a_push_writes)
+{
+    enum { NREC = 257 };
+    redisReply *h = fx_cmd("HMGET " HEAD " epoch seq");
+    char epoch[32], seq[32];
+    snprintf(epoch, sizeof epoch, "%s", h->element[0]->str);
+    snprintf(seq, sizeof seq, "%llu", strtoull(h->element[1]->str, NULL, 10) + 1);
+    freeReplyObject(h);
+    fx_do("HSET " HEAD " seq %s", seq);
+    static char names[NREC * 8];
+    size_t used = 0;
+    for (int i = 0; i < NREC; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%sr%d", i ? "\n" : "", i);
+    const char *rec = "blob\n1\n2d06800538d394c2\n"; /* XXH3 of nothing */
+    static const char *argv[9 + 2 * NREC];
+    int argc = 0;
+    const char *head[] = {"XADD", LOG, "*", "epoch", epoch, "seq", seq, "put", names};
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++)
+        argv[argc++] = head[i];
+    for (int i = 0; i < NREC; i++) {
+        argv[argc++] = "rec";
+        argv[argc++] = rec;
+    }
+    freeReplyObject(fx_cmd_argv(argc, argv, NULL));
+    expect_refused(false, MF_MIRROR_EREMOTE, "too many records");
+}
+
 Test(hostile, log_of_the_wrong_type)
 {
     fx_do("DEL " LOG);

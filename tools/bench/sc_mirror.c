@@ -5,7 +5,9 @@
  * M1. Update to visible on a mirror: the producer updates one 64 B record;
  *     a push, a pull and a consumer blocked in mf_wait on the mirror are
  *     separate processes. Interleaved with it, a PING round trip on the
- *     same server and a raw XADD -> blocked XREAD wake-up.
+ *     same server, a raw XADD -> blocked XREAD wake-up, and the mirror's
+ *     chain of wake-ups by hand (futex -> XADD -> XREAD -> futex in four
+ *     processes): what the machine charges before mapfile does anything.
  * M2. Set-ups A and B (the same histograms as in sc_setups.c) through one
  *     push and 1, 4 and 16 pulls: updates/s applied on each mirror, update
  *     to visible on the mirrors, bytes sent per update against payload
@@ -56,7 +58,10 @@ typedef struct mir_shm {
     uint32_t want;        /* M1: sample the consumer waits for */
     uint32_t seen;        /* M1: last sample the consumer saw (futex word) */
     uint32_t raw_seen;    /* M1: raw XREAD samples seen (futex word) */
-    int64_t t_seen, t_raw;
+    uint32_t chain_go;    /* M1 chain by hand: sample to XADD (futex word) */
+    uint32_t chain_read;  /* ... the sample its XREAD got (futex word) */
+    uint32_t chain_seen;  /* ... the sample its last process saw (futex word) */
+    int64_t t_seen, t_raw, t_chain;
     uint64_t push_batches, push_bytes, push_payload;
     int64_t push_cpu_ns;     /* CPU time of the push process at its end */
     uint32_t lost;           /* connections the push and pulls lost (a reply
@@ -193,6 +198,7 @@ static void push_child(void *arg)
 typedef struct pull_arg {
     int idx;
     char file[64];
+    bool clock; /* M2: note when each update shows (M1's consumer does that) */
 } pull_arg;
 
 /* The update index the record "clock" of a mirror holds, or -1. */
@@ -226,9 +232,11 @@ static void pull_child(void *arg)
             continue;
         STORE(&slot->batches, slot->batches + applied);
         STORE(&slot->ready, 1u);
+        if (!a->clock)
+            continue; /* nothing to read beside M1's consumer, which needs the CPU */
         if (!mir)
             mir = open_reader(a->file);
-        long idx = clock_of(mir); /* M2's update index, -1 in M1 */
+        long idx = clock_of(mir);
         if (idx < 0 || idx >= MAX_UPDATES)
             continue;
         if (idx > 0 && (uint32_t)idx > slot->last && slot->nlat < MAX_LAT && LOAD(&S->t0[idx]))
@@ -295,6 +303,75 @@ static void raw_child(void *arg)
     redisFree(c);
 }
 
+/* M1 chain by hand, the same four hops as a mirror's without mapfile:
+ * a futex wakes a process that XADDs; a reader blocked in XREAD gets it
+ * and wakes a last process with a futex. What the machine's wake-ups and
+ * Redis cost before the mirror does any work of its own. */
+static void futex_wake_word(uint32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0); }
+
+static void chain_adder(void *arg)
+{
+    (void)arg;
+    child_signals();
+    redisContext *c = redis_connect();
+    uint32_t done = 0;
+    while (!LOAD(&S->stop)) {
+        uint32_t go = LOAD(&S->chain_go);
+        if (go == done) {
+            struct timespec ts = {0, 100 * 1000000};
+            syscall(SYS_futex, &S->chain_go, FUTEX_WAIT, go, &ts, NULL, 0);
+            continue;
+        }
+        redisReply *r = redisCommand(c, "XADD bench:chain MAXLEN ~ 100 * i %u", go);
+        if (!r || r->type != REDIS_REPLY_STRING)
+            die("chain XADD: %s", c->errstr);
+        freeReplyObject(r);
+        done = go;
+    }
+    redisFree(c);
+}
+
+static void chain_reader(void *arg)
+{
+    (void)arg;
+    child_signals();
+    redisContext *c = redis_connect();
+    char last[64] = "$";
+    while (!LOAD(&S->stop)) {
+        redisReply *r = redisCommand(c, "XREAD BLOCK 200 STREAMS bench:chain %s", last);
+        if (!r)
+            die("chain XREAD: %s", c->errstr);
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+            redisReply *entries = r->element[0]->element[1];
+            redisReply *e = entries->element[entries->elements - 1];
+            strfmt(last, sizeof last, "%s", e->element[0]->str);
+            STORE(&S->chain_read, (uint32_t)strtoul(e->element[1]->element[1]->str, NULL, 10));
+            futex_wake_word(&S->chain_read);
+        }
+        freeReplyObject(r);
+    }
+    redisFree(c);
+}
+
+static void chain_last(void *arg)
+{
+    (void)arg;
+    child_signals();
+    uint32_t seen = 0;
+    while (!LOAD(&S->stop)) {
+        uint32_t v = LOAD(&S->chain_read);
+        if (v == seen) {
+            struct timespec ts = {0, 100 * 1000000};
+            syscall(SYS_futex, &S->chain_read, FUTEX_WAIT, v, &ts, NULL, 0);
+            continue;
+        }
+        STORE(&S->t_chain, now_ns());
+        STORE(&S->chain_seen, v);
+        futex_wake_word(&S->chain_seen);
+        seen = v;
+    }
+}
+
 static void stop_child(pid_t pid, const char *what)
 {
     kill(pid, SIGTERM);
@@ -306,7 +383,7 @@ static void stop_child(pid_t pid, const char *what)
 /* ------------------------------------------------------------------------ */
 
 typedef struct m1_samples {
-    double *mirror, *ping, *raw;
+    double *mirror, *ping, *raw, *chain;
     unsigned n;
 } m1_samples;
 
@@ -336,31 +413,42 @@ static void m1_sample(mf_file *src, redisContext *c, unsigned i, m1_samples *s)
     freeReplyObject(r);
     wait_word(&S->raw_seen, before + 1, 10 * 1000000000ll, "the raw XREAD reader");
     s->raw[s->n] = (double)(LOAD(&S->t_raw) - t0);
+
+    sleep_ns(2000000); /* as before the mirror's sample */
+    t0 = now_ns();
+    STORE(&S->chain_go, i);
+    futex_wake_word(&S->chain_go);
+    wait_word(&S->chain_seen, i, 10 * 1000000000ll, "the chain by hand");
+    s->chain[s->n] = (double)(LOAD(&S->t_chain) - t0);
     s->n++;
 }
 
-static void m1_add(const char *fig, double v, unsigned n, double ping, double raw,
+static void m1_add(const char *fig, double v, unsigned n, const double ref[3],
                    const char *goal, bool met)
 {
-    result r = result_make("M1 mirror wake", fig, U_NS, v, (int)n);
-    result_ref_single(&r, "Redis PING round trip", ping);
-    if (goal)
-        result_goal(&r, goal, met);
-    add_result(&r);
-    r = result_make("M1 mirror wake", fig, U_NS, v, (int)n);
-    result_ref_single(&r, "XADD -> blocked XREAD wakes", raw);
-    add_result(&r);
+    static const char *const peers[3] = {
+        "Redis PING round trip", "XADD -> blocked XREAD wakes",
+        "the same 4 hops by hand (futex, XADD, XREAD, futex)"};
+    for (int i = 0; i < 3; i++) {
+        result r = result_make("M1 mirror wake", fig, U_NS, v, (int)n);
+        result_ref_single(&r, peers[i], ref[i]);
+        if (i == 0 && goal)
+            result_goal(&r, goal, met);
+        add_result(&r);
+    }
 }
 
 static void m1_results(m1_samples *s)
 {
-    double ping50 = stat_percentile(s->ping, s->n, 50);
-    double ping99 = stat_percentile(s->ping, s->n, 99);
-    double raw50 = stat_percentile(s->raw, s->n, 50), raw99 = stat_percentile(s->raw, s->n, 99);
+    double *sets[3] = {s->ping, s->raw, s->chain}, p50[3], p99[3];
+    for (int i = 0; i < 3; i++) {
+        p50[i] = stat_percentile(sets[i], s->n, 50);
+        p99[i] = stat_percentile(sets[i], s->n, 99);
+    }
     double m50 = stat_percentile(s->mirror, s->n, 50), m99 = stat_percentile(s->mirror, s->n, 99);
-    m1_add("update -> mirror's mf_wait wakes, p50", m50, s->n, ping50, raw50,
-           "p50 <= 3x Redis RTT", m50 <= 3 * ping50);
-    m1_add("update -> mirror's mf_wait wakes, p99", m99, s->n, ping99, raw99, NULL, false);
+    m1_add("update -> mirror's mf_wait wakes, p50", m50, s->n, p50, "p50 <= 3x Redis RTT",
+           m50 <= 3 * p50[0]);
+    m1_add("update -> mirror's mf_wait wakes, p99", m99, s->n, p99, NULL, false);
 }
 
 /* CPU time per update of the push and the pull processes: what the mirror
@@ -392,17 +480,19 @@ void sc_mirror_wake(void)
     uint32_t zero[16] = {0};
     mfok(mf_put_raw(src, "lat", MF_BLOB_CLASS, 1, zero, sizeof zero), "mf_put_raw");
     pid_t push = spawn(push_child, (void *)"mlat.map");
-    pull_arg pa = {0, "mlat-mirror.map"};
+    pull_arg pa = {0, "mlat-mirror.map", false};
     pid_t pull = spawn(pull_child, &pa);
     pid_t cons = spawn(consumer_child, NULL);
     pid_t raw = spawn(raw_child, NULL);
+    pid_t chain[3] = {spawn(chain_adder, NULL), spawn(chain_reader, NULL),
+                      spawn(chain_last, NULL)};
     wait_word(&S->pulls[0].ready, 1, 30 * 1000000000ll, "the first sync");
     sleep_ns(200000000); /* the consumer and the raw reader are blocked */
 
     unsigned n = B.quick ? 200 : 2000;
     m1_samples s = {calloc(n, sizeof(double)), calloc(n, sizeof(double)),
-                    calloc(n, sizeof(double)), 0};
-    if (!s.mirror || !s.ping || !s.raw)
+                    calloc(n, sizeof(double)), calloc(n, sizeof(double)), 0};
+    if (!s.mirror || !s.ping || !s.raw || !s.chain)
         die("out of memory");
     for (unsigned i = 1; i <= n; i++) {
         if (i % 50 == 0)
@@ -412,19 +502,23 @@ void sc_mirror_wake(void)
     STORE(&S->stop, 1u);
     stop_child(cons, "mirror consumer");
     stop_child(raw, "raw XREAD reader");
+    for (int i = 0; i < 3; i++)
+        stop_child(chain[i], "chain by hand");
     stop_child(pull, "pull");
     stop_child(push, "push");
     m1_results(&s);
     m1_cpu(n);
-    char how[300];
+    char how[400];
     strfmt(how, sizeof how, "one 64 B record updated on the source; push, pull and a "
            "consumer blocked in mf_wait on the mirror are separate processes; each "
-           "sample interleaved with a PING and an XADD to a reader blocked in XREAD, "
-           "on the same redis-server (unix socket)");
+           "sample interleaved with a PING, an XADD to a reader blocked in XREAD, and "
+           "the mirror's four hops done by hand in four processes, on the same "
+           "redis-server (unix socket)");
     report_section("M1. Update to visible on a mirror (through Redis)", how);
     free(s.mirror);
     free(s.ping);
     free(s.raw);
+    free(s.chain);
     mfok(mf_close(src), "mf_close");
     redisFree(c);
     shm_free(S, sizeof *S);
@@ -535,6 +629,7 @@ static void one_run(const setup *su, int npulls, run_out *o)
     pull_arg pa[MAX_PULLS];
     for (int p = 0; p < npulls; p++) {
         pa[p].idx = p;
+        pa[p].clock = true;
         strfmt(pa[p].file, sizeof pa[p].file, "msetup-%d.map", p);
         pulls[p] = spawn(pull_child, &pa[p]);
     }
