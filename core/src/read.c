@@ -211,10 +211,10 @@ static int raw_at(const struct mf__want *w, const char *name, size_t len, void *
 /* ------------------------------------------------------------------------ */
 
 /* Step 1 of a get, guarded: find the version and verify its checksum. */
-static int get_locate(const struct mf__want *w, const char *name,
+static int get_locate(const struct mf__want *w, const char *name, size_t len,
                       struct mf__version *v, mf_record_info *info)
 {
-    int rc = locate(w, name, strlen(name), v);
+    int rc = locate(w, name, len, v);
     if (rc)
         return rc;
     mf__fill_info(v, info);
@@ -278,13 +278,13 @@ static int get_decode(const struct mf__want *w, const char *name,
 
 /* One try of a get: locate (guarded), find the codec (not guarded: it may
  * load a plugin), decode (guarded). */
-static int get_once(const struct mf__want *w, const char *name, void **obj,
+static int get_once(const struct mf__want *w, const char *name, size_t len, void **obj,
                     const mf_class **cls)
 {
     struct mf__version v;
     mf_record_info info;
     int rc;
-    MF__GUARDED(rc, get_locate(w, name, &v, &info));
+    MF__GUARDED(rc, get_locate(w, name, len, &v, &info));
     if (rc == 0)
         rc = get_codec(w->c->mf, name, &info, cls);
     if (rc == 0)
@@ -292,12 +292,12 @@ static int get_once(const struct mf__want *w, const char *name, void **obj,
     return rc;
 }
 
-static int get_at(const struct mf__want *w, const char *name, void **obj,
+static int get_at(const struct mf__want *w, const char *name, size_t len, void **obj,
                   const mf_class **cls_out)
 {
     for (unsigned tries = 0; tries < MF__MAX_TRIES; tries++) {
         const mf_class *cls = NULL;
-        int rc = get_once(w, name, obj, &cls);
+        int rc = get_once(w, name, len, obj, &cls);
         if (rc == MF__RETRY) {
             backoff(tries);
             continue;
@@ -518,7 +518,7 @@ int mf_txn_get(mf_txn *txn, const char *name, void **obj, const mf_class **cls)
         return mf__fail(MF_EINVAL, "mf_txn_get: NULL object pointer");
     *obj = NULL;
     struct mf__want w = {&txn->c, txn->batch, txn};
-    return get_at(&w, name, obj, cls);
+    return get_at(&w, name, len, obj, cls);
 }
 
 int mf_txn_get_raw_alloc(mf_txn *txn, const char *name, void **data,
@@ -602,7 +602,7 @@ int mf_get(mf_file *mf, const char *name, void **obj, const mf_class **cls)
     } else {
         *obj = NULL;
         struct mf__want w = {&c, MF__LATEST, NULL};
-        rc = get_at(&w, name, obj, cls);
+        rc = get_at(&w, name, len, obj, cls);
     }
     mf__leave(&c);
     return rc;

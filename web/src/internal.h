@@ -128,6 +128,10 @@ struct mfw_server {
 enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
                           const char *ctype, void *body, size_t len,
                           int cache_s);
+/* mfw_reply with one more header @p hdr: @p val (none if @p hdr is NULL). */
+enum MHD_Result mfw_reply_with(struct MHD_Connection *c, unsigned status,
+                               const char *ctype, void *body, size_t len, int cache_s,
+                               const char *hdr, const char *val);
 /* A JSON error {"error": CODE, "message": ...} with @p status. */
 enum MHD_Result mfw_reply_error(struct MHD_Connection *c, unsigned status,
                                 const char *code, const char *fmt, ...)

@@ -329,6 +329,12 @@ static unsigned record_body(const mfw_route *r, const mf_class *cls, void *obj,
  * (the JSON its codec's to_json writes), and marked by the header
  * X-Mapfile-Emulated naming that schema record. root.json needs the
  * codec's ROOT layout, so it stays an MF_ENOCODEC error. */
+static enum MHD_Result reply_too_large(struct MHD_Connection *c, const char *name)
+{
+    return mfw_reply_error(c, 507, "TOO_LARGE", "record '%s': its JSON exceeds %zu bytes, "
+                           "or memory ran out", name, MFW_MAX_BODY);
+}
+
 static enum MHD_Result serve_emulated(mfw_server *s, struct MHD_Connection *c,
                                       const mfw_route *r, mf_file *mf)
 {
@@ -345,24 +351,13 @@ static enum MHD_Result serve_emulated(mfw_server *s, struct MHD_Connection *c,
         int too_big = w.err == MF_WIRE_NOMEM;
         mft_buf_free(&w);
         if (too_big)
-            return mfw_reply_error(c, 507, "TOO_LARGE", "record '%s': its JSON exceeds "
-                                   "%zu bytes, or memory ran out", r->name, MFW_MAX_BODY);
+            return reply_too_large(c, r->name);
         return reply_mf_error(s, c, r->name, rc);
     }
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(body);
-        return MHD_NO;
-    }
-    mfw_common_headers(resp, 0);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "X-Mapfile-Emulated", schema);
-    enum MHD_Result ret = MHD_queue_response(c, 200, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return mfw_reply_with(c, 200, "application/json", body, len, 0, "X-Mapfile-Emulated",
+                          schema);
 }
 
 enum MHD_Result mfw_serve_record(mfw_server *s, struct MHD_Connection *c,
@@ -388,9 +383,7 @@ enum MHD_Result mfw_serve_record(mfw_server *s, struct MHD_Connection *c,
         int too_big = w.err == MF_WIRE_NOMEM;
         mft_buf_free(&w);
         if (too_big)
-            return mfw_reply_error(c, 507, "TOO_LARGE",
-                                   "record '%s': its JSON exceeds %zu bytes, or memory "
-                                   "ran out", r->name, MFW_MAX_BODY);
+            return reply_too_large(c, r->name);
         if (status == 501)
             return mfw_reply_error(c, 501, "NO_JSON",
                                    "record '%s': class '%s' has no to_json; try "

@@ -31,8 +31,9 @@ void mfw_common_headers(struct MHD_Response *r, int cache_s)
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
 }
 
-enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
-                          const char *ctype, void *body, size_t len, int cache_s)
+enum MHD_Result mfw_reply_with(struct MHD_Connection *c, unsigned status,
+                               const char *ctype, void *body, size_t len, int cache_s,
+                               const char *hdr, const char *val)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (!r) {
@@ -41,9 +42,17 @@ enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
     }
     mfw_common_headers(r, cache_s);
     MHD_add_response_header(r, "Content-Type", ctype);
+    if (hdr)
+        MHD_add_response_header(r, hdr, val);
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
+                          const char *ctype, void *body, size_t len, int cache_s)
+{
+    return mfw_reply_with(c, status, ctype, body, len, cache_s, NULL, NULL);
 }
 
 enum MHD_Result mfw_reply_static(struct MHD_Connection *c, unsigned status,
