@@ -507,6 +507,41 @@ Test(buffer, steady_state_update_does_not_reallocate)
         cr_assert_eq(mf_update(mf, "t3"), 0);
     }
     cr_assert_eq(mf->enc_grows, grows, "the encode buffer was reallocated");
+    /* Objects are encoded one at a time while the batch is staged: the
+     * buffer holds one, not the batch's 50. */
+    cr_assert_lt(mf->enc_cap, 50 * 151, "encode buffer of %zu bytes", mf->enc_cap);
+    mf_close(mf);
+}
+
+/* The encode buffer grows in the middle of a batch (a small first object
+ * sizes it) and shrinks in use again: every object is stored byte for byte. */
+Test(buffer, a_batch_of_very_different_sizes_is_stored_exactly)
+{
+    mf_file *mf = open_or_die(mf_test_path("sizes.map"), MF_NEW);
+    static const size_t sizes[6] = {5, 100000, 7, 300000, 1, 4096};
+    static char texts[6][300001];
+    char name[16];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 6; i++) {
+            size_t n = round ? sizes[5 - i] : sizes[i];
+            for (size_t k = 0; k < n; k++)
+                texts[i][k] = (char)('a' + (k * 7 + (size_t)i + (size_t)round) % 26);
+            texts[i][n] = '\0';
+            snprintf(name, sizeof name, "s%d", i);
+            if (round == 0)
+                cr_assert_eq(mf_add(mf, name, "text", texts[i]), 0);
+        }
+        cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+        for (int i = 0; i < 6; i++) {
+            snprintf(name, sizeof name, "s%d", i);
+            char *s = get_text(mf, name);
+            cr_assert_str_eq(s, texts[i], "round %d: %s", round, name);
+            free(s);
+        }
+    }
+    unsigned problems = 1;
+    cr_assert_eq(mf_check(mf, NULL, NULL, &problems), 0);
+    cr_assert_eq(problems, 0);
     mf_close(mf);
 }
 

@@ -744,3 +744,93 @@ Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
     mf_test_unlink(path);
     mf_registry_free(reg);
 }
+
+/* A codec that writes to the file it is being written to (through another
+ * handle) from stream_out: the writer lock is held by its own thread then,
+ * so that write fails with MF_EBUSY at once instead of waiting forever. */
+static mf_file *reentrant_target;
+static int reentrant_rc = 1;
+
+static int reentrant_out(const void *obj, mf_writer *w)
+{
+    reentrant_rc = mf_put_raw(reentrant_target, "side", "blob", 1, "x", 1);
+    mf_w_i32(w, *(const int *)obj);
+    return 0;
+}
+
+static const mf_class reentrant_class = {
+    sizeof(mf_class), "sdk_types_reentrant", 1, 1, reentrant_out, picky_in, free,
+    NULL, NULL, NULL, NULL, NULL, NULL, 0};
+
+Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout = 20)
+{
+    mf_registry *reg;
+    cr_assert_eq(mf_registry_create(&reg), 0);
+    cr_assert_eq(mf_registry_add_class(reg, &reentrant_class), 0, "%s", mf_errdetail());
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.registry = reg;
+    const char *path = mf_test_path("reentrant.map");
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, &o), 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_open(&reentrant_target, path, MF_UPDATE, NULL), 0, "%s", mf_errdetail());
+    int v = 5;
+    cr_assert_eq(mf_put(mf, "a", "sdk_types_reentrant", &v), 0, "%s", mf_errdetail());
+    cr_expect_eq(reentrant_rc, MF_EBUSY, "the nested write: %s", mf_strerror(reentrant_rc));
+    mf_record_info info;
+    cr_expect_eq(mf_stat(mf, "side", &info), MF_ENOTFOUND);
+    cr_expect_eq(mf_stat(mf, "a", &info), 0);
+    mf_close(reentrant_target);
+    mf_close(mf);
+    mf_test_unlink(path);
+    mf_registry_free(reg);
+}
+
+/* mf_update(NULL) encodes each object while it stages the batch: a codec
+ * that fails on the third of four objects leaves the file as it was (no
+ * object of the batch stored, the two staged before it freed again). */
+Test(sdk_writer, a_batch_update_with_one_failing_codec_stores_nothing_and_keeps_no_space)
+{
+    mf_registry *reg;
+    cr_assert_eq(mf_registry_create(&reg), 0);
+    cr_assert_eq(mf_registry_add_class(reg, &picky_class), 0, "%s", mf_errdetail());
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.registry = reg;
+    const char *path = mf_test_path("picky_batch.map");
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, &o), 0, "%s", mf_errdetail());
+
+    picky p[4] = {{0, 1}, {0, 2}, {0, 3}, {0, 4}};
+    const char *names[4] = {"p0", "p1", "p2", "p3"};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mf_add(mf, names[i], "sdk_types_picky", &p[i]), 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+    mf_file_info before, after;
+    cr_assert_eq(mf_file_stat(mf, &before), 0);
+
+    for (int i = 0; i < 4; i++)
+        p[i].value += 10;
+    p[2].refuse = 1;
+    for (int round = 0; round < 100; round++)
+        cr_assert_eq(mf_update(mf, NULL), MF_ECODEC, "round %d", round);
+    cr_expect(strstr(mf_errdetail(), "'p2'"), "%s", mf_errdetail());
+    cr_assert_eq(mf_file_stat(mf, &after), 0);
+    cr_expect_eq(after.committed, before.committed, "no batch was committed");
+    cr_expect_eq(after.heap_used, before.heap_used, "what was staged was freed");
+    for (int i = 0; i < 4; i++) {
+        void *obj;
+        const mf_class *cls;
+        cr_assert_eq(mf_get(mf, names[i], &obj, &cls), 0, "%s", mf_errdetail());
+        cr_expect_eq(((picky *)obj)->value, i + 1, "%s keeps the last stored value", names[i]);
+        mf_object_free(cls, obj);
+    }
+    p[2].refuse = 0;
+    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+    void *obj;
+    const mf_class *cls;
+    cr_assert_eq(mf_get(mf, "p3", &obj, &cls), 0);
+    cr_expect_eq(((picky *)obj)->value, 14);
+    mf_object_free(cls, obj);
+    mf_close(mf);
+    mf_test_unlink(path);
+    mf_registry_free(reg);
+}

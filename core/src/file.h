@@ -71,6 +71,11 @@ struct mf__op {
     const void *data;        /* the encoded bytes */
     size_t size;
     uint64_t checksum;
+    /* Or an object that mf__publish encodes while staging it (writer lock
+     * held), into the handle's encode buffer: data, size and checksum are
+     * set then, while the bytes are still in the cache. */
+    const struct mf_class *cls;
+    const void *obj;
     uint64_t keep_count, keep_time; /* mf_copy: stat fields to keep, or 0 */
     /* Filled by the writer while staging: */
     uint64_t slot;           /* the name's slot (existing names) */

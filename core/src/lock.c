@@ -202,6 +202,15 @@ static bool take_over(struct mf__header *h, const struct mf__inc *inc)
 /* Taking and releasing                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Waiting for a lock this thread holds would never end: a codec's
+ * stream_out runs under the lock, and may be foolish enough to write. */
+static bool held_by_this_thread(struct mf__header *h)
+{
+    int *word = lock_word(h);
+    return word && (uint32_t)(__atomic_load_n(word, __ATOMIC_ACQUIRE) & FUTEX_TID_MASK) ==
+                       my_tid();
+}
+
 /* How long a writer waits before it looks whether the holder still exists. */
 #define MF__LOCK_PATIENCE_NS 200000000L
 
@@ -237,6 +246,10 @@ int mf__writer_lock(mf_file *mf)
     /* Uncontended: no clock read. Otherwise wait in slices, looking at the
      * holder after each. */
     int e = pthread_mutex_trylock(&h->lock.m);
+    if (e == EBUSY && held_by_this_thread(h))
+        return mf__fail(MF_EBUSY, "%s: this thread already holds the writer lock (a "
+                        "codec's stream_out writing to the file it is being written "
+                        "to?)", mf->path);
     while (e == EBUSY || e == ETIMEDOUT) {
         if (e == ETIMEDOUT)
             take_over(h, inc);

@@ -1,10 +1,12 @@
 /*
  * publish.c - the producer side: add, update, put, remove, and batches.
  *
- * Objects are encoded outside the writer lock into one reusable local
- * buffer (TMapFile's best-buffer idea); the lock is held only to stage,
- * commit and fold. Every change, single or many, is one batch of the
- * protocol in format.h (the steps live in version.c).
+ * mf_update and mf_put encode each object while staging it, under the
+ * writer lock, into one reusable local buffer (TMapFile's best-buffer
+ * idea), checksum it and copy it into the file while its bytes are still
+ * in the cache: a batch of thousands of objects never passes through
+ * memory twice. Every change, single or many, is one batch of the protocol
+ * in format.h (the steps live in version.c).
  */
 #include "file.h"
 
@@ -121,11 +123,18 @@ static int refind_slots(struct mf__ctx *c, struct mf__op *ops, size_t n)
     return 0;
 }
 
+static int encode_op(mf_file *mf, struct mf__op *op);
+
 /* Pass 2 for one op: stage its new version (nothing for a removal). */
 static int stage_one(struct mf__ctx *c, struct mf__op *op, uint64_t batch)
 {
     if (!op->class_name)
         return 0;
+    if (op->cls) {
+        int rc = encode_op(c->mf, op);
+        if (rc)
+            return rc;
+    }
     if (!op->old) {
         op->count = 1;
         op->order = ++c->hdr->order_counter;
@@ -229,10 +238,16 @@ static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
 
 int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (ops[i].class_name)
+    int rc;
+    for (size_t i = 0; i < n; i++) {
+        if (ops[i].cls) { /* its schema record first: a publish of its own */
+            if ((rc = mf__schema_ensure(mf, ops[i].cls)))
+                return rc;
+        } else if (ops[i].class_name) {
             ops[i].checksum = mf__checksum(ops[i].data, ops[i].size);
-    int rc = mf__writer_lock(mf);
+        }
+    }
+    rc = mf__writer_lock(mf);
     if (rc)
         return rc;
     struct mf__ctx c;
@@ -301,19 +316,19 @@ static size_t best_buffer(const struct mf__header *h)
     return (size_t)best;
 }
 
-/* The first encode's buffer: `count` typical objects, so steady-state
- * updates never reallocate. Capped: the estimate comes from the whole file
- * history (a file that once held huge objects must not make a producer of
- * small ones ask for gigabytes); past the cap the buffer grows on demand. */
+/* The first encode's buffer: one typical object (objects are encoded one
+ * at a time), so steady-state updates rarely reallocate. Capped: the
+ * estimate comes from the whole file history (a file that once held huge
+ * objects must not make a producer of small ones ask for gigabytes); past
+ * the cap the buffer grows on demand. */
 #define MF__PRESIZE_MAX (64u << 20)
 
-static int enc_presize(mf_file *mf, size_t count)
+static int enc_presize(mf_file *mf)
 {
     if (mf->enc_cap)
         return 0;
     size_t best = best_buffer(atomic_load(&mf->inc)->hdr);
-    size_t want = count && best > MF__PRESIZE_MAX / count ? MF__PRESIZE_MAX
-                                                          : best * (count ? count : 1);
+    size_t want = best > MF__PRESIZE_MAX ? MF__PRESIZE_MAX : best;
     mf_writer w = {NULL, 0, 0, 0, enc_reserve, mf};
     return enc_reserve(&w, want) ? mf__fail(MF_ENOMEM, "%s: out of memory "
                                             "for the encode buffer", mf->path)
@@ -342,32 +357,30 @@ static void op_name(struct mf__op *op, const char *name)
     op->hash = mf__hash_name(name, op->name_len);
 }
 
-/* Append one object's encoding to the buffer at *len; op->data is an
- * offset into the buffer until the buffer stops moving. */
-static int encode(mf_file *mf, const char *name, const mf_class *cls,
-                  const void *obj, size_t *len, struct mf__op *op)
+/* An op that puts @p obj under @p name, encoded while it is staged. */
+static void object_op(struct mf__op *op, const char *name, const mf_class *cls,
+                      const void *obj)
 {
-    mf_writer w = {mf->enc, *len, mf->enc_cap, 0, enc_reserve, mf};
-    int rc = cls->stream_out(obj, &w);
-    if (rc || w.err)
-        return encode_failed(mf, cls, name, rc, w.err);
-    if ((rc = mf__schema_ensure(mf, cls)))
-        return rc;
     *op = (struct mf__op){0};
     op_name(op, name);
     op->class_name = cls->name;
     op->class_version = cls->version;
-    op->data = (const void *)(uintptr_t)*len;
-    op->size = w.len - *len;
-    *len = w.len;
-    return 0;
+    op->cls = cls;
+    op->obj = obj;
 }
 
-/* Turn the buffer offsets left by encode() into pointers. */
-static void ops_point(mf_file *mf, struct mf__op *ops, size_t n)
+/* Encode an op's object into the buffer (from its start: the op before
+ * was copied into the file already) and checksum it while it is hot. */
+static int encode_op(mf_file *mf, struct mf__op *op)
 {
-    for (size_t i = 0; i < n; i++)
-        ops[i].data = mf->enc + (uintptr_t)ops[i].data;
+    mf_writer w = {mf->enc, 0, mf->enc_cap, 0, enc_reserve, mf};
+    int rc = op->cls->stream_out(op->obj, &w);
+    if (rc || w.err)
+        return encode_failed(mf, op->cls, op->name, rc, w.err);
+    op->data = w.len ? (const void *)w.buf : (const void *)"";
+    op->size = w.len;
+    op->checksum = mf__checksum(op->data, op->size);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -434,30 +447,26 @@ int mf_add(mf_file *mf, const char *name, const char *class_name, const void *ob
     return rc;
 }
 
-/* Encode the added objects (one, or all when name is NULL) into mf->ops. */
-static int encode_added(mf_file *mf, const char *name, size_t *n)
+/* The ops of the added objects (one, or all when name is NULL). */
+static int added_ops(mf_file *mf, const char *name, size_t *n)
 {
     *n = name ? 1 : mf->nadded;
     if (*n == 0)
         return 0;
     int rc = ops_reserve(mf, *n);
-    if (rc || (rc = enc_presize(mf, *n)))
+    if (rc || (rc = enc_presize(mf)))
         return rc;
-    size_t len = 0;
     if (name) {
         struct mf__added *a = find_added(mf, name);
         if (!a)
             return mf__fail(MF_ENOTFOUND, "%s: no object was added as '%s'",
                             mf->path, name);
-        rc = encode(mf, a->name, a->cls, a->obj, &len, &mf->ops[0]);
+        object_op(&mf->ops[0], a->name, a->cls, a->obj);
     } else {
-        for (size_t i = 0; i < *n && !rc; i++)
-            rc = encode(mf, mf->added[i].name, mf->added[i].cls, mf->added[i].obj,
-                        &len, &mf->ops[i]);
+        for (size_t i = 0; i < *n; i++)
+            object_op(&mf->ops[i], mf->added[i].name, mf->added[i].cls, mf->added[i].obj);
     }
-    if (rc == 0)
-        ops_point(mf, mf->ops, *n);
-    return rc;
+    return 0;
 }
 
 int mf_update(mf_file *mf, const char *name)
@@ -468,7 +477,7 @@ int mf_update(mf_file *mf, const char *name)
         return rc;
     pthread_mutex_lock(&mf->prod_lock);
     size_t n = 0;
-    rc = encode_added(mf, name, &n);
+    rc = added_ops(mf, name, &n);
     if (rc == 0 && n)
         rc = mf__publish(mf, mf->ops, n);
     pthread_mutex_unlock(&mf->prod_lock);
@@ -487,10 +496,8 @@ int mf_put(mf_file *mf, const char *name, const char *class_name, const void *ob
     if ((rc = mf_registry_find(mf->reg, class_name, &cls)))
         return rc;
     pthread_mutex_lock(&mf->prod_lock);
-    size_t len = 0;
-    if (!(rc = ops_reserve(mf, 1)) && !(rc = enc_presize(mf, 1)) &&
-        !(rc = encode(mf, name, cls, obj, &len, &mf->ops[0]))) {
-        ops_point(mf, mf->ops, 1);
+    if (!(rc = ops_reserve(mf, 1)) && !(rc = enc_presize(mf))) {
+        object_op(&mf->ops[0], name, cls, obj);
         rc = mf__publish(mf, mf->ops, 1);
     }
     pthread_mutex_unlock(&mf->prod_lock);

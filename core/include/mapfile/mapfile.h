@@ -390,10 +390,14 @@ MF_API int mf_add(mf_file *mf, const char *name, const char *class_name,
  * object when @p name is NULL. Updating all objects publishes them as one
  * batch: a snapshot reader sees all of them from this batch or all from an
  * earlier one, and a batch that fails (#MF_EFULL, say) publishes nothing.
- * Encoding happens outside the writer lock, into a reusable buffer sized by
- * the best-buffer estimate; in steady state no memory is allocated. Under
- * the lock every payload is written first; only the pointer swings make
- * the batch visible, so readers are disturbed for microseconds.
+ * Under the writer lock each object is encoded into a reusable buffer (sized
+ * by the best-buffer estimate; in steady state no memory is allocated),
+ * checksummed and copied into the file while its bytes are still in the
+ * cache, one object at a time; a codec that fails stops the batch and frees
+ * what was staged. Only the pointer swings at the end make the batch
+ * visible, so readers are disturbed for microseconds. The codecs'
+ * stream_out() runs while the lock is held: it must not write to this
+ * file (through any handle).
  * @return 0, #MF_EREADONLY, #MF_ENOTFOUND (name was never added),
  *         #MF_ECODEC, #MF_EFULL (the file reached its maximum size; what was
  *         stored before is intact), #MF_ECORRUPT, #MF_ENOMEM

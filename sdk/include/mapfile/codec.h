@@ -918,7 +918,9 @@ static inline size_t mf_elem_size(char t)
  * - stream_out() must write the object completely or set the writer's error
  *   (mf_w_fail() for an object it refuses). It returns 0, or non-zero on
  *   failure; the core fails the put with #MF_ECODEC when it returns
- *   non-zero or leaves `w->err` set.
+ *   non-zero or leaves `w->err` set. It runs while the producer holds the
+ *   file's writer lock (mf_update() encodes each object as it stages it),
+ *   so it must not write to that map file itself.
  * - stream_in() receives the stored class version and returns a new object,
  *   or NULL on failure (the reader's error says why). It must allocate no
  *   more than the payload size justifies: use mf_r_count().
