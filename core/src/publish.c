@@ -171,23 +171,30 @@ static void link_all(struct mf__ctx *c, struct mf__op *ops, size_t n, uint64_t b
     }
 }
 
-static void fold_all(struct mf__ctx *c, struct mf__op *ops, size_t n)
+/* The record count after the batch: new names in, removed names out. */
+static void count_all(struct mf__header *h, const struct mf__op *ops, size_t n)
 {
-    struct mf__header *h = c->hdr;
     uint64_t count = MF__LOAD(&h->record_count);
     for (size_t i = 0; i < n; i++) {
-        struct mf__op *op = &ops[i];
-        if (op->pay) {
-            mf__dir_set(c, op->slot, op->pay);
-            count += op->old == 0;
-        } else if (op->old) {
-            mf__dir_set(c, op->slot, 0);
+        if (ops[i].pay)
+            count += ops[i].old == 0;
+        else if (ops[i].old)
             count--;
-        }
+    }
+    MF__STORE(&h->record_count, count);
+}
+
+static void fold_all(struct mf__ctx *c, struct mf__op *ops, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct mf__op *op = &ops[i];
+        if (op->pay)
+            mf__dir_set(c, op->slot, op->pay);
+        else if (op->old)
+            mf__dir_set(c, op->slot, 0);
         if (op->old)
             mf__retire(c, op->old);
     }
-    MF__STORE(&h->record_count, count);
 }
 
 static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
@@ -205,7 +212,8 @@ static void account(struct mf__header *h, const struct mf__op *ops, size_t n)
 
 /* Publish n changes as one batch under the writer lock. Everything is
  * allocated and written first (a failure there publishes nothing); then
- * linked as uncommitted, committed by one store, and folded. */
+ * linked as uncommitted, committed by one store, announced to waiting
+ * consumers, and folded. */
 static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
 {
     uint64_t added;
@@ -230,6 +238,10 @@ static int publish_locked(struct mf__ctx *c, struct mf__op *ops, size_t n)
     }
     link_all(c, ops, n, batch);
     mf__commit(c, batch);
+    count_all(c->hdr, ops, n);
+    /* Committed is visible (readers follow the links until the fold): wake
+     * the consumers now, and fold while they start reading. */
+    mf__announce(c->inc);
     fold_all(c, ops, n);
     account(c->hdr, ops, n);
     mf__reclaim_if_due(c);
@@ -253,8 +265,6 @@ int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
     struct mf__ctx c;
     if ((rc = mf__enter(mf, &c)) == 0) {
         rc = publish_locked(&c, ops, n);
-        if (rc == 0)
-            mf__announce(c.inc);
         mf__leave(&c);
     }
     mf__writer_unlock(mf);
@@ -556,8 +566,8 @@ int mf_remove(mf_file *mf, const char *name)
         uint64_t slot;
         struct mf__version v;
         rc = mf__dir_find(&c, op.name, op.name_len, op.hash, &slot, &v);
-        if (rc == 0 && (rc = publish_locked(&c, &op, 1)) == 0)
-            mf__announce(c.inc);
+        if (rc == 0)
+            rc = publish_locked(&c, &op, 1);
         mf__leave(&c);
     }
     mf__writer_unlock(mf);
@@ -618,9 +628,8 @@ int mf_remove_all(mf_file *mf)
         struct mf__ctx c;
         if ((rc = mf__enter(mf, &c)) == 0) {
             size_t n = 0;
-            if ((rc = ops_for_all(&c, &n)) == 0 &&
-                (rc = publish_locked(&c, mf->ops, n)) == 0)
-                mf__announce(c.inc);
+            if ((rc = ops_for_all(&c, &n)) == 0)
+                rc = publish_locked(&c, mf->ops, n);
             mf__leave(&c);
         }
         mf__writer_unlock(mf);
