@@ -716,16 +716,29 @@ static const mf_class picky_class = {
     sizeof(mf_class), "sdk_types_picky", 1, 1, picky_out, picky_in, free,
     NULL, NULL, NULL, NULL, NULL, NULL, 0};
 
+/* A new file at @p file whose registry knows @p cls (and the built-ins). */
+static mf_file *open_with_class(const mf_class *cls, const char *file, mf_registry **reg)
+{
+    cr_assert_eq(mf_registry_create(reg), 0);
+    cr_assert_eq(mf_registry_add_class(*reg, cls), 0, "%s", mf_errdetail());
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.registry = *reg;
+    mf_file *mf;
+    cr_assert_eq(mf_open(&mf, mf_test_path(file), MF_RECREATE, &o), 0, "%s", mf_errdetail());
+    return mf;
+}
+
+static void close_with_class(mf_file *mf, const char *file, mf_registry *reg)
+{
+    mf_close(mf);
+    mf_test_unlink(mf_test_path(file));
+    mf_registry_free(reg);
+}
+
 Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
 {
     mf_registry *reg;
-    cr_assert_eq(mf_registry_create(&reg), 0);
-    cr_assert_eq(mf_registry_add_class(reg, &picky_class), 0, "%s", mf_errdetail());
-    mf_open_options o = MF_OPEN_OPTIONS_INIT;
-    o.registry = reg;
-    const char *path = mf_test_path("picky.map");
-    mf_file *mf;
-    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, &o), 0, "%s", mf_errdetail());
+    mf_file *mf = open_with_class(&picky_class, "picky.map", &reg);
 
     picky good = {0, -7}, bad = {1, 9};
     cr_assert_eq(mf_put(mf, "good", "sdk_types_picky", &good), 0, "%s", mf_errdetail());
@@ -740,9 +753,7 @@ Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
     cr_assert_eq(mf_get(mf, "good", &obj, &cls), 0, "%s", mf_errdetail());
     cr_expect_eq(((picky *)obj)->value, -7);
     mf_object_free(cls, obj);
-    mf_close(mf);
-    mf_test_unlink(path);
-    mf_registry_free(reg);
+    close_with_class(mf, "picky.map", reg);
 }
 
 /* A codec that writes to the file it is being written to (through another
@@ -765,14 +776,9 @@ static const mf_class reentrant_class = {
 Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout = 20)
 {
     mf_registry *reg;
-    cr_assert_eq(mf_registry_create(&reg), 0);
-    cr_assert_eq(mf_registry_add_class(reg, &reentrant_class), 0, "%s", mf_errdetail());
-    mf_open_options o = MF_OPEN_OPTIONS_INIT;
-    o.registry = reg;
-    const char *path = mf_test_path("reentrant.map");
-    mf_file *mf;
-    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, &o), 0, "%s", mf_errdetail());
-    cr_assert_eq(mf_open(&reentrant_target, path, MF_UPDATE, NULL), 0, "%s", mf_errdetail());
+    mf_file *mf = open_with_class(&reentrant_class, "reentrant.map", &reg);
+    cr_assert_eq(mf_open(&reentrant_target, mf_test_path("reentrant.map"), MF_UPDATE, NULL), 0,
+                 "%s", mf_errdetail());
     int v = 5;
     cr_assert_eq(mf_put(mf, "a", "sdk_types_reentrant", &v), 0, "%s", mf_errdetail());
     cr_expect_eq(reentrant_rc, MF_EBUSY, "the nested write: %s", mf_strerror(reentrant_rc));
@@ -780,9 +786,7 @@ Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout
     cr_expect_eq(mf_stat(mf, "side", &info), MF_ENOTFOUND);
     cr_expect_eq(mf_stat(mf, "a", &info), 0);
     mf_close(reentrant_target);
-    mf_close(mf);
-    mf_test_unlink(path);
-    mf_registry_free(reg);
+    close_with_class(mf, "reentrant.map", reg);
 }
 
 /* mf_update(NULL) encodes each object while it stages the batch: a codec
@@ -791,13 +795,7 @@ Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout
 Test(sdk_writer, a_batch_update_with_one_failing_codec_stores_nothing_and_keeps_no_space)
 {
     mf_registry *reg;
-    cr_assert_eq(mf_registry_create(&reg), 0);
-    cr_assert_eq(mf_registry_add_class(reg, &picky_class), 0, "%s", mf_errdetail());
-    mf_open_options o = MF_OPEN_OPTIONS_INIT;
-    o.registry = reg;
-    const char *path = mf_test_path("picky_batch.map");
-    mf_file *mf;
-    cr_assert_eq(mf_open(&mf, path, MF_RECREATE, &o), 0, "%s", mf_errdetail());
+    mf_file *mf = open_with_class(&picky_class, "picky_batch.map", &reg);
 
     picky p[4] = {{0, 1}, {0, 2}, {0, 3}, {0, 4}};
     const char *names[4] = {"p0", "p1", "p2", "p3"};
@@ -830,7 +828,5 @@ Test(sdk_writer, a_batch_update_with_one_failing_codec_stores_nothing_and_keeps_
     cr_assert_eq(mf_get(mf, "p3", &obj, &cls), 0);
     cr_expect_eq(((picky *)obj)->value, 14);
     mf_object_free(cls, obj);
-    mf_close(mf);
-    mf_test_unlink(path);
-    mf_registry_free(reg);
+    close_with_class(mf, "picky_batch.map", reg);
 }

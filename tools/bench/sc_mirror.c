@@ -85,6 +85,8 @@ static void wait_word(uint32_t *w, uint32_t target, int64_t timeout_ns, const ch
     }
 }
 
+static void futex_wake_word(uint32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0); }
+
 static void quiet_log(void *ud, int level, const char *msg)
 {
     (void)ud;
@@ -272,43 +274,63 @@ static void consumer_child(void *arg)
         if (v[0] == LOAD(&S->want) && v[0] > LOAD(&S->seen)) {
             STORE(&S->t_seen, t);
             STORE(&S->seen, v[0]);
-            syscall(SYS_futex, &S->seen, FUTEX_WAKE, 1, NULL, NULL, 0);
+            futex_wake_word(&S->seen);
         }
     }
     mf_close(mf);
 }
 
-/* M1 peer: blocked in XREAD on a plain stream. */
-static void raw_child(void *arg)
+/* One XREAD BLOCK of @p stream after @p last (moved on): how many entries
+ * came, the field value "i" of the last one, and when the reply arrived. */
+static uint32_t xread_next(redisContext *c, const char *stream, char last[64],
+                           uint32_t *value, int64_t *t)
 {
-    (void)arg;
+    redisReply *r = redisCommand(c, "XREAD BLOCK 200 STREAMS %s %s", stream, last);
+    *t = now_ns();
+    if (!r)
+        die("XREAD %s: %s", stream, c->errstr);
+    uint32_t n = 0;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
+        redisReply *entries = r->element[0]->element[1];
+        redisReply *e = entries->element[entries->elements - 1];
+        strfmt(last, 64, "%s", e->element[0]->str);
+        *value = (uint32_t)strtoul(e->element[1]->element[1]->str, NULL, 10);
+        n = (uint32_t)entries->elements;
+    }
+    freeReplyObject(r);
+    return n;
+}
+
+/* M1 peers blocked in XREAD on a plain stream: "bench:raw" notes when each
+ * XADD arrived; "bench:chain" (the chain by hand below) passes the sample
+ * on to the chain's last process. */
+static void xread_child(void *arg)
+{
+    const char *stream = arg;
+    bool chain = strcmp(stream, "bench:chain") == 0;
     child_signals();
     redisContext *c = redis_connect();
     char last[64] = "$";
     while (!LOAD(&S->stop)) {
-        redisReply *r = redisCommand(c, "XREAD BLOCK 200 STREAMS bench:raw %s", last);
-        int64_t t = now_ns();
-        if (!r)
-            die("raw XREAD: %s", c->errstr);
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-            redisReply *entries = r->element[0]->element[1];
-            redisReply *e = entries->element[entries->elements - 1];
-            strfmt(last, sizeof last, "%s", e->element[0]->str);
+        uint32_t v;
+        int64_t t;
+        uint32_t n = xread_next(c, stream, last, &v, &t);
+        if (n && chain) {
+            STORE(&S->chain_read, v);
+            futex_wake_word(&S->chain_read);
+        } else if (n) {
             STORE(&S->t_raw, t);
-            STORE(&S->raw_seen, LOAD(&S->raw_seen) + (uint32_t)entries->elements);
-            syscall(SYS_futex, &S->raw_seen, FUTEX_WAKE, 1, NULL, NULL, 0);
+            STORE(&S->raw_seen, LOAD(&S->raw_seen) + n);
+            futex_wake_word(&S->raw_seen);
         }
-        freeReplyObject(r);
     }
     redisFree(c);
 }
 
 /* M1 chain by hand, the same four hops as a mirror's without mapfile:
- * a futex wakes a process that XADDs; a reader blocked in XREAD gets it
- * and wakes a last process with a futex. What the machine's wake-ups and
+ * a futex wakes a process that XADDs; a reader blocked in XREAD
+ * (xread_child) gets it and wakes a last process with a futex. What the machine's wake-ups and
  * Redis cost before the mirror does any work of its own. */
-static void futex_wake_word(uint32_t *w) { syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0); }
-
 static void chain_adder(void *arg)
 {
     (void)arg;
@@ -327,28 +349,6 @@ static void chain_adder(void *arg)
             die("chain XADD: %s", c->errstr);
         freeReplyObject(r);
         done = go;
-    }
-    redisFree(c);
-}
-
-static void chain_reader(void *arg)
-{
-    (void)arg;
-    child_signals();
-    redisContext *c = redis_connect();
-    char last[64] = "$";
-    while (!LOAD(&S->stop)) {
-        redisReply *r = redisCommand(c, "XREAD BLOCK 200 STREAMS bench:chain %s", last);
-        if (!r)
-            die("chain XREAD: %s", c->errstr);
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == 1) {
-            redisReply *entries = r->element[0]->element[1];
-            redisReply *e = entries->element[entries->elements - 1];
-            strfmt(last, sizeof last, "%s", e->element[0]->str);
-            STORE(&S->chain_read, (uint32_t)strtoul(e->element[1]->element[1]->str, NULL, 10));
-            futex_wake_word(&S->chain_read);
-        }
-        freeReplyObject(r);
     }
     redisFree(c);
 }
@@ -483,8 +483,8 @@ void sc_mirror_wake(void)
     pull_arg pa = {0, "mlat-mirror.map", false};
     pid_t pull = spawn(pull_child, &pa);
     pid_t cons = spawn(consumer_child, NULL);
-    pid_t raw = spawn(raw_child, NULL);
-    pid_t chain[3] = {spawn(chain_adder, NULL), spawn(chain_reader, NULL),
+    pid_t raw = spawn(xread_child, (void *)"bench:raw");
+    pid_t chain[3] = {spawn(chain_adder, NULL), spawn(xread_child, (void *)"bench:chain"),
                       spawn(chain_last, NULL)};
     wait_word(&S->pulls[0].ready, 1, 30 * 1000000000ll, "the first sync");
     sleep_ns(200000000); /* the consumer and the raw reader are blocked */
