@@ -71,6 +71,7 @@ struct mf__op {
     const void *data;        /* the encoded bytes */
     size_t size;
     uint64_t checksum;
+    bool summed;             /* checksum is set (when the bytes were hot) */
     /* Or an object that mf__publish encodes while staging it (writer lock
      * held), into the handle's encode buffer: data, size and checksum are
      * set then, while the bytes are still in the cache. */

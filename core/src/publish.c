@@ -255,7 +255,7 @@ int mf__publish(mf_file *mf, struct mf__op *ops, size_t n)
         if (ops[i].cls) { /* its schema record first: a publish of its own */
             if ((rc = mf__schema_ensure(mf, ops[i].cls)))
                 return rc;
-        } else if (ops[i].class_name) {
+        } else if (ops[i].class_name && !ops[i].summed) {
             ops[i].checksum = mf__checksum(ops[i].data, ops[i].size);
         }
     }
@@ -739,6 +739,10 @@ static int batch_add(mf_batch *b, const char *name, const char *class_name,
     op->class_version = version;
     op->data = (const void *)data_at;
     op->size = size;
+    /* Checksummed now, while the bytes just written are in the cache, not
+     * at the commit after the whole batch went through memory. */
+    op->checksum = class_name ? mf__checksum(b->buf + data_at, size) : 0;
+    op->summed = class_name != NULL;
     b->n++;
     return 0;
 }
