@@ -2,6 +2,7 @@
 histograms that agree exactly with `mapf get --json` and `mapf call`."""
 import json
 import os
+import random
 import sys
 import weakref
 
@@ -325,6 +326,54 @@ def test_emulated_decodes_without_the_codec_from_the_stored_schema(tmp_path):
         assert ei.value.errname == "MF_ENOCODEC"
         with pytest.raises(KeyError):
             f.emulated("missing")
+
+
+def test_emulated_reads_of_hostile_bytes_raise_and_never_crash(tmp_path):
+    """Stored schemas and payloads are file bytes like any other: a schema
+    that is no schema is MF_ECORRUPT, a payload that does not fit its schema
+    MF_ECODEC, and 400 random mutations of both give a dict or a
+    mapfile.Error, never a crash."""
+    path = tmp_path / "hostile.map"
+
+    def field(name):
+        return bytes([len(name)]) + name + bytes([1, 6, 0])
+
+    good = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
+
+    def emulate(schema, payload):
+        with mapfile.open(path, "w") as f:
+            f.put_raw(".mapfile/schema/x.p@1", "mapfile.schema", 1, schema)
+            f.put_raw("r", "x.p", 1, payload)
+        with mapfile.open(path) as f:
+            return f.emulated("r")
+
+    for schema, payload, errname in ((b"\xff" * 20, bytes(8), "MF_ECORRUPT"),
+                                     (b"", bytes(8), "MF_ECORRUPT"),
+                                     (good, b"\x01\x02\x03", "MF_ECODEC"),
+                                     (good, bytes(9), "MF_ECODEC")):
+        with pytest.raises(mapfile.Error) as ei:
+            emulate(schema, payload)
+        assert ei.value.errname == errname, (schema, payload, str(ei.value))
+    rnd = random.Random(20261203)
+    outcomes = {}
+    for _ in range(400):
+        schema, payload = bytearray(good), bytearray(rnd.randbytes(rnd.choice([0, 4, 8, 12])))
+        for _ in range(rnd.randint(1, 4)):
+            op = rnd.randrange(3)
+            if op == 0 and schema:
+                schema[rnd.randrange(len(schema))] = rnd.randrange(256)
+            elif op == 1:
+                del schema[rnd.randrange(len(schema) + 1):]
+            else:
+                schema += rnd.randbytes(rnd.randint(1, 8))
+        try:
+            v = emulate(bytes(schema), bytes(payload))
+            assert isinstance(v, dict)
+            outcomes["dict"] = outcomes.get("dict", 0) + 1
+        except mapfile.Error as e:
+            assert e.errname in ("MF_ECORRUPT", "MF_ECODEC"), str(e)
+            outcomes[e.errname] = outcomes.get(e.errname, 0) + 1
+    assert outcomes.get("MF_ECORRUPT") and outcomes.get("MF_ECODEC"), outcomes
 
 
 def test_help_is_a_manual():

@@ -287,7 +287,11 @@ field = lambda name: bytes([len(name)]) + name + bytes([1, 6, 0])  # value, i32,
 schema = b"MFSC" + bytes([1, 1, 2]) + field(b"x") + field(b"y")
 for name, cls, data in ((b".mapfile/schema/x.point@1", b"mapfile.schema", schema),
                         (b"pt", b"x.point", struct.pack("<ii", 3, -4)),
-                        (b"nothing", b"x.nothing", b"\x01")):
+                        (b"nothing", b"x.nothing", b"\x01"),
+                        # hostile: a schema that is no schema, a payload cut short
+                        (b".mapfile/schema/x.junk@1", b"mapfile.schema", b"\xff" * 20),
+                        (b"junk", b"x.junk", struct.pack("<ii", 1, 2)),
+                        (b"short", b"x.point", b"\x01\x02\x03")):
     assert lib.mf_put_raw(mf, name, cls, 1, data, len(data)) == 0, name
 lib.mf_close(mf)
 """
@@ -327,6 +331,15 @@ def test_emulated(env):
     st, h, _, err = get_json(addr, "/nothing/get.json")
     check(st != 200 and err["error"] == "MF_ENOCODEC" and "x-mapfile-emulated" not in h,
           "get.json of a class with neither codec nor schema is MF_ENOCODEC", (st, err))
+    st, h, _, err = get_json(addr, "/junk/get.json")
+    check(st == 500 and err["error"] == "MF_ECORRUPT" and "x-mapfile-emulated" not in h,
+          "get.json read with a stored schema that is no schema: MF_ECORRUPT", (st, err))
+    st, h, _, err = get_json(addr, "/short/get.json")
+    check(st != 200 and err["error"] == "MF_ECODEC" and "x-mapfile-emulated" not in h,
+          "get.json of a payload shorter than its schema: MF_ECODEC", (st, err))
+    st, _, body = http(addr, "/pt/get.json")
+    check(p.poll() is None and st == 200 and json.loads(body) == {"x": 3, "y": -4},
+          "still serving the sound record after the hostile ones", st)
     env.stop(p)
 
 
