@@ -7,9 +7,11 @@
  * options) come from the mapf program, which exports them. */
 #include "mapf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -77,8 +79,32 @@ static int emit_cmake_adapter(FILE *out, const gen_model *m, const gen_target *t
     return gen_emit_cmake(out, t);
 }
 
-/* Write DIR/FILE through a temporary file and rename(), so a failed run
- * never leaves half a codec behind. */
+/* DIR/FILE.tmpPID left by a run that was killed (PID gone): removed, so a
+ * codec directory does not collect them. */
+static void remove_stale_temps(const char *dir, const char *file)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    size_t fl = strlen(file);
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, file, fl) != 0 || strncmp(e->d_name + fl, ".tmp", 4) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + fl + 4, &end, 10);
+        if (pid <= 0 || *end || end == e->d_name + fl + 4)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue; /* still running (or not ours to ask) */
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) < sizeof path)
+            unlink(path);
+    }
+    closedir(d);
+}
+
+/* Write DIR/FILE through a temporary file and rename(), so a failed or
+ * killed run never leaves half a codec behind. */
 static int write_output(const char *dir, const char *file, emit_fn emit,
                         const gen_model *m, const gen_target *t)
 {
@@ -87,6 +113,7 @@ static int write_output(const char *dir, const char *file, emit_fn emit,
         errorf("gen", "path too long: %s/%s", dir, file);
         return EXIT_USAGE;
     }
+    remove_stale_temps(dir, file);
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     FILE *out = fopen(tmp, "w");
     if (!out) {
