@@ -158,3 +158,68 @@ Test(views, keep_the_mappings_retired_while_open_and_release_them_at_the_end)
     cr_assert_eq(small[3999], 7);
     mf_close(r);
 }
+
+/* A consumer woken by mf_wait sees the batch that woke it whole: the new
+ * name with its value and the record count that includes it (the writer
+ * wakes consumers right after the commit store, before it folds the
+ * index, so the count must be stored before the wake). Lockstep: one
+ * batch, one wake, one check. */
+Test(views, a_woken_consumer_sees_the_new_record_and_the_new_count, .timeout = 120)
+{
+    const char *path = mf_test_path("woken.map");
+    mf_file *w = open_or_die(path, MF_RECREATE, NULL);
+    int ready[2], ack[2];
+    cr_assert(pipe(ready) == 0 && pipe(ack) == 0);
+    enum { ROUNDS = 300 };
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(ack[0]);
+        mf_file *r;
+        if (mf_open(&r, path, MF_READ, NULL) != 0)
+            _exit(2);
+        uint64_t seen = 0;
+        if (mf_wait(r, &seen, 0) != 0) /* the first look returns at once */
+            _exit(3);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(4);
+        for (uint32_t i = 0; i < ROUNDS; i++) {
+            if (mf_wait(r, &seen, 30000) != 0)
+                _exit(5);
+            char name[16];
+            snprintf(name, sizeof name, "n%u", i);
+            uint32_t v = UINT32_MAX;
+            mf_record_info info;
+            mf_file_info fi;
+            if (mf_get_raw(r, name, &v, sizeof v, &info) != 0 || v != i)
+                _exit(6);
+            if (mf_file_stat(r, &fi) != 0 || fi.records != i + 1)
+                _exit(7);
+            if (write(ack[1], "a", 1) != 1)
+                _exit(8);
+        }
+        mf_close(r);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(ack[1]);
+    char c;
+    cr_assert_eq(read(ready[0], &c, 1), 1, "the consumer did not start");
+    uint32_t i = 0;
+    for (; i < ROUNDS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%u", i);
+        cr_assert_eq(mf_put_raw(w, name, MF_BLOB_CLASS, 1, &i, sizeof i), 0, "%s",
+                     mf_errdetail());
+        if (read(ack[0], &c, 1) != 1)
+            break;
+    }
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+              "the consumer failed after %u batches (exit %d: 6 = record, 7 = count)", i,
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    cr_assert_eq(i, ROUNDS);
+    mf_close(w);
+}
