@@ -203,12 +203,18 @@ static bool take_over(struct mf__header *h, const struct mf__inc *inc)
 /* ------------------------------------------------------------------------ */
 
 /* Waiting for a lock this thread holds would never end: a codec's
- * stream_out runs under the lock, and may be foolish enough to write. */
+ * stream_out runs under the lock, and may be foolish enough to write. The
+ * owner record must name us too: the same thread id can hold the lock from
+ * another pid namespace sharing the file. */
 static bool held_by_this_thread(struct mf__header *h)
 {
     int *word = lock_word(h);
-    return word && (uint32_t)(__atomic_load_n(word, __ATOMIC_ACQUIRE) & FUTEX_TID_MASK) ==
-                       my_tid();
+    const struct mf__owner *me = whoami();
+    uint32_t tid = my_tid();
+    return word &&
+           (uint32_t)(__atomic_load_n(word, __ATOMIC_ACQUIRE) & FUTEX_TID_MASK) == tid &&
+           MF__LOAD(&h->owner.tid) == tid && MF__LOAD(&h->owner.pid) == me->pid &&
+           MF__LOAD(&h->owner.pidns) == me->pidns;
 }
 
 /* How long a writer waits before it looks whether the holder still exists. */
