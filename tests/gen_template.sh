@@ -7,7 +7,9 @@
 # sample and a consumer in another process checks it field by field; mapf
 # get --json shows it), then add a field to calib.h and rebuild: the codec
 # is generated again and the new field travels; mapf new-codec --gen makes
-# the same project for another class, and it builds and runs.
+# the same project for another class (_my.gauge: a leading '_' and a dot,
+# which new-codec and gen must turn into the same C identifier), and it
+# builds and runs.
 # Skipped (77) when this mapf was built without libclang.
 set -euo pipefail
 BUILD=$(cd "${1:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
@@ -66,18 +68,18 @@ run_logged "$T/rebuild2.log" cmake --build "$T/tpl/build"
     >"$T/again.out" 2>&1 || fail "after rm -rf build: $(cat "$T/again.out")"
 grep -q "(calib_table v2," "$T/again.out" ||
     fail "after rm -rf build the class version is not 2: $(cat "$T/again.out")"
-step "mapf new-codec --gen my.gauge: the same project for class my.gauge"
-(cd "$T" && "$P/bin/mapf" new-codec --gen my.gauge gauge >newcodec.out) ||
+step "mapf new-codec --gen _my.gauge: the same project for class _my.gauge"
+(cd "$T" && "$P/bin/mapf" new-codec --gen _my.gauge gauge >newcodec.out) ||
     fail "mapf new-codec --gen failed"
-[ ! -e "$T/gauge/my_gauge_codec.c" ] || fail "new-codec --gen wrote a codec source to edit"
-grep -q -- '--class my.gauge' "$T/gauge/CMakeLists.txt" || fail "CMakeLists.txt does not name the class"
+[ ! -e "$T/gauge/_my_gauge_codec.c" ] || fail "new-codec --gen wrote a codec source to edit"
+grep -q -- '--class _my.gauge' "$T/gauge/CMakeLists.txt" || fail "CMakeLists.txt does not name the class"
 run_logged "$T/gauge-configure.log" cmake -S "$T/gauge" -B "$T/gauge/build" \
     -DCMAKE_PREFIX_PATH="$P" -DCMAKE_C_COMPILER="$REAL_CC" \
     -DCMAKE_C_FLAGS="-Wall -Wextra -Werror $SAN_FLAGS"
 run_logged "$T/gauge-build.log" cmake --build "$T/gauge/build"
-[ -s "$T/gauge/codec/my_gauge_codec.c" ] || fail "mapf gen wrote no my_gauge_codec.c"
+[ -s "$T/gauge/codec/_my_gauge_codec.c" ] || fail "mapf gen wrote no _my_gauge_codec.c"
 (cd "$T/gauge" && MAPFILE_PLUGIN_PATH=$PWD/build build/calib_producer g.map &&
     MAPFILE_PLUGIN_PATH=$PWD/build build/calib_consumer g.map) >"$T/gauge.out" 2>&1 ||
     fail "the new-codec --gen project: $(cat "$T/gauge.out")"
-grep -q "(my.gauge v1," "$T/gauge.out" || fail "the object is not of class my.gauge: $(cat "$T/gauge.out")"
+grep -q "(_my.gauge v1," "$T/gauge.out" || fail "the object is not of class _my.gauge: $(cat "$T/gauge.out")"
 echo "gen_template: ok"

@@ -25,29 +25,6 @@ extern const mapf_command mapf_cmd_gen;
  * exported symbol. */
 __attribute__((visibility("default"))) int mapf_gen_run(const mapf_args *a);
 
-/* The class name as a C identifier: other characters become '_'. */
-static void c_identifier(const char *name, char *id, size_t cap)
-{
-    size_t i = 0;
-    if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') ||
-          name[0] == '_'))
-        id[i++] = 'c';
-    for (; *name && i + 1 < cap; name++) {
-        char c = *name;
-        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                 (c >= '0' && c <= '9') || c == '_';
-        id[i++] = ok ? c : '_';
-    }
-    id[i] = '\0';
-}
-
-static int valid_class(const char *name)
-{
-    return *name && strlen(name) <= MF_CLASS_NAME_MAX &&
-           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                        "0123456789_.:-") == strlen(name);
-}
-
 /* -I for <mapfile/gen.h>: the installed headers beside this program, else
  * (a build tree) the SDK's sources. */
 static int sdk_include(char *out, size_t cap)
@@ -190,7 +167,7 @@ int mapf_gen_run(const mapf_args *a)
     if (!name)
         return usage_error(&mapf_cmd_gen, "--struct NAME is required");
     const char *cls = mapf_value(a, "--class") ? mapf_value(a, "--class") : name;
-    if (!valid_class(cls)) {
+    if (!mapf_class_name_ok(cls)) {
         errorf("gen", "'%s' is not a class name: 1 to %d bytes of [A-Za-z0-9_.:-]", cls,
                MF_CLASS_NAME_MAX);
         return EXIT_USAGE;
@@ -216,7 +193,7 @@ int mapf_gen_run(const mapf_args *a)
     }
     if (rc == EXIT_OK) {
         char id[MF_CLASS_NAME_MAX + 2];
-        c_identifier(cls, id, sizeof id);
+        mapf_c_identifier(cls, id, sizeof id);
         char *slash = strrchr(hdr_abs, '/');
         *slash = '\0';
         gen_target t = {cls, id, name, slash + 1, hdr_abs[0] ? hdr_abs : "/", 1, NULL};

@@ -102,6 +102,13 @@ int get_object(mf_file *mf, const char *path, const char *name, void **obj,
  * file (no codec needed), JSON (or, without @p json, "CLASS JSON"), with a
  * note on stderr that it is emulated. Returns an exit status, or -1 when
  * the file holds no schema for its class (nothing reported). */
+/* Is @p name a class name: 1 to MF_CLASS_NAME_MAX bytes of [A-Za-z0-9_.:-]? */
+int mapf_class_name_ok(const char *name);
+/* Class @p name as a C identifier, the ID of a codec project's files and
+ * symbols (ID_codec.c, ID.schema), the same for `mapf new-codec` and
+ * `mapf gen`: other characters become '_', and a name that does not start
+ * with a letter or '_' gets a 'c' in front. @p cap: MF_CLASS_NAME_MAX + 2. */
+void mapf_c_identifier(const char *name, char *id, size_t cap);
 int get_emulated(mf_file *mf, const char *path, const char *name, int json);
 /* emulate.c: for `mapf dump`: the JSON decoded with the stored schema, if
  * the file holds one for the record's class and version. */

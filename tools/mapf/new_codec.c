@@ -45,11 +45,19 @@ static int template_dir(char *out, size_t cap)
     return snprintf(out, cap, "%s/%s", self, MAPF_TEMPLATE_RELDIR) < (int)cap ? 0 : -1;
 }
 
-/* The class name as a C identifier: other characters become '_'. */
-static void c_identifier(const char *name, char *id, size_t cap)
+int mapf_class_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    return n && n <= MF_CLASS_NAME_MAX &&
+           strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789_.:-") == n;
+}
+
+void mapf_c_identifier(const char *name, char *id, size_t cap)
 {
     size_t i = 0;
-    if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z')))
+    if (!((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') ||
+          name[0] == '_'))
         id[i++] = 'c';
     for (; *name && i + 1 < cap; name++) {
         char c = *name;
@@ -138,14 +146,13 @@ static int write_file(const char *src_dir, const char *file, const char *dst_dir
 static int run_new_codec(const mapf_args *a)
 {
     const char *name = a->pos[0];
-    if (!*name || strlen(name) > MF_CLASS_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-") != strlen(name)) {
+    if (!mapf_class_name_ok(name)) {
         errorf("new-codec", "'%s' is not a class name: 1 to %d bytes of "
                "[A-Za-z0-9_.:-]", name, MF_CLASS_NAME_MAX);
         return EXIT_USAGE;
     }
     char id[MF_CLASS_NAME_MAX + 2];
-    c_identifier(name, id, sizeof id);
+    mapf_c_identifier(name, id, sizeof id);
     char dir_buf[PATH_MAX];
     const char *dir = a->npos > 1 ? a->pos[1] : id;
     char tdir[PATH_MAX];
