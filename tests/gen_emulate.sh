@@ -17,8 +17,6 @@ SRC=$(cd "${2:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 . "$SRC/tests/sh/common.sh"
 
 gen_test_prelude gen_emulate
-T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-emu.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 P=$T/prefix
 
 step "install $BUILD into $P; mapf gen torture.h; build the plugin"

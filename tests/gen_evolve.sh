@@ -26,7 +26,6 @@ SRC=$(cd "${2:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 . "$SRC/tests/sh/common.sh"
 
 gen_test_prelude gen_evolve
-T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-evolve.XXXXXX")
 LIVE_PIDS=""
 cleanup() {
     for p in $LIVE_PIDS; do kill "$p" 2>/dev/null || true; done

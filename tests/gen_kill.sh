@@ -13,8 +13,6 @@ SRC=$(cd "${2:?usage: $0 BUILD_DIR SOURCE_DIR}" && pwd)
 . "$SRC/tests/sh/common.sh"
 
 gen_test_prelude gen_kill
-T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-genkill.XXXXXX")
-trap 'rm -rf "$T"' EXIT
 MF=$BUILD/tools/mapf
 
 "$REAL_CC" -shared -fPIC -o "$T/kill_at_rename.so" "$SRC/tests/gen/kill_at_rename.c" -ldl ||

@@ -48,7 +48,8 @@ compile_readme() {
 }
 # The `mapf gen` tests: skip (exit 77, as ctest's SKIP_RETURN_CODE) when
 # this mapf was built without libclang, and run with leak checking under
-# the sanitizers and no plugin path from the caller.
+# the sanitizers and no plugin path from the caller, in a scratch directory
+# $T removed on exit (a script that needs more on exit sets its own trap).
 # gen_test_prelude NAME
 gen_test_prelude() {
     if "$BUILD/tools/mapf" gen /dev/null --struct x 2>&1 | grep -q 'built without libclang'; then
@@ -58,4 +59,6 @@ gen_test_prelude() {
     unset MAPFILE_PLUGIN_PATH
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
     export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$SRC/tests/lsan.supp}
+    T=$(mktemp -d "${TMPDIR:-/tmp}/mapfile-$1.XXXXXX")
+    trap 'rm -rf "$T"' EXIT
 }

@@ -324,17 +324,18 @@ static unsigned record_body(const mfw_route *r, const mf_class *cls, void *obj,
     return cls->to_json(obj, w) != 0 || w->err ? 500 : 0;
 }
 
-/* /NAME/get.json of a record whose codec this server lacks: decoded with
- * the schema its producer stored in the file, as `mapf get --json` does
- * (the JSON its codec's to_json writes), and marked by the header
- * X-Mapfile-Emulated naming that schema record. root.json needs the
- * codec's ROOT layout, so it stays an MF_ENOCODEC error. */
+/* A record's JSON outgrew MFW_MAX_BODY (or memory). */
 static enum MHD_Result reply_too_large(struct MHD_Connection *c, const char *name)
 {
     return mfw_reply_error(c, 507, "TOO_LARGE", "record '%s': its JSON exceeds %zu bytes, "
                            "or memory ran out", name, MFW_MAX_BODY);
 }
 
+/* /NAME/get.json of a record whose codec this server lacks: decoded with
+ * the schema its producer stored in the file, as `mapf get --json` does
+ * (the JSON its codec's to_json writes), and marked by the header
+ * X-Mapfile-Emulated naming that schema record. root.json needs the
+ * codec's ROOT layout, so it stays an MF_ENOCODEC error. */
 static enum MHD_Result serve_emulated(mfw_server *s, struct MHD_Connection *c,
                                       const mfw_route *r, mf_file *mf)
 {
