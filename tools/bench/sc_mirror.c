@@ -329,21 +329,32 @@ static void xread_child(void *arg)
 
 /* M1 chain by hand, the same four hops as a mirror's without mapfile:
  * a futex wakes a process that XADDs; a reader blocked in XREAD
- * (xread_child) gets it and wakes a last process with a futex. What the machine's wake-ups and
- * Redis cost before the mirror does any work of its own. */
+ * (xread_child) gets it and wakes a last process with a futex. What the
+ * machine's wake-ups and Redis cost before the mirror does any work of its
+ * own. */
+
+/* The value of @p w once it differs from @p seen; @p seen after a 100 ms
+ * sleep without a change (the caller looks at S->stop). */
+static uint32_t next_word(uint32_t *w, uint32_t seen)
+{
+    uint32_t v = LOAD(w);
+    if (v == seen) {
+        struct timespec ts = {0, 100 * 1000000};
+        syscall(SYS_futex, w, FUTEX_WAIT, seen, &ts, NULL, 0);
+        v = LOAD(w);
+    }
+    return v;
+}
+
 static void chain_adder(void *arg)
 {
     (void)arg;
     child_signals();
     redisContext *c = redis_connect();
-    uint32_t done = 0;
-    while (!LOAD(&S->stop)) {
-        uint32_t go = LOAD(&S->chain_go);
-        if (go == done) {
-            struct timespec ts = {0, 100 * 1000000};
-            syscall(SYS_futex, &S->chain_go, FUTEX_WAIT, go, &ts, NULL, 0);
+    for (uint32_t done = 0; !LOAD(&S->stop);) {
+        uint32_t go = next_word(&S->chain_go, done);
+        if (go == done)
             continue;
-        }
         redisReply *r = redisCommand(c, "XADD bench:chain MAXLEN ~ 100 * i %u", go);
         if (!r || r->type != REDIS_REPLY_STRING)
             die("chain XADD: %s", c->errstr);
@@ -357,14 +368,10 @@ static void chain_last(void *arg)
 {
     (void)arg;
     child_signals();
-    uint32_t seen = 0;
-    while (!LOAD(&S->stop)) {
-        uint32_t v = LOAD(&S->chain_read);
-        if (v == seen) {
-            struct timespec ts = {0, 100 * 1000000};
-            syscall(SYS_futex, &S->chain_read, FUTEX_WAIT, v, &ts, NULL, 0);
+    for (uint32_t seen = 0; !LOAD(&S->stop);) {
+        uint32_t v = next_word(&S->chain_read, seen);
+        if (v == seen)
             continue;
-        }
         STORE(&S->t_chain, now_ns());
         STORE(&S->chain_seen, v);
         futex_wake_word(&S->chain_seen);
