@@ -13,6 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <mapfile/codec.h>
 #include <mapfile/mapfile.h>
@@ -787,6 +790,83 @@ Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout
     cr_expect_eq(mf_stat(mf, "a", &info), 0);
     mf_close(reentrant_target);
     close_with_class(mf, "reentrant.map", reg);
+}
+
+/* A producer killed (SIGKILL) inside a codec's stream_out, with the batch's
+ * first objects already staged in the file under the writer lock: readers
+ * see the batch before it whole, and the next writer repairs the file to
+ * it, mf_check clean. Three times: the space in use after each repair is
+ * the same (the staged blocks of each dead batch came back). */
+static int picky_out_or_die(const void *obj, mf_writer *w)
+{
+    const picky *p = obj;
+    if (p->refuse)
+        raise(SIGKILL);
+    mf_w_i32(w, p->value);
+    return 0;
+}
+
+static const mf_class mortal_class = {
+    sizeof(mf_class), "sdk_types_picky", 1, 1, picky_out_or_die, picky_in, free,
+    NULL, NULL, NULL, NULL, NULL, NULL, 0};
+
+Test(sdk_writer, a_producer_killed_inside_a_codec_mid_batch_leaves_the_batch_before, .timeout = 60)
+{
+    mf_registry *reg;
+    mf_file *mf = open_with_class(&mortal_class, "mortal.map", &reg);
+    picky p[4] = {{0, 1}, {0, 2}, {0, 3}, {0, 4}};
+    const char *names[4] = {"p0", "p1", "p2", "p3"};
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mf_add(mf, names[i], "sdk_types_picky", &p[i]), 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+    mf_open_options o = MF_OPEN_OPTIONS_INIT;
+    o.registry = reg;
+    uint64_t used[3], recoveries = 0;
+    for (int round = 0; round < 3; round++) {
+        pid_t pid = fork();
+        cr_assert(pid >= 0);
+        if (pid == 0) {
+            for (int i = 0; i < 4; i++)
+                p[i].value += 10;
+            p[2].refuse = 1; /* p0 and p1 are staged when p2's codec dies */
+            mf_update(mf, NULL);
+            _exit(0);
+        }
+        int st;
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the producer was not killed");
+
+        mf_file *r;
+        cr_assert_eq(mf_open(&r, mf_test_path("mortal.map"), MF_READ, &o), 0);
+        for (int i = 0; i < 4; i++) {
+            void *obj;
+            const mf_class *cls;
+            cr_assert_eq(mf_get(r, names[i], &obj, &cls), 0, "%s", mf_errdetail());
+            cr_expect_eq(((picky *)obj)->value, i + 1, "%s: the batch before, whole",
+                         names[i]);
+            mf_object_free(cls, obj);
+        }
+        mf_close(r);
+        /* The next writer takes over the dead one's lock and repairs. */
+        mf_file *w;
+        cr_assert_eq(mf_open(&w, mf_test_path("mortal.map"), MF_UPDATE, NULL), 0, "%s",
+                     mf_errdetail());
+        cr_assert_eq(mf_put_raw(w, "after", "blob", 1, "x", 1), 0, "%s", mf_errdetail());
+        cr_assert_eq(mf_remove(w, "after"), 0, "%s", mf_errdetail());
+        mf_file_info fi;
+        cr_assert_eq(mf_file_stat(w, &fi), 0);
+        cr_expect_gt(fi.recoveries, recoveries, "round %d: the file was repaired", round);
+        recoveries = fi.recoveries;
+        used[round] = fi.heap_used;
+        unsigned problems = 1;
+        cr_assert_eq(mf_check(w, NULL, NULL, &problems), 0, "%s", mf_errdetail());
+        cr_expect_eq(problems, 0);
+        mf_close(w);
+    }
+    cr_expect(used[0] == used[1] && used[1] == used[2],
+              "heap in use after each repair: %llu, %llu, %llu", (unsigned long long)used[0],
+              (unsigned long long)used[1], (unsigned long long)used[2]);
+    close_with_class(mf, "mortal.map", reg);
 }
 
 /* mf_update(NULL) encodes each object while it stages the batch: a codec
