@@ -692,11 +692,14 @@ Test(sdk_writer, arrays_fail_whole_when_the_writer_cannot_grow)
 
 typedef struct { int refuse; int value; } picky;
 
-/* A codec that refuses odd values with mf_w_fail but returns 0 anyway:
- * the core must still see the writer error. */
+/* A codec that refuses an object marked refuse = 1 with mf_w_fail but
+ * returns 0 anyway (the core must still see the writer error), and dies
+ * (SIGKILL) on one marked 2. */
 static int picky_out(const void *obj, mf_writer *w)
 {
     const picky *p = obj;
+    if (p->refuse == 2)
+        raise(SIGKILL);
     mf_w_i32(w, p->value);
     if (p->refuse)
         mf_w_fail(w, MF_WIRE_CODEC);
@@ -759,6 +762,19 @@ Test(sdk_writer, the_core_refuses_a_put_whose_codec_called_w_fail)
     close_with_class(mf, "picky.map", reg);
 }
 
+/* Four picky objects p0..p3 (values 1..4) added and published as a batch. */
+static const char *const four_names[4] = {"p0", "p1", "p2", "p3"};
+
+static void add_four(mf_file *mf, picky p[4])
+{
+    for (int i = 0; i < 4; i++) {
+        p[i] = (picky){0, i + 1};
+        cr_assert_eq(mf_add(mf, four_names[i], "sdk_types_picky", &p[i]), 0, "%s",
+                     mf_errdetail());
+    }
+    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+}
+
 /* A codec that writes to the file it is being written to (through another
  * handle) from stream_out: the writer lock is held by its own thread then,
  * so that write fails with MF_EBUSY at once instead of waiting forever. */
@@ -797,28 +813,13 @@ Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout
  * see the batch before it whole, and the next writer repairs the file to
  * it, mf_check clean. Three times: the space in use after each repair is
  * the same (the staged blocks of each dead batch came back). */
-static int picky_out_or_die(const void *obj, mf_writer *w)
-{
-    const picky *p = obj;
-    if (p->refuse)
-        raise(SIGKILL);
-    mf_w_i32(w, p->value);
-    return 0;
-}
-
-static const mf_class mortal_class = {
-    sizeof(mf_class), "sdk_types_picky", 1, 1, picky_out_or_die, picky_in, free,
-    NULL, NULL, NULL, NULL, NULL, NULL, 0};
-
 Test(sdk_writer, a_producer_killed_inside_a_codec_mid_batch_leaves_the_batch_before, .timeout = 60)
 {
     mf_registry *reg;
-    mf_file *mf = open_with_class(&mortal_class, "mortal.map", &reg);
-    picky p[4] = {{0, 1}, {0, 2}, {0, 3}, {0, 4}};
-    const char *names[4] = {"p0", "p1", "p2", "p3"};
-    for (int i = 0; i < 4; i++)
-        cr_assert_eq(mf_add(mf, names[i], "sdk_types_picky", &p[i]), 0, "%s", mf_errdetail());
-    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+    mf_file *mf = open_with_class(&picky_class, "mortal.map", &reg);
+    picky p[4];
+    add_four(mf, p);
+    const char *const *names = four_names;
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.registry = reg;
     uint64_t used[3], recoveries = 0;
@@ -828,7 +829,7 @@ Test(sdk_writer, a_producer_killed_inside_a_codec_mid_batch_leaves_the_batch_bef
         if (pid == 0) {
             for (int i = 0; i < 4; i++)
                 p[i].value += 10;
-            p[2].refuse = 1; /* p0 and p1 are staged when p2's codec dies */
+            p[2].refuse = 2; /* p0 and p1 are staged when p2's codec dies */
             mf_update(mf, NULL);
             _exit(0);
         }
@@ -876,12 +877,9 @@ Test(sdk_writer, a_batch_update_with_one_failing_codec_stores_nothing_and_keeps_
 {
     mf_registry *reg;
     mf_file *mf = open_with_class(&picky_class, "picky_batch.map", &reg);
-
-    picky p[4] = {{0, 1}, {0, 2}, {0, 3}, {0, 4}};
-    const char *names[4] = {"p0", "p1", "p2", "p3"};
-    for (int i = 0; i < 4; i++)
-        cr_assert_eq(mf_add(mf, names[i], "sdk_types_picky", &p[i]), 0, "%s", mf_errdetail());
-    cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
+    picky p[4];
+    add_four(mf, p);
+    const char *const *names = four_names;
     mf_file_info before, after;
     cr_assert_eq(mf_file_stat(mf, &before), 0);
 
