@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -462,6 +463,61 @@ Test(errors, invalid_names_are_refused)
     cr_assert_eq(mf_put(mf, "bad\nname", "text", "v"), MF_ENAME);
     cr_assert_eq(mf_put_raw(mf, "ok", "../../etc/passwd", 1, "x", 1), MF_ENAME);
     cr_assert_eq(mf_put(mf, "ok", "no-such-class", "v"), MF_ENOCODEC);
+    mf_close(mf);
+}
+
+/* What a name check must answer, byte by byte. */
+static int reference_name_code(const char *name)
+{
+    size_t n = 0;
+    for (; n <= MF_NAME_MAX && name[n]; n++)
+        if ((unsigned char)name[n] < 0x20 || name[n] == 0x7f)
+            return MF_ENAME;
+    return n == 0 || n > MF_NAME_MAX ? MF_ENAME : MF_ENOTFOUND;
+}
+
+/* The check reads names a word at a time: every length, start alignment
+ * and control-character position, each name ending on the last byte of
+ * a page whose next page is not mapped (a read past it would crash). */
+Test(errors, name_check_at_every_length_alignment_and_position)
+{
+    mf_file *mf = open_or_die(mf_test_path("e5.map"), MF_NEW);
+    long page = sysconf(_SC_PAGESIZE);
+    char *two = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(two, MAP_FAILED);
+    cr_assert_eq(mprotect(two + page, (size_t)page, PROT_NONE), 0);
+    static const unsigned char bad[] = {0x01, 0x09, 0x1f, 0x7f};
+    mf_record_info info;
+    unsigned checked = 0;
+    for (size_t len = 0; len <= MF_NAME_MAX + 9; len++) {
+        char *name = two + page - len - 1; /* its NUL is the page's last byte */
+        for (size_t i = 0; i < len; i++)
+            name[i] = (char)(i % 3 == 0 ? 0xc3 : 'a' + (char)(i % 26)); /* UTF-8 too */
+        name[len] = '\0';
+        cr_assert_eq(mf_stat(mf, name, &info), reference_name_code(name), "length %zu", len);
+        /* A control character at every position (and every word offset,
+         * since the start moves with the length). */
+        for (size_t at = 0; at < len; at++) {
+            char keep = name[at];
+            name[at] = (char)bad[(at + len) % sizeof bad];
+            int want = reference_name_code(name);
+            cr_assert_eq(mf_stat(mf, name, &info), want, "length %zu, control at %zu",
+                         len, at);
+            name[at] = keep;
+            checked++;
+        }
+    }
+    /* Every start alignment of one short and one long name. */
+    for (size_t lead = 0; lead < 16; lead++)
+        for (size_t len = 1; len <= 24; len += 23) {
+            char *name = two + page - 32 + lead - len;
+            memset(name, 'x', len);
+            name[len] = '\0';
+            cr_assert_eq(mf_stat(mf, name, &info), MF_ENOTFOUND, "lead %zu", lead);
+        }
+    cr_assert_gt(checked, 30000u);
+    munmap(two, 2 * (size_t)page);
     mf_close(mf);
 }
 
