@@ -775,15 +775,25 @@ static void add_four(mf_file *mf, picky p[4])
     cr_assert_eq(mf_update(mf, NULL), 0, "%s", mf_errdetail());
 }
 
-/* A codec that writes to the file it is being written to (through another
- * handle) from stream_out: the writer lock is held by its own thread then,
- * so that write fails with MF_EBUSY at once instead of waiting forever. */
-static mf_file *reentrant_target;
-static int reentrant_rc = 1;
+/* A codec that writes to the file it is being written to from stream_out,
+ * through another handle or through its own: the writer lock (and the
+ * handle's producer lock) is held by its own thread then, so each such
+ * write fails with MF_EBUSY at once instead of waiting forever. */
+static mf_file *reentrant_target, *reentrant_self;
+enum { REENTRANT_TRIES = 7 };
+static int reentrant_rc[REENTRANT_TRIES];
 
 static int reentrant_out(const void *obj, mf_writer *w)
 {
-    reentrant_rc = mf_put_raw(reentrant_target, "side", "blob", 1, "x", 1);
+    int v = 1;
+    int *rc = reentrant_rc;
+    *rc++ = mf_put_raw(reentrant_target, "side", "blob", 1, "x", 1);
+    *rc++ = mf_remove(reentrant_target, "a");
+    *rc++ = mf_put_raw(reentrant_self, "side", "blob", 1, "x", 1);
+    *rc++ = mf_put(reentrant_self, "side", "sdk_types_reentrant", &v);
+    *rc++ = mf_add(reentrant_self, "side", "sdk_types_reentrant", &v);
+    *rc++ = mf_update(reentrant_self, NULL);
+    *rc++ = mf_remove(reentrant_self, "a");
     mf_w_i32(w, *(const int *)obj);
     return 0;
 }
@@ -798,14 +808,98 @@ Test(sdk_writer, a_codec_writing_to_its_own_file_gets_ebusy_not_a_hang, .timeout
     mf_file *mf = open_with_class(&reentrant_class, "reentrant.map", &reg);
     cr_assert_eq(mf_open(&reentrant_target, mf_test_path("reentrant.map"), MF_UPDATE, NULL), 0,
                  "%s", mf_errdetail());
+    reentrant_self = mf;
     int v = 5;
     cr_assert_eq(mf_put(mf, "a", "sdk_types_reentrant", &v), 0, "%s", mf_errdetail());
-    cr_expect_eq(reentrant_rc, MF_EBUSY, "the nested write: %s", mf_strerror(reentrant_rc));
+    for (int i = 0; i < REENTRANT_TRIES; i++)
+        cr_expect_eq(reentrant_rc[i], MF_EBUSY, "nested write %d: %s", i,
+                     mf_strerror(reentrant_rc[i]));
     mf_record_info info;
     cr_expect_eq(mf_stat(mf, "side", &info), MF_ENOTFOUND);
     cr_expect_eq(mf_stat(mf, "a", &info), 0);
+    /* Both handles write as usual afterwards. */
+    cr_expect_eq(mf_put_raw(reentrant_target, "later", "blob", 1, "y", 1), 0, "%s",
+                 mf_errdetail());
+    cr_expect_eq(mf_remove(mf, "later"), 0, "%s", mf_errdetail());
     mf_close(reentrant_target);
     close_with_class(mf, "reentrant.map", reg);
+}
+
+/* From inside stream_out, with the writer lock held by this thread: a copy
+ * of the file is taken (as a backup tool could catch it) and a record is
+ * put into a second file (writing to other files is fine). The copy's lock
+ * names this thread, pid and pid namespace, but it is another file: opened
+ * for writing afterwards by this same thread, it is a stale lock, taken
+ * over and repaired, not refused as one this thread holds. */
+static const char *copier_src, *copier_dst;
+static mf_file *copier_other;
+static int copier_other_rc = 1;
+
+static void copy_bytes(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    cr_assert(in && out);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        cr_assert_eq(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    cr_assert_eq(fclose(out), 0);
+}
+
+static int copier_out(const void *obj, mf_writer *w)
+{
+    copy_bytes(copier_src, copier_dst);
+    copier_other_rc = mf_put_raw(copier_other, "side", "blob", 1, "x", 1);
+    mf_w_i32(w, *(const int *)obj);
+    return 0;
+}
+
+static const mf_class copier_class = {
+    sizeof(mf_class), "sdk_types_copier", 1, 1, copier_out, picky_in, free,
+    NULL, NULL, NULL, NULL, NULL, NULL, 0};
+
+Test(sdk_writer, a_copy_taken_under_this_threads_lock_is_repaired_not_refused, .timeout = 30)
+{
+    mf_registry *reg;
+    mf_file *mf = open_with_class(&copier_class, "copier.map", &reg);
+    char src[512], dst[512];
+    snprintf(src, sizeof src, "%s", mf_test_path("copier.map"));
+    snprintf(dst, sizeof dst, "%s", mf_test_path("copier-copy.map"));
+    copier_src = src;
+    copier_dst = dst;
+    cr_assert_eq(mf_open(&copier_other, mf_test_path("copier-other.map"), MF_RECREATE, NULL),
+                 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_put_raw(mf, "before", "blob", 1, "b", 1), 0, "%s", mf_errdetail());
+    int v = 5;
+    cr_assert_eq(mf_put(mf, "a", "sdk_types_copier", &v), 0, "%s", mf_errdetail());
+    cr_expect_eq(copier_other_rc, 0, "a put into another file from stream_out: %s",
+                 mf_strerror(copier_other_rc));
+
+    mf_file *copy;
+    mf_file_info fi;
+    cr_assert_eq(mf_open(&copy, dst, MF_READ, NULL), 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_file_stat(copy, &fi), 0);
+    cr_expect_eq(fi.writer_state, MF_WRITER_DEAD, "the copy's lock names a holder of "
+                 "another file");
+    mf_close(copy);
+    /* The same thread opens the copy for writing: repaired, then usable. */
+    cr_assert_eq(mf_open(&copy, dst, MF_UPDATE, NULL), 0, "%s", mf_errdetail());
+    cr_assert_eq(mf_file_stat(copy, &fi), 0);
+    cr_expect_eq(fi.recoveries, 1);
+    cr_expect_eq(fi.writer_state, MF_WRITER_FREE);
+    mf_record_info info;
+    cr_expect_eq(mf_stat(copy, "before", &info), 0, "what was committed before the copy");
+    cr_expect_eq(mf_stat(copy, "a", &info), MF_ENOTFOUND, "the put being staged");
+    cr_expect_eq(mf_put_raw(copy, "after", "blob", 1, "c", 1), 0, "%s", mf_errdetail());
+    unsigned problems = 1;
+    cr_expect_eq(mf_check(copy, NULL, NULL, &problems), 0, "%s", mf_errdetail());
+    cr_expect_eq(problems, 0);
+    mf_close(copy);
+    mf_close(copier_other);
+    mf_test_unlink(dst);
+    mf_test_unlink(mf_test_path("copier-other.map"));
+    close_with_class(mf, "copier.map", reg);
 }
 
 /* A producer killed (SIGKILL) inside a codec's stream_out, with the batch's

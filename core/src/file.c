@@ -399,7 +399,13 @@ int mf_open(mf_file **out, const char *path, int mode,
         return mf__fail(MF_ENOMEM, "%s: out of memory", path);
     mf->path = absolute(path);
     pthread_mutex_init(&mf->map_lock, NULL);
-    pthread_mutex_init(&mf->prod_lock, NULL);
+    /* Error-checking: a codec's stream_out runs with it held, and one
+     * that writes through this handle gets MF_EBUSY, not a hang. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(&mf->prod_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     if (!mf->path) {
         file_free(mf);
         return mf__fail(MF_ENOMEM, "%s: out of memory", path);

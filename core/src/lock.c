@@ -203,18 +203,42 @@ static bool take_over(struct mf__header *h, const struct mf__inc *inc)
 /* ------------------------------------------------------------------------ */
 
 /* Waiting for a lock this thread holds would never end: a codec's
- * stream_out runs under the lock, and may be foolish enough to write. The
- * owner record must name us too: the same thread id can hold the lock from
- * another pid namespace sharing the file. */
-static bool held_by_this_thread(struct mf__header *h)
+ * stream_out runs under the lock, and may be foolish enough to write to
+ * its own file through another handle. So each thread remembers which
+ * files' locks it holds (a stream_out may write to other files, hence a
+ * few), by device and inode: nothing read from the file decides it. A
+ * lock word naming this thread for a file not in the list is a stale lock
+ * (a copied file, a pid reused after a crash): it is waited on and taken
+ * over like any other. */
+#define MF__HELD_MAX 16
+static _Thread_local struct held_lock {
+    uint64_t dev, ino;
+} held[MF__HELD_MAX];
+static _Thread_local unsigned nheld;
+
+static bool held_by_this_thread(const struct mf__inc *inc)
 {
-    int *word = lock_word(h);
-    const struct mf__owner *me = whoami();
-    uint32_t tid = my_tid();
-    return word &&
-           (uint32_t)(__atomic_load_n(word, __ATOMIC_ACQUIRE) & FUTEX_TID_MASK) == tid &&
-           MF__LOAD(&h->owner.tid) == tid && MF__LOAD(&h->owner.pid) == me->pid &&
-           MF__LOAD(&h->owner.pidns) == me->pidns;
+    for (unsigned i = 0; i < nheld; i++)
+        if (held[i].dev == (uint64_t)inc->dev && held[i].ino == (uint64_t)inc->ino)
+            return true;
+    return false;
+}
+
+/* Deeper nesting than MF__HELD_MAX is not remembered: such a thread
+ * writing to its own file would wait, as before this check existed. */
+static void remember_held(const struct mf__inc *inc)
+{
+    if (nheld < MF__HELD_MAX)
+        held[nheld++] = (struct held_lock){(uint64_t)inc->dev, (uint64_t)inc->ino};
+}
+
+static void forget_held(const struct mf__inc *inc)
+{
+    for (unsigned i = nheld; i-- > 0;)
+        if (held[i].dev == (uint64_t)inc->dev && held[i].ino == (uint64_t)inc->ino) {
+            held[i] = held[--nheld];
+            return;
+        }
 }
 
 /* How long a writer waits before it looks whether the holder still exists. */
@@ -252,7 +276,7 @@ int mf__writer_lock(mf_file *mf)
     /* Uncontended: no clock read. Otherwise wait in slices, looking at the
      * holder after each. */
     int e = pthread_mutex_trylock(&h->lock.m);
-    if (e == EBUSY && held_by_this_thread(h))
+    if (e == EBUSY && held_by_this_thread(inc))
         return mf__fail(MF_EBUSY, "%s: this thread already holds the writer lock (a "
                         "codec's stream_out writing to the file it is being written "
                         "to?)", mf->path);
@@ -274,6 +298,7 @@ int mf__writer_lock(mf_file *mf)
                         mf->path, strerror(e));
     }
     record_owner(h, inc);
+    remember_held(inc);
     /* Odd while held; a dead holder left it odd, so step by two then. */
     uint64_t s = MF__LOAD(&h->write_seq);
     __atomic_store_n(&h->write_seq, s + ((s & 1) ? 2 : 1), __ATOMIC_SEQ_CST);
@@ -290,7 +315,9 @@ int mf__writer_lock(mf_file *mf)
 
 void mf__writer_unlock(mf_file *mf)
 {
-    struct mf__header *h = atomic_load(&mf->inc)->hdr;
+    struct mf__inc *inc = atomic_load(&mf->inc);
+    struct mf__header *h = inc->hdr;
+    forget_held(inc);
     __atomic_store_n(&h->write_seq, MF__LOAD(&h->write_seq) + 1, __ATOMIC_SEQ_CST);
     MF__STORE_REL(&h->owner.pid, 0);
     pthread_mutex_unlock(&h->lock.m);

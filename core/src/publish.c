@@ -12,6 +12,7 @@
 
 #include <mapfile/schema.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -456,6 +457,22 @@ static int remember(mf_file *mf, const char *name, const mf_class *cls,
     return 0;
 }
 
+/* The handle's producer state (added objects, ops, the encode buffer).
+ * Codecs encode with it held, so a stream_out that writes through the
+ * same handle would wait for itself: the mutex checks its owner (file.c)
+ * and that write fails with MF_EBUSY. */
+static int prod_lock(mf_file *mf)
+{
+    int e = pthread_mutex_lock(&mf->prod_lock);
+    if (e == EDEADLK)
+        return mf__fail(MF_EBUSY, "%s: this thread is already writing through this "
+                        "handle (a codec's stream_out writing to the file it is "
+                        "being written to?)", mf->path);
+    return e ? mf__fail(MF_ESYS, "%s: the producer lock failed: %s", mf->path,
+                        strerror(e))
+             : 0;
+}
+
 int mf_add(mf_file *mf, const char *name, const char *class_name, const void *obj)
 {
     mf__clear_detail();
@@ -467,7 +484,8 @@ int mf_add(mf_file *mf, const char *name, const char *class_name, const void *ob
     const mf_class *cls;
     if ((rc = mf_registry_find(mf->reg, class_name, &cls)))
         return rc;
-    pthread_mutex_lock(&mf->prod_lock);
+    if ((rc = prod_lock(mf)))
+        return rc;
     rc = remember(mf, name, cls, obj);
     pthread_mutex_unlock(&mf->prod_lock);
     return rc;
@@ -501,7 +519,8 @@ int mf_update(mf_file *mf, const char *name)
     int rc = check_writable(mf, "mf_update");
     if (rc)
         return rc;
-    pthread_mutex_lock(&mf->prod_lock);
+    if ((rc = prod_lock(mf)))
+        return rc;
     size_t n = 0;
     rc = added_ops(mf, name, &n);
     if (rc == 0 && n)
@@ -521,7 +540,8 @@ int mf_put(mf_file *mf, const char *name, const char *class_name, const void *ob
     const mf_class *cls;
     if ((rc = mf_registry_find(mf->reg, class_name, &cls)))
         return rc;
-    pthread_mutex_lock(&mf->prod_lock);
+    if ((rc = prod_lock(mf)))
+        return rc;
     if (!(rc = ops_reserve(mf, 1)) && !(rc = enc_presize(mf))) {
         object_op(&mf->ops[0], name, cls, obj);
         rc = mf__publish(mf, mf->ops, 1);
@@ -564,7 +584,8 @@ int mf_remove(mf_file *mf, const char *name)
     int rc = check_writable(mf, "mf_remove");
     if (rc || (rc = mf__check_record_name(name)))
         return rc;
-    pthread_mutex_lock(&mf->prod_lock);
+    if ((rc = prod_lock(mf)))
+        return rc;
     bool was_added = find_added(mf, name) != NULL;
     forget_added(mf, name);
     /* A stored schema removed by hand is stored again by the next put of
@@ -636,7 +657,8 @@ int mf_remove_all(mf_file *mf)
     int rc = check_writable(mf, "mf_remove_all");
     if (rc)
         return rc;
-    pthread_mutex_lock(&mf->prod_lock);
+    if ((rc = prod_lock(mf)))
+        return rc;
     for (size_t i = 0; i < mf->nadded; i++)
         free(mf->added[i].name);
     mf->nadded = 0;
@@ -787,7 +809,8 @@ int mf_batch_put(mf_batch *b, const char *name, const char *class_name,
     if ((rc = mf__check_user_name(name, NULL)) ||
         (rc = mf_registry_find(b->mf->reg, class_name, &cls)))
         return rc;
-    pthread_mutex_lock(&b->mf->prod_lock);
+    if ((rc = prod_lock(b->mf)))
+        return rc;
     rc = mf__schema_ensure(b->mf, cls);
     pthread_mutex_unlock(&b->mf->prod_lock);
     if (rc)

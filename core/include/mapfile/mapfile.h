@@ -380,7 +380,8 @@ MF_API int mf_close(mf_file *mf);
  * is written to the file yet (like TMapFile::Add). The object stays the
  * caller's; it must stay valid until mf_remove(), mf_remove_all() or
  * mf_close(). Adding a name again replaces the remembered object.
- * @return 0, #MF_EREADONLY, #MF_ENAME, #MF_ENOCODEC, #MF_EINVAL, #MF_ENOMEM
+ * @return 0, #MF_EREADONLY, #MF_ENAME, #MF_ENOCODEC, #MF_EINVAL, #MF_ENOMEM,
+ *         #MF_EBUSY (called from a codec's stream_out on this handle)
  */
 MF_API int mf_add(mf_file *mf, const char *name, const char *class_name,
                   const void *obj);
@@ -397,10 +398,12 @@ MF_API int mf_add(mf_file *mf, const char *name, const char *class_name,
  * what was staged. Only the pointer swings at the end make the batch
  * visible, so readers are disturbed for microseconds. The codecs'
  * stream_out() runs while the lock is held: it must not write to this
- * file (through any handle).
+ * file (through any handle); such a write fails at once with #MF_EBUSY
+ * (writing to other files is fine).
  * @return 0, #MF_EREADONLY, #MF_ENOTFOUND (name was never added),
  *         #MF_ECODEC, #MF_EFULL (the file reached its maximum size; what was
- *         stored before is intact), #MF_ECORRUPT, #MF_ENOMEM
+ *         stored before is intact), #MF_ECORRUPT, #MF_ENOMEM, #MF_EBUSY
+ *         (called from a codec's stream_out writing to this file)
  */
 MF_API int mf_update(mf_file *mf, const char *name);
 
@@ -424,13 +427,14 @@ MF_API int mf_put_raw(mf_file *mf, const char *name, const char *class_name,
 /**
  * Remove a record and forget its added object. Its space goes back to the
  * heap at once.
- * @return 0, #MF_EREADONLY, #MF_ENOTFOUND
+ * @return 0, #MF_EREADONLY, #MF_ENOTFOUND, #MF_ECORRUPT, #MF_EBUSY (called
+ *         from a codec's stream_out writing to this file)
  */
 MF_API int mf_remove(mf_file *mf, const char *name);
 /** Remove every record and every added object, as one batch. Stored
  *  schemas (records under `.mapfile/`, see mapfile/schema.h) are not objects
  *  and stay: remove one by name with mf_remove() if you must.
- *  @return 0, #MF_EREADONLY, #MF_ECORRUPT */
+ *  @return 0, #MF_EREADONLY, #MF_ECORRUPT, #MF_EBUSY (as mf_remove()) */
 MF_API int mf_remove_all(mf_file *mf);
 
 /* ------------------------------------------------------------------------ */
