@@ -9,35 +9,132 @@
  * cannot be replaced inside a batch (MF_ECLASS), so then the whole state
  * goes into a new file that mf_copy(MF_COPY_REPLACE) installs; readers of
  * the old file move to it at once.
+ *
+ * The pull is the file's only writer: an exclusive flock on
+ * "DIR/.BASE.mirror-lock" keeps a second pull out (two would interleave
+ * their batches, and a reader could see the mirror go back), and before
+ * every step the pull looks whether its file is still the one at the path
+ * and whether anybody else wrote it (the file's generation moved past the
+ * pull's own last batch): then it syncs in full, which makes the file at
+ * the path equal to the source again.
  */
 #include "mirror_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 
 #define MM_GIB (1ull << 30)
 
+static void temp_prefix(const struct mf_mirror *m, char *buf, size_t cap);
+
+static bool path_names(const struct mf_mirror *m, const struct stat *st)
+{
+    return (uint64_t)st->st_dev == m->dst_dev && (uint64_t)st->st_ino == m->dst_ino;
+}
+
+/* The generation of the open file, 0 if it cannot be read. */
+static uint64_t local_generation(struct mf_mirror *m)
+{
+    mf_file_info fi;
+    return mf_file_stat(m->dst, &fi) == 0 ? fi.generation : 0;
+}
+
+/* Open the file at the path, and remember which file that was: the path
+ * is looked at before and after, so a file swapped in meanwhile is not
+ * mistaken for the one opened. */
 static int open_local(struct mf_mirror *m)
 {
     if (m->dst)
         return 0;
     mf_open_options o = MF_OPEN_OPTIONS_INIT;
     o.flags = MF_OPEN_NO_CREATE;
-    int rc = mf_open(&m->dst, m->path, MF_UPDATE, &o);
-    if (rc && rc != MF_ENOENT)
-        return mm_fail_core(rc, "cannot open the mirror %s", m->path);
-    return rc;
+    for (int tries = 0; tries < 8; tries++) {
+        struct stat before, after;
+        if (stat(m->path, &before) != 0)
+            return errno == ENOENT ? MF_ENOENT
+                                   : mm_fail(MF_ESYS, "cannot look at the mirror %s: %s",
+                                             m->path, strerror(errno));
+        int rc = mf_open(&m->dst, m->path, MF_UPDATE, &o);
+        if (rc == MF_ENOENT)
+            continue;
+        if (rc)
+            return mm_fail_core(rc, "cannot open the mirror %s", m->path);
+        if (stat(m->path, &after) == 0 && after.st_dev == before.st_dev &&
+            after.st_ino == before.st_ino) {
+            m->dst_dev = (uint64_t)after.st_dev;
+            m->dst_ino = (uint64_t)after.st_ino;
+            m->dst_gen = local_generation(m);
+            return 0;
+        }
+        mf_close(m->dst);
+        m->dst = NULL;
+    }
+    return mm_fail(MF_EREPLACED, "the mirror %s kept being replaced while the pull "
+                   "opened it", m->path);
 }
 
 static void close_local(struct mf_mirror *m)
 {
     mf_close(m->dst);
     m->dst = NULL;
+    m->dst_gen = 0;
+}
+
+int mm_local_claim(struct mf_mirror *m)
+{
+    char path[4300];
+    temp_prefix(m, path, sizeof path - 8);
+    strcat(path, "lock");
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        return mm_fail(e == ENOENT ? MF_ENOENT : e == EACCES || e == EROFS ? MF_EACCES
+                                                                          : MF_ESYS,
+                       "cannot make the pull's lock file %s: %s", path, strerror(e));
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return mm_fail(MF_MIRROR_EOWNED, "another mirror pull writes %s (it holds "
+                           "%s); one pull per file", m->path, path);
+        return mm_fail(MF_ESYS, "cannot lock %s: %s", path, strerror(e));
+    }
+    m->lock_fd = fd;
+    return 0;
+}
+
+void mm_local_check(struct mf_mirror *m)
+{
+    if (!m->dst || !m->synced)
+        return;
+    struct stat st;
+    const char *why = NULL;
+    /* What others wrote (or another file) is not brought in step record by
+     * record: a new file holds the source's state exactly, order too. */
+    bool rebuild = true;
+    if (stat(m->path, &st) != 0) {
+        why = "was removed";
+        rebuild = false;
+    } else if (!path_names(m, &st)) {
+        why = "was replaced by another file";
+    } else if (m->dst_gen && local_generation(m) != m->dst_gen) {
+        why = "was written by another writer than this pull";
+    }
+    if (!why)
+        return;
+    mm_log(m, MF_MIRROR_LOG_WARN, "the mirror %s %s: syncing in full", m->path, why);
+    close_local(m);
+    m->synced = false;
+    m->rebuild = rebuild;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -260,10 +357,20 @@ static int commit_state(struct mf_mirror *m, const mm_state *st, const bool *ski
     }
     if (!puts && !removed) {
         mf_batch_abort(b);
+        if (st->full) /* the file is the source's state: whatever wrote it */
+            m->dst_gen = local_generation(m);
         return 0;
     }
+    /* A batch moves the generation by one: any other step is another
+     * writer's, which the next look (mm_local_check) then sees. A full
+     * state overwrites what others did, so it starts the count afresh. */
+    uint64_t before = local_generation(m);
     if ((rc = mf_batch_commit(b)))
         return mm_fail_core(rc, "cannot write the mirror %s", m->path);
+    if (st->full)
+        m->dst_gen = local_generation(m);
+    else if (m->dst_gen && before == m->dst_gen)
+        m->dst_gen = before + 1;
     *committed = true;
     m->st.batches++;
     m->st.records += puts;
@@ -290,6 +397,14 @@ int mm_apply(struct mf_mirror *m, const mm_state *st, bool *replace_needed,
     }
     if (rc)
         return rc;
+    if (st->full && m->rebuild) {
+        if ((rc = create_local(m, st, true)) == 0) {
+            m->rebuild = false;
+            *committed = true;
+            m->st.batches++;
+        }
+        return rc;
+    }
     bool *skip = calloc(st->n ? st->n : 1, sizeof *skip), class_change;
     if (!skip)
         return mm_fail(MF_ENOMEM, "no memory for %zu records", st->n);

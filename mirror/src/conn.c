@@ -413,7 +413,10 @@ int mm_reply_error(struct mf_mirror *m, const redisReply *r, const char *what)
         code = MF_MIRROR_EAUTH;
         hint = "; give the password in the endpoint or MAPFILE_REDIS_PASSWORD";
     } else if (strncmp(q, "OOM", 3) == 0) {
-        hint = "; Redis reached maxmemory: raise it, or use a smaller --maxlen";
+        hint = m->is_push ? "; Redis reached maxmemory: raise it, or keep a shorter stream "
+                            "(--maxlen)"
+                          : "; Redis reached maxmemory and refuses even a pull's reads "
+                            "(they run in MULTI): raise it";
     } else if (strncmp(q, "READONLY", 8) == 0) {
         hint = "; this server is a read-only replica: push to the primary";
     } else if (strncmp(q, "LOADING", 7) == 0) {
@@ -430,14 +433,16 @@ int mm_exec_replies(struct mf_mirror *m, int queued, redisReply **exec, const ch
 {
     redisReply *r;
     int rc, first_err = 0;
-    char err[MM_QUOTE_CAP] = "";
+    char err[MM_QUOTE_CAP]; /* the first error as Redis sent it (quoted once, below) */
+    size_t err_len = 0;
     *exec = NULL;
     for (int i = 0; i <= queued; i++) { /* MULTI's +OK, then one +QUEUED each */
         if ((rc = mm_reply(m, &r)))
             return rc;
         if (r->type == REDIS_REPLY_ERROR && !first_err) {
             first_err = 1;
-            mm_quote(err, sizeof err, r->str, r->len);
+            err_len = r->len < sizeof err ? r->len : sizeof err;
+            memcpy(err, r->str, err_len);
         }
         freeReplyObject(r);
     }
@@ -445,7 +450,7 @@ int mm_exec_replies(struct mf_mirror *m, int queued, redisReply **exec, const ch
         return rc;
     if (r->type == REDIS_REPLY_ERROR) {
         if (first_err) { /* EXECABORT: the queued error says why */
-            redisReply fake = {.type = REDIS_REPLY_ERROR, .str = err, .len = strlen(err)};
+            redisReply fake = {.type = REDIS_REPLY_ERROR, .str = err, .len = err_len};
             rc = mm_reply_error(m, &fake, what);
         } else {
             rc = mm_reply_error(m, r, what);

@@ -11,8 +11,9 @@
 static int bad(const char *why)
 {
     return mm_fail(MF_MIRROR_EENDPOINT,
-                   "%s; an endpoint is redis://[:PASSWORD@]HOST[:PORT] or "
-                   "unix:PATH", why);
+                   "%s; an endpoint is redis://[[USER]:PASSWORD@]HOST[:PORT], "
+                   "redis://USER@HOST[:PORT] (the password in "
+                   "MAPFILE_REDIS_PASSWORD) or unix:PATH", why);
 }
 
 static int hexval(char c)
@@ -63,20 +64,20 @@ static int parse_unix(mm_endpoint *ep, const char *path)
     return 0;
 }
 
+/* USER:PASSWORD, :PASSWORD or USER. A password left out (or empty) may
+ * come from MAPFILE_REDIS_PASSWORD (mm_endpoint_parse). */
 static int parse_userinfo(mm_endpoint *ep, const char *s, size_t n)
 {
     const char *colon = memchr(s, ':', n);
-    if (!colon)
-        return bad("the part before '@' must be :PASSWORD or USER:PASSWORD");
-    size_t ul = (size_t)(colon - s);
+    size_t ul = colon ? (size_t)(colon - s) : n;
     int rc = decode(ep->user, sizeof ep->user, s, ul,
                     "the user name has a bad %XX escape, a NUL or is too long");
-    if (rc == 0)
+    if (rc == 0 && colon)
         rc = decode(ep->password, sizeof ep->password, colon + 1, n - ul - 1,
                     "the password has a bad %XX escape, a NUL or is too long");
     if (rc)
         return rc;
-    ep->has_password = true;
+    ep->has_password = ep->password[0] != '\0';
     return 0;
 }
 
@@ -188,6 +189,9 @@ int mm_endpoint_parse(mm_endpoint *ep, const char *text, const char *password)
         snprintf(ep->password, sizeof ep->password, "%s", pw);
         ep->has_password = true;
     }
+    if (ep->user[0] && !ep->has_password)
+        return bad("a user name needs a password, in the endpoint or in "
+                   "MAPFILE_REDIS_PASSWORD");
     return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int opt_int(int v, int def) { return v > 0 ? v : def; }
 
@@ -29,6 +30,7 @@ static int make(mf_mirror **out, bool is_push, const char *endpoint,
         return rc;
     }
     m->is_push = is_push;
+    m->lock_fd = -1;
     snprintf(m->ns, sizeof m->ns, "%s", ns);
     snprintf(m->k_head, sizeof m->k_head, "mf:{%s}:head", ns);
     snprintf(m->k_names, sizeof m->k_names, "mf:{%s}:names", ns);
@@ -74,12 +76,15 @@ int mf_mirror_pull_create(mf_mirror **out, const char *endpoint, const char *pat
     int rc = make(out, false, endpoint, opts);
     if (rc)
         return rc;
-    if (!((*out)->path = strdup(path))) {
+    if (!((*out)->path = strdup(path)))
+        rc = mm_fail(MF_ENOMEM, "no memory for a mirror");
+    else
+        rc = mm_local_claim(*out);
+    if (rc) {
         mf_mirror_close(*out);
         *out = NULL;
-        return mm_fail(MF_ENOMEM, "no memory for a mirror");
     }
-    return 0;
+    return rc;
 }
 
 void mf_mirror_stop(mf_mirror *m)
@@ -103,6 +108,8 @@ void mf_mirror_close(mf_mirror *m)
     mm_disconnect(m);
     mm_table_free(&m->pushed);
     mf_close(m->dst);
+    if (m->lock_fd >= 0)
+        close(m->lock_fd);
     free(m->path);
     memset(&m->ep, 0, sizeof m->ep); /* the password */
     free(m);

@@ -282,6 +282,15 @@ typedef struct mm_state {
 int mm_apply(struct mf_mirror *m, const mm_state *st, bool *replace_needed,
              bool *committed);
 
+/* Make this pull the local file's only writer (an exclusive lock beside
+ * it): 0, #MF_MIRROR_EOWNED when another pull holds it, or an error. */
+int mm_local_claim(struct mf_mirror *m);
+
+/* Is the local file still the one this pull wrote, unchanged by others?
+ * When it was removed, replaced or written by another writer, says so in
+ * the log and asks for a full sync (m->synced = false). */
+void mm_local_check(struct mf_mirror *m);
+
 /* ------------------------------------------------------------------------ */
 /* The mirror                                                               */
 /* ------------------------------------------------------------------------ */
@@ -314,6 +323,12 @@ struct mf_mirror {
     /* pull */
     char *path;
     mf_file *dst;
+    int lock_fd;        /* the flock that makes this pull the file's writer */
+    uint64_t dst_dev, dst_ino; /* the file dst has open, as its path named it */
+    uint64_t dst_gen;   /* its generation after this pull's last write; 0
+                           when not known */
+    bool rebuild;       /* others wrote the file: the next full state goes
+                           into a new one, in the source's order */
     bool synced;        /* following the stream from last_id */
     bool head_gone;     /* logged that the head disappeared */
     unsigned ahead;     /* idle checks in a row that found the head ahead */

@@ -654,6 +654,7 @@ int mf_mirror_pull(mf_mirror *m, int timeout_ms, unsigned *applied)
         *applied = 0;
     if (!m || m->is_push)
         return mm_fail(MF_EINVAL, "mf_mirror_pull: %s", m ? "not a pull" : "NULL mirror");
+    mm_local_check(m);
     int rc = mm_connect(m);
     if (!rc && m->synced)
         rc = incremental(m, timeout_ms < 0 ? 0 : timeout_ms, &n);

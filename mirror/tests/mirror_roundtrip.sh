@@ -42,6 +42,17 @@ EP=unix:$SOCK
 redis_up "" "$T" redis none --port 0 --unixsocket "$SOCK" --unixsocketperm 700
 wait_until 10 redis_ping "" -s "$SOCK" || fail "redis-server did not start"
 
+expect() { # expect STATUS DESC CMD...
+    local want=$1 desc=$2
+    shift 2
+    "$@" >"$T/out" 2>"$T/err"
+    local got=$?
+    if [ "$got" -eq "$want" ]; then pass "$desc (exit $want)"; else
+        fail "$desc: exit $got, want $want"
+        cat "$T/err"
+    fi
+}
+
 # ---- 1. the demo through a mirror ----------------------------------------------
 FILLS=20000
 bg "$DEMO" consume "$T/mirror.map" --seconds 60 >"$T/consume.out" 2>&1
@@ -73,6 +84,10 @@ same_json() {
     return $ok
 }
 check "get --json of every record is equal on both files" same_json
+expect 2 "a second pull of the file the running pull writes" \
+    "$MAPF" mirror pull "$EP" "$T/mirror.map" --once
+check "which says so" grep -q "another mirror pull writes" "$T/err"
+check "the mirror is still equal to the source" same_json
 check "the push stops on SIGTERM with exit 0" stop_gently "$PUSH"
 check "the pull stops on SIGTERM with exit 0" stop_gently "$PULL"
 cat "$T/pull.log"
@@ -121,16 +136,6 @@ else
 fi
 
 # ---- 3. usage and exit codes -----------------------------------------------------
-expect() { # expect STATUS DESC CMD...
-    local want=$1 desc=$2
-    shift 2
-    "$@" >"$T/out" 2>"$T/err"
-    local got=$?
-    if [ "$got" -eq "$want" ]; then pass "$desc (exit $want)"; else
-        fail "$desc: exit $got, want $want"
-        cat "$T/err"
-    fi
-}
 expect 0 "mirror --help" "$MAPF" mirror --help
 check "--help starts with the usage line" \
     test "$(head -n 1 "$T/out")" = "usage: mapf mirror push FILE --redis ENDPOINT | pull ENDPOINT FILE"
@@ -172,6 +177,9 @@ check "which says what to start" grep -q "mirror push" "$T/err"
 expect 1 "push --once to a Redis that is not there" \
     "$MAPF" mirror push "$T/demo.map" --redis unix:$T/nothing.sock --once
 check "naming the endpoint" grep -q "unix:$T/nothing.sock" "$T/err"
+expect 2 "a pull (not --once) into a directory that does not exist" \
+    timeout 30 "$MAPF" mirror pull "$EP" "$T/no/such/dir.map"
+check "which says so" grep -q "No such file or directory" "$T/err"
 expect 2 "pull into a file that is not a map file" sh -c "echo junk >'$T/junk.map' &&
     '$MAPF' mirror pull '$EP' '$T/junk.map' --once"
 kill_all

@@ -71,6 +71,7 @@ Test(endpoint, parses_every_documented_form)
 
 Test(endpoint, refuses_what_it_cannot_reach_with_a_reason)
 {
+    unsetenv("MAPFILE_REDIS_PASSWORD");
     mm_endpoint ep;
     const char *bad[] = {"",
                          "localhost:6379",
@@ -82,6 +83,7 @@ Test(endpoint, refuses_what_it_cannot_reach_with_a_reason)
                          "redis://h:12x",
                          "redis://h/3",
                          "redis://pw@h",
+                         "redis://alice:@h",
                          "redis://:%4@h",
                          "redis://:%zz@h",
                          "redis://[::1",
@@ -104,6 +106,17 @@ Test(endpoint, password_from_the_environment_unless_given)
     cr_assert_str_eq(ep.password, "inurl");
     cr_assert_eq(mm_endpoint_parse(&ep, "redis://:inurl@h", "given"), 0);
     cr_assert_str_eq(ep.password, "given");
+    /* A user name with the password left out, or left empty. */
+    cr_assert_eq(parse(&ep, "redis://alice@h"), 0, "%s", mf_mirror_errdetail());
+    cr_assert_str_eq(ep.user, "alice");
+    cr_assert_str_eq(ep.password, "fromenv");
+    cr_assert_eq(parse(&ep, "redis://alice:@h:7"), 0, "%s", mf_mirror_errdetail());
+    cr_assert_str_eq(ep.user, "alice");
+    cr_assert_str_eq(ep.password, "fromenv");
+    cr_assert_str_eq(ep.shown, "redis://alice@h:7");
+    setenv("MAPFILE_REDIS_PASSWORD", "al:ice@pw", 1);
+    cr_assert_eq(parse(&ep, "redis://alice@h"), 0, "%s", mf_mirror_errdetail());
+    cr_assert_str_eq(ep.password, "al:ice@pw");
     unsetenv("MAPFILE_REDIS_PASSWORD");
 }
 
@@ -396,6 +409,103 @@ Test(mirror, namespaces_do_not_mix)
     mf_mirror_close(q2);
     mf_close(s1);
     mf_close(s2);
+}
+
+/* One pull per local file: a second is refused (two interleave their
+ * batches, and a reader could see the mirror go back); once the first is
+ * closed another may take over. A directory that does not exist fails at
+ * once instead of at every retry. */
+Test(mirror, a_second_pull_of_the_same_file_is_refused)
+{
+    mf_file *src = mu_source("src.map");
+    mu_put(src, "a", "one");
+    mf_mirror *push = mu_push(src), *pull = mu_pull("mirror.map");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    mf_mirror_options o = mu_opts();
+    mf_mirror *second = NULL;
+    cr_assert_eq(mf_mirror_pull_create(&second, fx_endpoint, mf_test_path("mirror.map"), &o),
+                 MF_MIRROR_EOWNED, "%s", mf_mirror_errdetail());
+    cr_assert_null(second);
+    cr_assert(strstr(mf_mirror_errdetail(), "another mirror pull writes") &&
+                  strstr(mf_mirror_errdetail(), "mirror.map"),
+              "%s", mf_mirror_errdetail());
+    cr_assert_eq(mf_mirror_pull_create(&second, fx_endpoint, mf_test_path("no/such/dir.map"),
+                                       &o),
+                 MF_ENOENT, "%s", mf_mirror_errdetail());
+    mf_mirror_close(pull);
+    second = mu_pull("mirror.map");
+    mu_put(src, "b", "two");
+    mu_push_ok(push);
+    mu_pull_ok(second);
+    mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
+    mf_mirror_close(second);
+    mf_mirror_close(push);
+    mf_close(src);
+}
+
+/* The pull is the mirror's only writer, and the mirror is the file at its
+ * path: a file removed, written by a local producer, or replaced by
+ * another file is noticed at the next step, even when the source is idle,
+ * and made equal to the source by a full sync. */
+Test(mirror, a_mirror_removed_written_or_replaced_locally_is_synced_again)
+{
+    const char *mir = mf_test_path("mirror.map");
+    char src_name[4096];
+    snprintf(src_name, sizeof src_name, "%s", mf_test_path("src.map"));
+    mf_file *src = mu_source("src.map");
+    mu_put(src, "a", "one");
+    mu_put(src, "b", "two");
+    mf_mirror *push = mu_push(src), *pull = mu_pull("mirror.map");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+
+    /* Removed, the source idle: made again. */
+    cr_assert_eq(unlink(mir), 0);
+    mu_pull_ok(pull);
+    mu_pull_ok(pull);
+    mu_assert_same(src_name, mir);
+    cr_assert(strstr(mu_log, "was removed"), "%s", mu_log);
+
+    /* Removed, then the source changes: the change lands in the new file. */
+    cr_assert_eq(unlink(mir), 0);
+    mu_put(src, "c", "three");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    mu_pull_ok(pull);
+    mu_assert_same(src_name, mir);
+
+    /* Written by a local producer: its changes are undone. */
+    mf_file *local;
+    cr_assert_eq(mf_open(&local, mir, MF_UPDATE, NULL), 0, "%s", mf_errdetail());
+    mu_put(local, "a", "LOCAL");
+    mu_put(local, "extra", "not in the source");
+    cr_assert_eq(mf_remove(local, "b"), 0);
+    mf_close(local);
+    mu_pull_ok(pull);
+    mu_pull_ok(pull);
+    mu_assert_same(src_name, mir);
+    cr_assert(strstr(mu_log, "was written by another writer"), "%s", mu_log);
+
+    /* Replaced by another map file: brought in step. */
+    mf_file *other = mu_source("other.map");
+    mu_put(other, "z", "elsewhere");
+    mf_close(other);
+    cr_assert_eq(rename(mf_test_path("other.map"), mir), 0);
+    mu_pull_ok(pull);
+    mu_pull_ok(pull);
+    mu_assert_same(src_name, mir);
+    cr_assert(strstr(mu_log, "was replaced by another file"), "%s", mu_log);
+
+    /* And it follows the stream again afterwards. */
+    mu_put(src, "d", "four");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    mu_assert_same(src_name, mir);
+    mu_assert_clean(mir);
+    mf_mirror_close(pull);
+    mf_mirror_close(push);
+    mf_close(src);
 }
 
 Test(mirror, nothing_published_is_enosource_and_leaves_the_file_alone)

@@ -55,13 +55,24 @@ static void teardown(void)
 
 TestSuite(hostile, .init = setup, .fini = teardown, .timeout = 60);
 
+/* The pull of mirror.map, or a new one in its place (one pull per file:
+ * as when a pull restarts, its first step is a full sync). */
+static mf_mirror *the_pull(bool fresh)
+{
+    if (fresh) {
+        mf_mirror_close(pull);
+        pull = mu_pull("mirror.map");
+    }
+    return pull;
+}
+
 /* A pull fails with @p code, says @p what, and leaves the mirror as it
  * was. @p fresh: a new pull (full sync) on the existing mirror file. */
 static void expect_refused(bool fresh, int code, const char *what)
 {
     const char *path = mf_test_path("mirror.map");
     unsigned long long before = mu_fingerprint(path);
-    mf_mirror *p = fresh ? mu_pull("mirror.map") : pull;
+    mf_mirror *p = the_pull(fresh);
     int rc = mf_mirror_pull(p, 0, NULL);
     cr_assert_eq(rc, code, "pull gave %s, not %s: %s", mf_mirror_err_name(rc),
                  mf_mirror_err_name(code), mf_mirror_errdetail());
@@ -69,8 +80,6 @@ static void expect_refused(bool fresh, int code, const char *what)
               what, mf_mirror_errdetail());
     cr_assert_eq(mu_fingerprint(path), before, "the mirror changed");
     mu_assert_clean(path);
-    if (fresh)
-        mf_mirror_close(p);
 }
 
 /* The head's epoch and the seq of the batch after it; with @p bump, the
@@ -409,7 +418,7 @@ Test(hostile, random_damage_never_harms_the_mirror, .timeout = 120)
         for (int k = 0; k < hits; k++)
             damage(&seed);
         for (int fresh = 0; fresh < 2; fresh++) {
-            mf_mirror *q = fresh ? mu_pull("mirror.map") : pull;
+            mf_mirror *q = the_pull(fresh);
             int rc = mf_mirror_pull(q, 0, NULL);
             cr_assert(rc == 0 || rc == MF_MIRROR_EREMOTE || rc == MF_MIRROR_ENOSOURCE,
                       "round %d: %s: %s", round, mf_mirror_err_name(rc),
@@ -417,8 +426,6 @@ Test(hostile, random_damage_never_harms_the_mirror, .timeout = 120)
             if (rc)
                 cr_assert_eq(mu_fingerprint(path), good, "round %d: a refused pull "
                              "changed the mirror", round);
-            if (fresh)
-                mf_mirror_close(q);
         }
         mu_assert_clean(path);
         /* Put the mirror back in step for the next round. */

@@ -129,6 +129,7 @@ static int status_of(int rc)
     case MF_ENOENT:
     case MF_EEXIST:
     case MF_ESYS:
+    case MF_MIRROR_EOWNED:
         return EXIT_USAGE;
     }
     return EXIT_MISSING;
@@ -271,13 +272,16 @@ const mapf_command mapf_cmd_mirror = {
         "pull makes FILE a local map file that every tool and consumer reads as\n"
         "usual, kept in step: a full sync, then each remote batch applied as one\n"
         "local batch (snapshots never mix batches). Removals and producer\n"
-        "restarts propagate; a pull that fell behind resyncs by itself.\n"
+        "restarts propagate; a pull that fell behind resyncs by itself. The pull\n"
+        "is FILE's only writer (it locks .FILE.mirror-lock beside it); a FILE\n"
+        "removed, replaced or written by anything else is synced in full again.\n"
         "\n"
         "Neither side needs codecs. Both reconnect with backoff and say so on\n"
         "stderr; they run until SIGINT or SIGTERM.\n"
         "\n"
-        "  ENDPOINT          redis://[[USER]:PASSWORD@]HOST[:PORT] or unix:PATH;\n"
-        "                    the password may also come from MAPFILE_REDIS_PASSWORD\n"
+        "  ENDPOINT          redis://[[USER]:PASSWORD@]HOST[:PORT], redis://USER@HOST[:PORT]\n"
+        "                    or unix:PATH; a password left out comes from\n"
+        "                    MAPFILE_REDIS_PASSWORD\n"
         "  --redis ENDPOINT  push: where to publish\n"
         "  --ns NAMESPACE    keys are mf:{NAMESPACE}:...; default \"" MF_MIRROR_DEFAULT_NS "\"\n"
         "  --maxlen N        push: keep about N stream entries (default 1000)\n"
@@ -285,6 +289,6 @@ const mapf_command mapf_cmd_mirror = {
         "\n"
         "Exit status: 0 success (or stopped by SIGINT/SIGTERM); 1 Redis\n"
         "unreachable or refusing, nothing published, or invalid content in\n"
-        "Redis; 2 usage error, invalid endpoint, or a FILE that cannot be\n"
-        "opened or created.\n",
+        "Redis; 2 usage error, invalid endpoint, a FILE that cannot be\n"
+        "opened or created, or one another pull writes.\n",
 };

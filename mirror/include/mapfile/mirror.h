@@ -121,7 +121,8 @@ extern "C" {
     XX(EREDIS, -104, "Redis connection or command failed")                    \
     XX(EREMOTE, -105, "invalid content in Redis")                             \
     XX(ENOSOURCE, -106, "nothing is published under this namespace")         \
-    XX(ESTOPPED, -107, "stopped")
+    XX(ESTOPPED, -107, "stopped")                                              \
+    XX(EOWNED, -108, "another mirror pull writes this file")
 
 /** Error codes of this library (the core's MF_E* codes are used too). */
 typedef enum mf_mirror_errno {
@@ -190,7 +191,10 @@ typedef struct mf_mirror mf_mirror;
  *
  * @param[in] endpoint  `redis://[[USER]:PASSWORD@]HOST[:PORT]` (port 6379 by
  *                      default; `[v6addr]` for IPv6; `%XX` escapes in the
- *                      password) or `unix:PATH`
+ *                      password), `redis://USER@HOST[:PORT]`, or
+ *                      `unix:PATH`; mf_mirror_options.password overrides
+ *                      the endpoint's, and a password left out or empty
+ *                      comes from MAPFILE_REDIS_PASSWORD
  * @return 0, #MF_EINVAL, #MF_ENOMEM, #MF_MIRROR_EENDPOINT (also for an
  *         invalid namespace)
  */
@@ -220,8 +224,15 @@ MF_MIRROR_API int mf_mirror_push(mf_mirror *m);
  * @p endpoint. Nothing is read yet (see mf_mirror_pull()). The file is
  * created at the first sync, complete (a consumer waiting for it with
  * mf_open_options.wait_ms sees it only then); an existing file is brought
- * in step. The pull is the file's only writer.
- * @return 0, #MF_EINVAL, #MF_ENOMEM, #MF_MIRROR_EENDPOINT
+ * in step. The pull is the file's only writer: it holds an exclusive lock
+ * (flock) on `.BASE.mirror-lock` beside the file until mf_mirror_close(),
+ * so a second pull of the same file fails here; and a file removed,
+ * replaced or written by anybody else meanwhile is noticed before the next
+ * step (within one timeout of mf_mirror_pull()) and synced in full again.
+ * @return 0, #MF_EINVAL, #MF_ENOMEM, #MF_MIRROR_EENDPOINT,
+ *         #MF_MIRROR_EOWNED (another pull writes @p path), #MF_ENOENT (its
+ *         directory does not exist), #MF_EACCES, #MF_ESYS (the lock file
+ *         cannot be made)
  */
 MF_MIRROR_API int mf_mirror_pull_create(mf_mirror **out, const char *endpoint,
                                         const char *path,
