@@ -27,7 +27,7 @@ typedef struct push_put {
     char *name;
     mf_record_info info;
     void *data;
-    bool is_new;  /* not yet in the names set */
+    bool is_new;  /* not yet in the names set, or moving to its end */
     double score;
 } push_put;
 
@@ -238,8 +238,10 @@ static bool unchanged(const mm_meta *meta, const mf_record_info *info)
            strcmp(meta->class_name, info->class_name) == 0;
 }
 
+/* @p moved: the name has its place at the end of the names set to take
+ * (scan_view). */
 static int plan_put(push_plan *p, mf_txn *txn, const mf_record_info *info,
-                    const mm_meta *meta, struct mf_mirror *m)
+                    const mm_meta *meta, bool moved, struct mf_mirror *m)
 {
     if (p->nputs == p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 4;
@@ -258,7 +260,7 @@ static int plan_put(push_plan *p, mf_txn *txn, const mf_record_info *info,
         free(put->data);
         return MF_ENOMEM;
     }
-    put->is_new = !meta || m->fresh;
+    put->is_new = !meta || m->fresh || moved;
     put->score = meta && !m->fresh ? meta->score : 0;
     p->payload += put->info.size;
     p->nputs++;
@@ -301,12 +303,24 @@ static int scan_view(struct mf_mirror *m, mf_txn *txn, push_plan *p)
     int rc;
     clear_seen(&m->pushed);
     mf_txn_iter_init(&it, txn, NULL);
+    /* The source lists names in insertion order, and the names set must
+     * too. A known name scored below the one before it was removed and
+     * added again since Redis saw it: it moves to the end, and so does
+     * every known name after it (each takes a new, higher score). */
+    double last = 0;
+    bool moving = false;
     while ((rc = mf_iter_next(&it, &info)) == 1) {
         mm_meta *meta = mm_table_find(&m->pushed, info.name);
-        if (meta)
+        bool moved = false;
+        if (meta) {
             meta->seen = true;
+            moved = !m->fresh && (moving || meta->score <= last);
+            moving |= moved;
+            last = meta->score;
+        }
         p->records++;
-        if (!unchanged(meta, &info) && (rc = plan_put(p, txn, &info, meta, m)))
+        if ((moved || !unchanged(meta, &info)) &&
+            (rc = plan_put(p, txn, &info, meta, moved, m)))
             return rc;
     }
     if (rc < 0)

@@ -508,6 +508,40 @@ Test(mirror, a_mirror_removed_written_or_replaced_locally_is_synced_again)
     mf_close(src);
 }
 
+/* Names removed and added again between two looks of the push move to the
+ * end of the names set, as in the source: a new mirror lists the source's
+ * order. "d" was the last name before: its old score alone would keep it
+ * ahead of "a". */
+Test(mirror, a_name_added_again_moves_to_the_end_in_redis_too)
+{
+    mf_file *src = mu_source("src.map");
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++)
+        mu_put(src, names[i], names[i]);
+    mf_mirror *push = mu_push(src);
+    mu_push_ok(push);
+    mu_remove(src, "a");
+    mu_put(src, "a", "a again");
+    mu_remove(src, "d");
+    mu_put(src, "d", "d");
+    mu_put(src, "e", "new");
+    mu_push_ok(push);
+    mf_mirror *pull = mu_pull("mirror.map");
+    mu_pull_ok(pull);
+    mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
+    /* And the order holds for the names that did not move after that. */
+    mu_put(src, "b", "b changed");
+    mu_push_ok(push);
+    mf_mirror_close(pull);
+    cr_assert_eq(unlink(mf_test_path("mirror.map")), 0);
+    pull = mu_pull("mirror.map");
+    mu_pull_ok(pull);
+    mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
+    mf_mirror_close(pull);
+    mf_mirror_close(push);
+    mf_close(src);
+}
+
 Test(mirror, nothing_published_is_enosource_and_leaves_the_file_alone)
 {
     mf_mirror *pull = mu_pull("mirror.map");
