@@ -232,6 +232,31 @@ static int auth(struct mf_mirror *m)
     return rc;
 }
 
+/* The largest string Redis takes (proto-max-bulk-len): a record above it
+ * cannot be published (Redis drops the connection). A server that does not
+ * say (CONFIG renamed or not allowed) is taken to have the default. */
+static int bulk_limit(struct mf_mirror *m)
+{
+    const char *argv[] = {"CONFIG", "GET", "proto-max-bulk-len"};
+    mm_args a;
+    mm_args_init(&a);
+    for (int i = 0; i < 3; i++)
+        mm_args_str(&a, argv[i]);
+    redisReply *r = NULL;
+    int rc = mm_command(m, &a, &r);
+    mm_args_free(&a);
+    if (rc)
+        return rc;
+    uint64_t v;
+    m->bulk_max = MM_BULK_MAX_DEFAULT;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING &&
+        mm_parse_u64(r->element[1]->str, r->element[1]->len, &v) == 0 && v >= (1u << 20))
+        m->bulk_max = v;
+    freeReplyObject(r);
+    return 0;
+}
+
 int mm_connect(struct mf_mirror *m)
 {
     if (m->c)
@@ -255,6 +280,11 @@ int mm_connect(struct mf_mirror *m)
         redisEnableKeepAlive(c);
     if (m->ep.has_password) {
         int rc = auth(m);
+        if (rc)
+            return rc;
+    }
+    if (m->is_push) {
+        int rc = bulk_limit(m);
         if (rc)
             return rc;
     }

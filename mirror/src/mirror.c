@@ -46,6 +46,8 @@ static int make(mf_mirror **out, bool is_push, const char *endpoint,
     m->log = o.log;
     m->log_ud = o.log_ud;
     mm_table_init(&m->pushed);
+    mm_table_init(&m->too_big);
+    m->bulk_max = MM_BULK_MAX_DEFAULT;
     atomic_init(&m->stop, 0);
     *out = m;
     return 0;
@@ -107,6 +109,7 @@ void mf_mirror_close(mf_mirror *m)
         return;
     mm_disconnect(m);
     mm_table_free(&m->pushed);
+    mm_table_free(&m->too_big);
     mf_close(m->dst);
     if (m->lock_fd >= 0)
         close(m->lock_fd);

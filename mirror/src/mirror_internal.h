@@ -42,6 +42,8 @@ int mm_context(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3
  * at most about 80 characters. Returns buf. */
 const char *mm_quote(char *buf, size_t cap, const char *s, size_t len);
 #define MM_QUOTE_CAP 400
+/* Redis's default proto-max-bulk-len: the largest string it takes. */
+#define MM_BULK_MAX_DEFAULT (512ull << 20)
 
 struct mf_mirror;
 void mm_log(struct mf_mirror *m, int level, const char *fmt, ...)
@@ -314,6 +316,10 @@ struct mf_mirror {
     /* push */
     mf_file *src;
     mm_table pushed;    /* what Redis holds, per name */
+    mm_table too_big;   /* records over bulk_max, with the generation
+                           last reported */
+    uint64_t bulk_max;  /* the largest string Redis takes
+                           (proto-max-bulk-len) */
     bool loaded;        /* pushed/epoch/seq were read since connecting */
     bool fresh;         /* the next batch writes the namespace from nothing */
     uint64_t next_score;

@@ -295,6 +295,33 @@ static void clear_seen(mm_table *t)
         e->meta.seen = false;
 }
 
+/* A record Redis cannot take (one string of more than proto-max-bulk-len
+ * bytes; Redis would drop the connection, and the batch with it): it is
+ * left out, as if removed, so no mirror shows an old version of it as
+ * current, and said once per version of it. */
+static bool too_big(struct mf_mirror *m, const mf_record_info *info)
+{
+    if (info->size <= m->bulk_max) {
+        if (m->too_big.count)
+            mm_table_del(&m->too_big, info->name);
+        return false;
+    }
+    bool added;
+    mm_entry *e = mm_table_put(&m->too_big, info->name, &added);
+    if (!e || added || e->meta.generation != info->generation) {
+        char q[MM_QUOTE_CAP];
+        mm_log(m, MF_MIRROR_LOG_ERROR, "%s: record '%s' (%llu bytes) is larger than the "
+               "largest string Redis takes (proto-max-bulk-len, %llu bytes): it is "
+               "left out of the mirrors until it fits; raise proto-max-bulk-len in "
+               "redis.conf to mirror it", m->ep.shown,
+               mm_quote(q, sizeof q, info->name, strlen(info->name)),
+               (unsigned long long)info->size, (unsigned long long)m->bulk_max);
+        if (e)
+            e->meta.generation = info->generation;
+    }
+    return true;
+}
+
 /* One read view: the changed records and the removed names. */
 static int scan_view(struct mf_mirror *m, mf_txn *txn, push_plan *p)
 {
@@ -310,6 +337,8 @@ static int scan_view(struct mf_mirror *m, mf_txn *txn, push_plan *p)
     double last = 0;
     bool moving = false;
     while ((rc = mf_iter_next(&it, &info)) == 1) {
+        if (too_big(m, &info))
+            continue; /* unseen: a copy Redis holds is deleted */
         mm_meta *meta = mm_table_find(&m->pushed, info.name);
         bool moved = false;
         if (meta) {

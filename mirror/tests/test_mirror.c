@@ -542,6 +542,66 @@ Test(mirror, a_name_added_again_moves_to_the_end_in_redis_too)
     mf_close(src);
 }
 
+static int occurrences(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* A record larger than the largest string Redis takes (proto-max-bulk-len)
+ * cannot be published: the push leaves it out (deleting the copy Redis
+ * holds, so no mirror shows an old version as current), says so once per
+ * version, and publishes everything else; once it fits it is mirrored. */
+Test(mirror, a_record_too_large_for_redis_is_left_out_and_said)
+{
+    fx_do("CONFIG SET proto-max-bulk-len 1mb");
+    const size_t big = 1500000;
+    unsigned char *bytes = calloc(1, big);
+    cr_assert_not_null(bytes);
+    mf_file *src = mu_source("src.map");
+    mu_put(src, "small", "fits");
+    cr_assert_eq(mf_put_raw(src, "big", "blob", 1, bytes, 100), 0);
+    mf_mirror *push = mu_push(src), *pull = mu_pull("mirror.map");
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    mu_assert_same(mf_test_path("src.map"), mf_test_path("mirror.map"));
+
+    cr_assert_eq(mf_put_raw(src, "big", "blob", 1, bytes, big), 0);
+    mu_put(src, "small", "changed");
+    mu_push_ok(push);
+    const char *said = "larger than the largest string Redis takes";
+    cr_assert_eq(occurrences(mu_log, said), 1, "%s", mu_log);
+    cr_assert(strstr(mu_log, "1048576 bytes"), "%s", mu_log);
+    mu_put(src, "small", "changed again");
+    mu_push_ok(push);
+    cr_assert_eq(occurrences(mu_log, said), 1, "said once per version: %s", mu_log);
+    mu_pull_ok(pull);
+    mf_file *mir;
+    cr_assert_eq(mf_open(&mir, mf_test_path("mirror.map"), MF_READ, NULL), 0);
+    mf_record_info info;
+    cr_assert_eq(mf_stat(mir, "big", &info), MF_ENOTFOUND, "no old version shown as current");
+    cr_assert_eq(mf_stat(mir, "small", &info), 0);
+    mf_close(mir);
+
+    /* A fresh pull (a full sync) sees a consistent namespace too. */
+    mf_mirror_close(pull);
+    cr_assert_eq(unlink(mf_test_path("mirror.map")), 0);
+    pull = mu_pull("mirror.map");
+    mu_pull_ok(pull);
+    mu_assert_clean(mf_test_path("mirror.map"));
+
+    cr_assert_eq(mf_put_raw(src, "big", "blob", 1, bytes, 200000), 0);
+    mu_push_ok(push);
+    mu_pull_ok(pull);
+    mu_assert_same_records(mf_test_path("src.map"), mf_test_path("mirror.map"));
+    mf_mirror_close(pull);
+    mf_mirror_close(push);
+    mf_close(src);
+    free(bytes);
+}
+
 Test(mirror, nothing_published_is_enosource_and_leaves_the_file_alone)
 {
     mf_mirror *pull = mu_pull("mirror.map");

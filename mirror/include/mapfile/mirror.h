@@ -207,6 +207,10 @@ MF_MIRROR_API int mf_mirror_push_create(mf_mirror **out, mf_file *src,
  * connect (and read what Redis holds) if not connected, read the source
  * through one read view, and send only the changed and removed records in
  * one MULTI/EXEC. Does nothing (and sends nothing) when nothing changed.
+ * A record larger than the largest string the server takes
+ * (proto-max-bulk-len, read when connecting; 512 MiB by default) is left
+ * out, as if removed, and the log says so once per version of it: the
+ * rest is published, and no mirror shows an old version as current.
  * After an error the connection is dropped; the next call reconnects.
  * @return 0, #MF_EINVAL, #MF_MIRROR_ECONNECT, #MF_MIRROR_EAUTH,
  *         #MF_MIRROR_EREDIS (also when Redis ran a batch only in part: the
