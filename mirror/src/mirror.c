@@ -31,6 +31,10 @@ static int make(mf_mirror **out, bool is_push, const char *endpoint,
     }
     m->is_push = is_push;
     m->lock_fd = -1;
+    char host[64] = "";
+    if (gethostname(host, sizeof host - 1) != 0)
+        snprintf(host, sizeof host, "?");
+    snprintf(m->pusher, sizeof m->pusher, "%s pid %ld", host, (long)getpid());
     snprintf(m->ns, sizeof m->ns, "%s", ns);
     snprintf(m->k_head, sizeof m->k_head, "mf:{%s}:head", ns);
     snprintf(m->k_names, sizeof m->k_names, "mf:{%s}:names", ns);

@@ -320,6 +320,7 @@ struct mf_mirror {
                            last reported */
     uint64_t bulk_max;  /* the largest string Redis takes
                            (proto-max-bulk-len) */
+    char pusher[128];   /* "HOST pid N", in the head: who writes it */
     bool loaded;        /* pushed/epoch/seq were read since connecting */
     bool fresh;         /* the next batch writes the namespace from nothing */
     uint64_t next_score;

@@ -561,6 +561,8 @@ static int queue_head(struct mf_mirror *m, mm_args *a, int *queued, push_plan *p
     mm_args_u64(a, p->records);
     mm_args_str(a, "time_ns");
     mm_args_u64(a, mm_now_ns());
+    mm_args_str(a, "pusher");
+    mm_args_str(a, m->pusher);
     return queue(m, a, queued);
 }
 
@@ -780,18 +782,31 @@ int mm_push_probe(struct mf_mirror *m)
     if (!m->c || !m->loaded)
         return 0;
     redisReply *r;
-    int rc = simple(m, &r, "HMGET", m->k_head, "epoch", "seq", NULL);
+    int rc = simple(m, &r, "HMGET", m->k_head, "epoch", "seq", "pusher");
     if (rc)
         return rc;
     char seq[24];
     snprintf(seq, sizeof seq, "%llu", (unsigned long long)m->seq);
-    bool same = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+    bool same = r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
                 r->element[0]->type == REDIS_REPLY_STRING &&
                 r->element[1]->type == REDIS_REPLY_STRING &&
                 r->element[0]->len == 16 && memcmp(r->element[0]->str, m->epoch, 16) == 0 &&
                 strcmp(r->element[1]->str, seq) == 0;
+    /* The head names the push that wrote it last: another one means two
+     * pushes share the namespace, each rewriting what the other wrote. */
+    char other[MM_QUOTE_CAP] = "";
+    if (!same && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[2]->type == REDIS_REPLY_STRING &&
+        (r->element[2]->len != strlen(m->pusher) ||
+         memcmp(r->element[2]->str, m->pusher, r->element[2]->len) != 0))
+        mm_quote(other, sizeof other, r->element[2]->str, r->element[2]->len);
     freeReplyObject(r);
-    if (!same) {
+    if (!same && other[0]) {
+        mm_log(m, MF_MIRROR_LOG_WARN, "%s: another push (%s) writes namespace '%s': run "
+               "one push per namespace (each rewrites what the other wrote); reading it "
+               "again", m->ep.shown, other, m->ns);
+        m->loaded = false;
+    } else if (!same) {
         mm_log(m, MF_MIRROR_LOG_WARN, "%s: namespace '%s' is not as this push left it "
                "(Redis restarted or was changed): reading it again", m->ep.shown, m->ns);
         m->loaded = false;

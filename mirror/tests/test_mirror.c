@@ -602,6 +602,29 @@ Test(mirror, a_record_too_large_for_redis_is_left_out_and_said)
     free(bytes);
 }
 
+/* Two pushes on one namespace rewrite each other's batches: the head names
+ * the push that wrote it, and an idle push that finds another's name there
+ * says so. */
+Test(mirror, a_second_push_on_the_namespace_is_named)
+{
+    mf_file *s1 = mu_source("one.map"), *s2 = mu_source("two.map");
+    mu_put(s1, "a", "one");
+    mu_put(s2, "b", "two");
+    mf_mirror *p1 = mu_push(s1), *p2 = mu_push(s2);
+    snprintf(p2->pusher, sizeof p2->pusher, "elsewhere pid 7");
+    mu_push_ok(p1);
+    cr_assert_eq(mm_push_probe(p1), 0);
+    cr_assert(!strstr(mu_log, "another push"), "%s", mu_log);
+    mu_push_ok(p2);
+    cr_assert_eq(mm_push_probe(p1), 0);
+    cr_assert(strstr(mu_log, "another push (elsewhere pid 7) writes namespace"), "%s",
+              mu_log);
+    mf_mirror_close(p2);
+    mf_mirror_close(p1);
+    mf_close(s2);
+    mf_close(s1);
+}
+
 Test(mirror, nothing_published_is_enosource_and_leaves_the_file_alone)
 {
     mf_mirror *pull = mu_pull("mirror.map");
