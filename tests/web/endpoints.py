@@ -13,6 +13,7 @@ the Host check, read-only methods and the client cap answer as documented;
 stored in the file (marked X-Mapfile-Emulated).
 """
 import json
+import re
 import os
 import sys
 import time
@@ -99,12 +100,19 @@ def test_hier(env, addr):
     check(titles.get("hpx") == "This is the px distribution", "items carry the object title", titles)
 
 
+def id_gen(event_id):
+    """The generation in an event id (GENERATION-FILEID)."""
+    return int(str(event_id).split("-")[0])
+
+
 def test_events(env, addr, map_path):
     sse = SSE(addr)
     check(sse.status == 200 and b"text/event-stream" in sse.head, "/events is an event stream")
     hello = sse.next()
-    check(hello and hello["event"] == "hello" and int(hello["id"]) == hello["json"]["generation"],
-          "a new stream starts with hello carrying the generation as id", hello)
+    check(hello and hello["event"] == "hello" and id_gen(hello["id"]) == hello["json"]["generation"],
+          "a new stream starts with hello carrying the generation in its id", hello)
+    file_id = hello["id"].split("-")[1]
+    check(re.fullmatch(r"[0-9a-f]{16}", file_id) is not None, "and the file's id", hello)
     put(env, map_path, "notes/shift", "beam off")
     ev = sse.next()
     check(ev and ev["event"] == "message" and ev["json"]["changed"] == ["notes/shift"] and
@@ -113,8 +121,9 @@ def test_events(env, addr, map_path):
     ev = sse.next()
     check(ev and "notes/new" in ev["json"]["changed"] and ev["json"]["tree"],
           "a new record is an event with tree: true", ev)
-    last = int(ev["id"])
-    check(last == ev["json"]["generation"], "the event id is the file's generation", ev)
+    last = ev["id"]
+    check(id_gen(last) == ev["json"]["generation"] and last.endswith("-" + file_id),
+          "the event id is GENERATION-FILEID", ev)
     sse.close()
 
     # Missed while away: one event naming all of it.
@@ -127,12 +136,14 @@ def test_events(env, addr, map_path):
     check(ev and ev["event"] == "message" and sorted(ev["json"]["changed"]) == ["hpx_note", "notes/shift"]
           and ev["json"]["removed"] == ["notes/new"] and ev["json"]["tree"],
           "Last-Event-ID resumes with what was missed, coalesced", ev)
-    current = int(ev["id"])
+    current = ev["id"]
     sse.close()
     sse = SSE(addr, last_id=current)
     check(sse.next(timeout=1.0) is None, "resuming at the current id sends nothing")
     sse.close()
-    for bad in ("1", "abc", str(current + 100000), "18446744073709551616"):
+    other_file = "%d-%016x" % (id_gen(current), int(file_id, 16) ^ 1)
+    for bad in ("1", "abc", id_gen(current), "%d-%s" % (id_gen(current) + 100000, file_id),
+                "18446744073709551616-" + file_id, other_file, current + "0"):
         sse = SSE(addr, last_id=bad)
         ev = sse.next()
         check(ev and ev["event"] == "resync", "Last-Event-ID %s (unknown) gives resync" % bad, ev)
@@ -141,7 +152,7 @@ def test_events(env, addr, map_path):
 
 def test_recreate(env, addr, map_path):
     sse = SSE(addr)
-    sse.next()  # hello
+    before = sse.next()  # hello
     env.produce(map_path, "--fills", "300", "--every", "100")
     seen = []
     for _ in range(20):
@@ -161,6 +172,12 @@ def test_recreate(env, addr, map_path):
     check(sorted(i["_name"] for i in tree["_childs"]) == ["hprof", "hpx", "hpxpy"],
           "h.json lists the new file's records", tree["_childs"])
     sse.close()
+    # A browser reconnecting with an id of the replaced file, even one whose
+    # generation the new file has reached, is told to start over.
+    again = SSE(addr, last_id="%d-%s" % (3, before["id"].split("-")[1]))
+    ev = again.next()
+    check(ev and ev["event"] == "resync", "a Last-Event-ID of the replaced file gives resync", ev)
+    again.close()
 
 
 def test_wait_for_file(env):

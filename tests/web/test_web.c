@@ -137,6 +137,35 @@ static int has_name(const mfw_json *arr, const char *name)
     return 0;
 }
 
+/* Event ids are GENERATION-FILEID; anything else is refused (and the
+ * client resyncs). */
+Test(events, event_ids_carry_the_generation_and_the_file_id)
+{
+    mfw_state st;
+    mfw_state_init(&st);
+    atomic_store(&st.file_id, 0x0123456789abcdefull);
+    char buf[128];
+    mf_writer w = {(unsigned char *)buf, 0, sizeof buf - 1, 0, NULL, NULL};
+    mfw_event_id(&st, 42, &w);
+    cr_assert_eq(w.err, 0);
+    buf[w.len] = '\0';
+    cr_assert_str_eq(buf, "id: 42-0123456789abcdef\n");
+    uint64_t gen, fid;
+    cr_assert_eq(mfw_event_id_parse("42-0123456789abcdef", &gen, &fid), 0);
+    cr_assert_eq(gen, 42);
+    cr_assert_eq(fid, 0x0123456789abcdefull);
+    cr_assert_eq(mfw_event_id_parse("18446744073709551615-ffffffffffffffff", &gen, &fid), 0);
+    cr_assert_eq(gen, UINT64_MAX);
+    const char *bad[] = {"", "42", "-0123456789abcdef", "42-", "42-0123456789abcde",
+                         "42-0123456789abcdef0", "42-0123456789ABCDEF", "x-0123456789abcdef",
+                         "18446744073709551616-0123456789abcdef", "42 -0123456789abcdef",
+                         "42-0123456789abcdeg"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(mfw_event_id_parse(bad[i], &gen, &fid), -1, "'%s' accepted", bad[i]);
+    cr_expect_eq(mfw_event_id_parse(NULL, &gen, &fid), -1);
+    mfw_state_free(&st);
+}
+
 Test(events, changes_since_a_seq_are_coalesced_into_one_message)
 {
     mfw_state st;
@@ -150,7 +179,7 @@ Test(events, changes_since_a_seq_are_coalesced_into_one_message)
     cr_assert_not(mfw_state_apply(&st, scan_of(3, n3, g3), 3, 6, 0), "no change, no event");
 
     char *msg = compose(&st, base, 0, &cov);
-    cr_assert(strncmp(msg, "id: 6\n", 6) == 0, "%s", msg);
+    cr_assert(strncmp(msg, "id: 6-0000000000000000\n", 23) == 0, "%s", msg);
     mfw_json *j = data_of(msg);
     const mfw_json *ch = mfw_json_get(j, "changed");
     cr_assert_eq(ch->len, 2, "%s", msg);

@@ -1,6 +1,9 @@
 /* events.c - /events: one Server-Sent Events stream per client.
  *
- * Messages (each with `id:` the file's generation):
+ * Messages (each with `id:` GENERATION-FILEID, the file's generation and
+ * its random id: a client reconnecting with the id of a file since
+ * replaced gets a resync, even if the new file's generations reached the
+ * same number):
  * - `event: hello`  on connect: {"generation", "title", "file"};
  * - a plain message per change: {"generation", "changed": [names],
  *   "removed": [names], "tree": true if records came or went};
@@ -62,13 +65,47 @@ static int out_reserve(mf_writer *w, size_t need)
     return 0;
 }
 
+void mfw_event_id(const mfw_state *st, uint64_t gen, mf_writer *w)
+{
+    mf_w_printf(w, "id: %" PRIu64 "-%016" PRIx64 "\n", gen, atomic_load(&st->file_id));
+}
+
+int mfw_event_id_parse(const char *v, uint64_t *gen, uint64_t *file_id)
+{
+    uint64_t n = 0, f = 0;
+    size_t i = 0;
+    if (!v)
+        return -1;
+    for (; v[i] >= '0' && v[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(v[i] - '0');
+        if (i >= 20 || n > (UINT64_MAX - d) / 10)
+            return -1;
+        n = n * 10 + d;
+    }
+    if (i == 0 || v[i] != '-')
+        return -1;
+    const char *h = v + i + 1;
+    for (i = 0; i < 16; i++) {
+        char c = h[i];
+        int x = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (x < 0)
+            return -1;
+        f = f << 4 | (uint64_t)x;
+    }
+    if (h[16] != '\0')
+        return -1;
+    *gen = n;
+    *file_id = f;
+    return 0;
+}
+
 static void resync_event(const mfw_state *st, mf_writer *w)
 {
     uint64_t g = atomic_load(&st->generation);
     w->err = 0;
     w->len = 0;
-    mf_w_printf(w, "id: %" PRIu64 "\nevent: resync\ndata: {\"generation\":%" PRIu64
-                   "}\n\n", g, g);
+    mfw_event_id(st, g, w);
+    mf_w_printf(w, "event: resync\ndata: {\"generation\":%" PRIu64 "}\n\n", g);
 }
 
 static void name_list(mf_writer *w, const char *key, int *first)
@@ -89,7 +126,8 @@ uint64_t mfw_events_compose(const mfw_state *st, uint64_t seq, int resync,
         return seq;
     size_t start = w->len;
     int first = 1, n = 0;
-    mf_w_printf(w, "id: %" PRIu64 "\ndata: {\"generation\":%" PRIu64 ",", g, g);
+    mfw_event_id(st, g, w);
+    mf_w_printf(w, "data: {\"generation\":%" PRIu64 ",", g);
     name_list(w, "changed", &first);
     for (size_t i = 0; i < st->nrecs && !w->err; i++)
         if (st->recs[i].changed_seq > seq) {
@@ -134,8 +172,9 @@ uint64_t mfw_events_resume_seq(const mfw_state *st, uint64_t last_gen)
 static void hello_event(mfw_server *s, mfw_client *c, mf_writer *w)
 {
     uint64_t g = atomic_load(&s->st.generation);
-    mf_w_printf(w, "retry: 1000\nid: %" PRIu64 "\nevent: hello\ndata: {\"generation\":%"
-                   PRIu64 ",\"file\":", g, g);
+    mf_w_printf(w, "retry: 1000\n");
+    mfw_event_id(&s->st, g, w);
+    mf_w_printf(w, "event: hello\ndata: {\"generation\":%" PRIu64 ",\"file\":", g);
     mf_w_json_str(w, s->file);
     mf_w_printf(w, ",\"title\":");
     mf_w_json_str(w, s->title ? s->title : s->file_title);
@@ -230,24 +269,6 @@ static void sse_free(void *cls)
     free(c);
 }
 
-/* Last-Event-ID: digits only, else the client resyncs. */
-static int parse_last_id(const char *v, uint64_t *out)
-{
-    uint64_t n = 0;
-    if (!v || !*v || strlen(v) > 20)
-        return -1;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9')
-            return -1;
-        uint64_t d = (uint64_t)(*v - '0');
-        if (n > (UINT64_MAX - d) / 10)
-            return -1;
-        n = n * 10 + d;
-    }
-    *out = n;
-    return 0;
-}
-
 static void set_start(mfw_server *s, mfw_client *c, struct MHD_Connection *conn)
 {
     const char *last = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Last-Event-ID");
@@ -257,9 +278,13 @@ static void set_start(mfw_server *s, mfw_client *c, struct MHD_Connection *conn)
         c->hello = 1;
         return;
     }
+    uint64_t file_id;
     pthread_rwlock_rdlock(&s->st.lock);
-    uint64_t seq = parse_last_id(last, &gen) == 0 ? mfw_events_resume_seq(&s->st, gen)
-                                                  : UINT64_MAX;
+    /* Anything but an id of this file resyncs the client. */
+    uint64_t seq = mfw_event_id_parse(last, &gen, &file_id) == 0 &&
+                           file_id == atomic_load(&s->st.file_id)
+                       ? mfw_events_resume_seq(&s->st, gen)
+                       : UINT64_MAX;
     pthread_rwlock_unlock(&s->st.lock);
     if (seq == UINT64_MAX)
         c->resync = 1;

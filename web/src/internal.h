@@ -90,6 +90,9 @@ typedef struct mfw_state {
     mfw_tomb tombs[MFW_TOMBSTONES];
     size_t tomb_n, tomb_head;
     _Atomic uint64_t generation; /* file generation of the last scan */
+    _Atomic uint64_t file_id;    /* the file's random id (mf_file_info): event
+                                    ids carry it, so a Last-Event-ID from a
+                                    file since replaced is not resumed */
     _Atomic uint64_t updates;    /* scans that found a change */
 } mfw_state;
 
@@ -168,6 +171,10 @@ void mfw_events_close_all(mfw_server *s);
 /* The resume position for a Last-Event-ID: the seq the client has seen,
  * or UINT64_MAX when it must resync. Caller holds st->lock. */
 uint64_t mfw_events_resume_seq(const mfw_state *st, uint64_t last_gen);
+/* An event id: "GENERATION-FILEID" (16 hex digits). */
+void mfw_event_id(const mfw_state *st, uint64_t gen, mf_writer *w);
+/* Parse one; -1 unless it is well formed. */
+int mfw_event_id_parse(const char *v, uint64_t *gen, uint64_t *file_id);
 /* Compose the event for a client at @p seq into @p w (SSE text): a change
  * event naming what changed since @p seq, or a resync event. Returns the
  * seq now covered. Caller holds st->lock. Exposed for tests. */

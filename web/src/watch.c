@@ -219,27 +219,39 @@ static void file_identity(const char *path, dev_t *dev, ino_t *ino)
     }
 }
 
-static void note_title(mfw_server *s, mf_file *mf)
+/* A new file (first open or a replacement): its title, and its id for
+ * the event ids. */
+static void note_file(mfw_server *s, mf_file *mf)
 {
     mf_file_info fi;
     if (mf_file_stat(mf, &fi) == 0) {
         pthread_rwlock_wrlock(&s->st.lock);
         snprintf(s->file_title, sizeof s->file_title, "%s", fi.title);
+        atomic_store(&s->st.file_id, fi.file_id);
         pthread_rwlock_unlock(&s->st.lock);
     }
 }
 
-/* One scan after a wake-up; fans out to the event streams. */
-static void rescan(mfw_server *s, mf_file *mf, uint64_t gen, int restart)
+/* One scan after a wake-up; fans out to the event streams. 0, or -1 when
+ * it could not scan (a producer mid-change; the next wake-up rescans). */
+static int rescan(mfw_server *s, mf_file *mf, uint64_t gen, int restart)
 {
     mfw_rec *recs;
     size_t n;
     if (scan(mf, &recs, &n) != 0)
-        return; /* a producer mid-change; the next wake-up rescans */
+        return -1;
     if (restart)
-        note_title(s, mf);
+        note_file(s, mf);
     if (mfw_state_apply(&s->st, recs, n, gen, restart))
         mfw_events_wake(s, 0);
+    return 0;
+}
+
+/* Is mf another file than the one the events speak of? */
+static int other_file(mfw_server *s, mf_file *mf)
+{
+    mf_file_info fi;
+    return mf_file_stat(mf, &fi) == 0 && fi.file_id != atomic_load(&s->st.file_id);
 }
 
 static void *watch_main(void *arg)
@@ -269,13 +281,13 @@ static void *watch_main(void *arg)
         dev_t d2 = dev;
         ino_t i2 = ino;
         file_identity(s->file, &d2, &i2);
-        if (seen < last || d2 != dev || i2 != ino)
+        if (seen < last || d2 != dev || i2 != ino || other_file(s, mf))
             restart = 1;
         dev = d2;
         ino = i2;
         last = seen;
-        rescan(s, mf, seen, restart);
-        restart = 0;
+        if (rescan(s, mf, seen, restart) == 0)
+            restart = 0;
     }
     return NULL;
 }
