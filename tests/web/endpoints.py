@@ -222,6 +222,10 @@ def test_auth(env, map_path):
     r = env.run([env.mapf, "serve", map_path, "--listen", "0.0.0.0:0"])
     check(r.returncode == 2 and b"--token" in r.stderr,
           "a non-loopback address without --token is a usage error", r.stderr)
+    r = env.run([env.mapf, "serve", map_path, "--listen", "127.0.0.1:0", "--jsroot",
+                 env.path("no-jsroot-here")])
+    check(r.returncode == 2 and b"no JSROOT package" in r.stderr,
+          "a --jsroot directory without JSROOT is a usage error, said at start", r.stderr)
     tok = "s3cret-token-42"
     p, addr = env.serve(map_path, "--token", tok)
     st, h, _ = http(addr, "/h.json")

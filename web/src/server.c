@@ -438,6 +438,13 @@ int mfw_server_start(mfw_server **out, const mfw_options *opts, char *err,
     mfw_state_init(&s->st);
     pthread_mutex_init(&s->clients_lock, NULL);
     mfw_jsroot_find(s);
+    if (opts->jsroot_dir && s->jsroot_fd < 0) {
+        /* Said now, not as a 404 on every plot the page tries to draw. */
+        snprintf(err, errcap, "%s holds no JSROOT package (no modules/core.mjs in it)",
+                 opts->jsroot_dir);
+        mfw_server_stop(s);
+        return -1;
+    }
     raise_fd_limit(s->o.max_connections * 2 + 256);
     s->d = start_daemon(s, &a);
     if (!s->d || !s->file) {

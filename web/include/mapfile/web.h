@@ -68,7 +68,8 @@ typedef struct mfw_server mfw_server;
  * @param[out] out  the server; stop it with mfw_server_stop()
  * @param err       receives a message naming what is wrong on failure
  * @return 0; -1 for bad options (a usage error: a non-loopback address
- *         without a token or no_auth, a malformed address); -2 when the
+ *         without a token or no_auth, a malformed address, a jsroot_dir
+ *         that holds no JSROOT package); -2 when the
  *         server could not start (address in use, no memory)
  */
 int mfw_server_start(mfw_server **out, const mfw_options *opts, char *err,
