@@ -14,6 +14,7 @@ stored in the file (marked X-Mapfile-Emulated).
 """
 import json
 import re
+import socket
 import os
 import sys
 import time
@@ -364,6 +365,40 @@ def test_emulated(env):
     env.stop(p)
 
 
+def test_slow_header_flood(env, map_path):
+    """Clients from one address that never finish their headers cannot lock
+    the others out of a server that listens beyond loopback."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    tok = "s3cret-token-42"
+    p = env.start([env.mapf, "serve", map_path, "--listen", "0.0.0.0:0", "--token", tok])
+    m = re.search(r":(\d+)/", p.stdout.readline().decode())
+    addr = ("127.0.0.1", int(m.group(1)))
+    slow = []
+    for _ in range(1200):  # more than the 1,024 + 64 connections the server takes
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(5)
+        try:
+            s.connect(addr)
+            s.sendall(b"GET /h.json HTTP/1.1\r\nHost: x\r\n")  # and never the end
+        except OSError:
+            s.close()
+            continue
+        slow.append(s)
+    try:
+        st, _, _ = http(addr, "/h.json", headers={"Authorization": "Bearer " + tok},
+                        timeout=10)
+    except OSError as e:
+        st = repr(e)
+    check(st == 200, "another address is served during a slow-header flood from one", st)
+    for s in slow:
+        s.close()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    env.stop(p)
+
+
 def main():
     env = Env(sys.argv[1])
     try:
@@ -380,6 +415,7 @@ def main():
         test_wait_for_file(env)
         test_not_a_map_file(env)
         test_auth(env, map_path)
+        test_slow_header_flood(env, map_path)
         test_read_only_and_limits(env, map_path)
         test_emulated(env)
     except Exception as e:  # a crash in the test is a failure, not a skip

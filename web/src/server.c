@@ -404,12 +404,21 @@ static struct MHD_Daemon *start_daemon(mfw_server *s, listen_addr *a)
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     if (a->v6)
         flags |= MHD_USE_IPv6;
+    /* A connection counts only once its request is in, so clients that
+     * trickle their headers (a slow-header flood) could fill the hard cap
+     * and lock everyone out: beyond loopback one address may hold only an
+     * eighth of the connections. (On loopback every client is one
+     * address, and whoever can connect there can do worse.) */
+    unsigned per_ip = a->loopback ? 0 : s->o.max_connections / 8;
+    if (!a->loopback && per_ip < 16)
+        per_ip = 16;
     return MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a->ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(s->o.threads ? s->o.threads : 2),
         /* the soft cap answers 503; this hard cap only stops a flood */
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->o.max_connections + 64),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,

@@ -34,7 +34,11 @@ extern "C" {
 #define MFW_DEFAULT_LISTEN "127.0.0.1:8080"
 /** Default cap on /events streams; the next one gets a 503. */
 #define MFW_DEFAULT_MAX_CLIENTS 256
-/** Default cap on open HTTP connections; past it requests get a 503. */
+/** Default cap on open HTTP connections; past it requests get a 503.
+ *  Connections still sending their request count only against a hard cap
+ *  64 above it (further ones are closed unanswered) and are closed after
+ *  30 s without a byte; beyond loopback one client address may hold at
+ *  most an eighth of the cap (at least 16). */
 #define MFW_DEFAULT_MAX_CONNECTIONS 1024
 /** Seconds between keep-alive comments on an idle event stream. */
 #define MFW_DEFAULT_KEEPALIVE 15
