@@ -399,6 +399,39 @@ def test_slow_header_flood(env, map_path):
     env.stop(p)
 
 
+def test_reply_budget(env):
+    """Slow readers of a big record cannot pile up copies of it: past the
+    reply budget a big reply gets 503 (small ones still pass), and the budget
+    comes back when the readers go."""
+    path, blob = env.path("big.map"), env.path("big.bin")
+    with open(blob, "wb") as f:
+        f.write(os.urandom(20 << 20))  # about 27 MB of JSON
+    env.run([env.mapf, "put", path, "huge", "--blob", blob])
+    env.run([env.mapf, "put", path, "small", "--text", "x"])
+    p, addr = env.serve(path, "--reply-budget", "32")
+    slow = socket.socket()
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.connect(addr)
+    slow.sendall(("GET /huge/get.json HTTP/1.1\r\nHost: %s:%d\r\n\r\n" % addr).encode())
+    # and never read
+    time.sleep(1.0)
+    st, h, body = http(addr, "/huge/get.json")
+    check(st == 503 and "retry-after" in h and b"BUSY" in body,
+          "a big reply past the reply budget gets 503 BUSY with Retry-After", (st, body[:120]))
+    st, _, _ = http(addr, "/small/get.json")
+    check(st == 200, "a small reply still passes", st)
+    slow.close()
+    ok = False
+    for _ in range(50):  # the server frees the reply once it sees the close
+        time.sleep(0.2)
+        st, _, body = http(addr, "/huge/get.json")
+        if st == 200:
+            ok = len(body) > (20 << 20)
+            break
+    check(ok, "the budget comes back when the slow reader goes", st)
+    env.stop(p)
+
+
 def main():
     env = Env(sys.argv[1])
     try:
@@ -416,6 +449,7 @@ def main():
         test_not_a_map_file(env)
         test_auth(env, map_path)
         test_slow_header_flood(env, map_path)
+        test_reply_budget(env)
         test_read_only_and_limits(env, map_path)
         test_emulated(env)
     except Exception as e:  # a crash in the test is a failure, not a skip

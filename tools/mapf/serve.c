@@ -52,6 +52,11 @@ static int run_serve(const mapf_args *a)
         parse_count(c, "--keepalive", mapf_value(a, "--keepalive"), 3600,
                     &o.keepalive_s))
         return EXIT_USAGE;
+    unsigned budget_mib = 0;
+    if (parse_count(c, "--reply-budget", mapf_value(a, "--reply-budget"), 1u << 20,
+                    &budget_mib))
+        return EXIT_USAGE;
+    o.reply_budget = (size_t)budget_mib << 20;
     const char *tf = mapf_value(a, "--token-file");
     char *token = NULL;
     if (tf) {
@@ -85,7 +90,8 @@ static int run_serve(const mapf_args *a)
 static const mapf_option serve_options[] = {
     {"--listen", NULL, 1},      {"--token", NULL, 1},     {"--token-file", NULL, 1},
     {"--no-auth", NULL, 0},     {"--title", NULL, 1},     {"--jsroot", NULL, 1},
-    {"--max-clients", NULL, 1}, {"--keepalive", NULL, 1}, {NULL, NULL, 0},
+    {"--max-clients", NULL, 1}, {"--keepalive", NULL, 1}, {"--reply-budget", NULL, 1},
+    {NULL, NULL, 0},
 };
 
 const mapf_command mapf_cmd_serve = {
@@ -118,6 +124,10 @@ const mapf_command mapf_cmd_serve = {
         "                      jsroot beside the binary, or $MAPFILE_JSROOT_DIR)\n"
         "  --max-clients N     most /events streams at once (default 256); the\n"
         "                      next one gets 503\n"
+        "  --reply-budget MIB  memory the replies still being sent may hold\n"
+        "                      (default 512); a reply over 1 MiB that does not\n"
+        "                      fit gets 503, so slow readers of big records\n"
+        "                      cannot pile up copies\n"
         "  --keepalive S       seconds between keep-alive comments on an idle\n"
         "                      event stream (default 15)\n"
         "\n"

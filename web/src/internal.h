@@ -25,6 +25,9 @@
 /* Largest response body built in memory (a hist2d of 2000x2000 is about
  * 80 MB of JSON); past it the request fails with 507, never an abort. */
 #define MFW_MAX_BODY ((size_t)256 << 20)
+/* A reply body over this size that does not fit in the reply budget
+ * (mfw_options.reply_budget) gets a 503; smaller ones always pass. */
+#define MFW_BIG_BODY ((size_t)1 << 20)
 /* Largest SSE event, names included; past it a client gets "resync". */
 #define MFW_MAX_EVENT ((size_t)64 << 10)
 /* Change history kept for Last-Event-ID (scans) and removed names. */
@@ -109,6 +112,7 @@ struct mfw_server {
     int loopback;
     struct MHD_Daemon *d;
     _Atomic(mf_file *) mf;
+    _Atomic size_t bodies_held; /* bytes of reply bodies not yet sent */
     pthread_t watcher;
     int watcher_started;
     atomic_int stopping;
@@ -127,12 +131,14 @@ struct mfw_server {
 };
 
 /* server.c: replies. Every body gets Cache-Control: no-store (live data)
- * unless @p cache_s > 0, and nosniff. @p body is taken (free()d). */
-enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
+ * unless @p cache_s > 0, and nosniff. @p body is taken (free()d) and
+ * counted against the server's reply budget until it is sent: a big body
+ * that does not fit gets a 503 instead. */
+enum MHD_Result mfw_reply(mfw_server *s, struct MHD_Connection *c, unsigned status,
                           const char *ctype, void *body, size_t len,
                           int cache_s);
 /* mfw_reply with one more header @p hdr: @p val (none if @p hdr is NULL). */
-enum MHD_Result mfw_reply_with(struct MHD_Connection *c, unsigned status,
+enum MHD_Result mfw_reply_with(mfw_server *s, struct MHD_Connection *c, unsigned status,
                                const char *ctype, void *body, size_t len, int cache_s,
                                const char *hdr, const char *val);
 /* A JSON error {"error": CODE, "message": ...} with @p status. */

@@ -246,7 +246,7 @@ enum MHD_Result mfw_serve_hier(mfw_server *s, struct MHD_Connection *c)
     }
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
-    return mfw_reply(c, 200, "application/json", body, len, 0);
+    return mfw_reply(s, c, 200, "application/json", body, len, 0);
 }
 
 /* ---- /info.json ----------------------------------------------------------- */
@@ -277,7 +277,7 @@ enum MHD_Result mfw_serve_info(mfw_server *s, struct MHD_Connection *c)
                 atomic_load(&s->st.updates), nclients);
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
-    return mfw_reply(c, 200, "application/json", body, len, 0);
+    return mfw_reply(s, c, 200, "application/json", body, len, 0);
 }
 
 /* ---- /NAME/root.json and /NAME/get.json -------------------------------- */
@@ -357,7 +357,7 @@ static enum MHD_Result serve_emulated(mfw_server *s, struct MHD_Connection *c,
     }
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
-    return mfw_reply_with(c, 200, "application/json", body, len, 0, "X-Mapfile-Emulated",
+    return mfw_reply_with(s, c, 200, "application/json", body, len, 0, "X-Mapfile-Emulated",
                           schema);
 }
 
@@ -395,5 +395,5 @@ enum MHD_Result mfw_serve_record(mfw_server *s, struct MHD_Connection *c,
     }
     size_t len;
     unsigned char *body = mft_buf_take(&w, &len);
-    return mfw_reply(c, 200, "application/json", body, len, 0);
+    return mfw_reply(s, c, 200, "application/json", body, len, 0);
 }

@@ -31,15 +31,56 @@ void mfw_common_headers(struct MHD_Response *r, int cache_s)
     MHD_add_response_header(r, "X-Frame-Options", "DENY");
 }
 
-enum MHD_Result mfw_reply_with(struct MHD_Connection *c, unsigned status,
+struct held_body {
+    mfw_server *s;
+    void *body;
+    size_t len;
+};
+
+static void release_body(void *cls)
+{
+    struct held_body *h = cls;
+    atomic_fetch_sub(&h->s->bodies_held, h->len);
+    free(h->body);
+    free(h);
+}
+
+/* A response that owns body and counts it until MHD frees it; NULL (body
+ * freed) when out of memory or, for a big body, over the budget (*busy). */
+static struct MHD_Response *counted_response(mfw_server *s, void *body, size_t len,
+                                             int *busy)
+{
+    size_t budget = s->o.reply_budget ? s->o.reply_budget : MFW_DEFAULT_REPLY_BUDGET;
+    *busy = 0;
+    size_t before = atomic_fetch_add(&s->bodies_held, len);
+    struct held_body *h = NULL;
+    if (len > MFW_BIG_BODY && before + len > budget)
+        *busy = 1;
+    else if ((h = malloc(sizeof *h))) {
+        *h = (struct held_body){s, body, len};
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer_with_free_callback_cls(len, body, release_body, h);
+        if (r)
+            return r;
+    }
+    atomic_fetch_sub(&s->bodies_held, len);
+    free(h);
+    free(body);
+    return NULL;
+}
+
+enum MHD_Result mfw_reply_with(mfw_server *s, struct MHD_Connection *c, unsigned status,
                                const char *ctype, void *body, size_t len, int cache_s,
                                const char *hdr, const char *val)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(body);
+    int busy;
+    struct MHD_Response *r = counted_response(s, body, len, &busy);
+    if (!r && busy)
+        return mfw_reply_error(c, 503, "BUSY", "replies still being sent to slow readers "
+                               "hold the server's reply budget; this one (%zu bytes) "
+                               "waits", len);
+    if (!r)
         return MHD_NO;
-    }
     mfw_common_headers(r, cache_s);
     MHD_add_response_header(r, "Content-Type", ctype);
     if (hdr)
@@ -49,10 +90,10 @@ enum MHD_Result mfw_reply_with(struct MHD_Connection *c, unsigned status,
     return ret;
 }
 
-enum MHD_Result mfw_reply(struct MHD_Connection *c, unsigned status,
+enum MHD_Result mfw_reply(mfw_server *s, struct MHD_Connection *c, unsigned status,
                           const char *ctype, void *body, size_t len, int cache_s)
 {
-    return mfw_reply_with(c, status, ctype, body, len, cache_s, NULL, NULL);
+    return mfw_reply_with(s, c, status, ctype, body, len, cache_s, NULL, NULL);
 }
 
 enum MHD_Result mfw_reply_static(struct MHD_Connection *c, unsigned status,

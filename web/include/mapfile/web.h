@@ -55,12 +55,20 @@ typedef struct mfw_options {
     unsigned max_connections; /**< cap on open connections */
     unsigned keepalive_s;   /**< idle seconds before a keep-alive comment */
     unsigned threads;       /**< HTTP threads (0: 2) */
+    size_t reply_budget;    /**< bytes the bodies of replies still being
+                                 sent may hold at once (each keeps its body
+                                 until the client has read it); a body over
+                                 1 MiB that does not fit gets a 503 with
+                                 Retry-After. 0: #MFW_DEFAULT_REPLY_BUDGET */
 } mfw_options;
+
+/** Default reply budget: slow readers of big records cannot pile up more. */
+#define MFW_DEFAULT_REPLY_BUDGET ((size_t)512 << 20)
 
 #define MFW_OPTIONS_INIT                                                   \
     {NULL, MFW_DEFAULT_LISTEN, NULL, 0, NULL, NULL,                        \
      MFW_DEFAULT_MAX_CLIENTS, MFW_DEFAULT_MAX_CONNECTIONS,                 \
-     MFW_DEFAULT_KEEPALIVE, 0}
+     MFW_DEFAULT_KEEPALIVE, 0, 0}
 
 /** A running server. */
 typedef struct mfw_server mfw_server;
