@@ -347,6 +347,10 @@ def test_emulated(env):
           "%d %r vs %r" % (st, body, cli.stdout))
     check(h.get("x-mapfile-emulated") == ".mapfile/schema/x.point@1",
           "an emulated get.json names the schema it was read with", h)
+    st, _, _, tree = get_json(addr, "/h.json")
+    names = sorted(i["_name"] for i in tree["_childs"])
+    check(st == 200 and names == ["junk", "nothing", "pt", "short"],
+          "h.json lists the records, not the stored schemas", names)
     st, _, _, err = get_json(addr, "/pt/root.json")
     check(st != 200 and err["error"] == "MF_ENOCODEC",
           "root.json of a class without its codec stays MF_ENOCODEC", (st, err))

@@ -101,6 +101,10 @@ static int list_records(mf_file *mf, hrec **out, size_t *count)
     mf_iter_init(&it, mf, NULL);
     while (rc == 0 && (rc = mf_iter_next(&it, &info)) == 1) {
         rc = 0;
+        /* Stored schemas are the file's own records, not objects to draw
+         * (their get.json and root.json are errors): not in the tree. */
+        if (strncmp(info.name, MF_RESERVED_PREFIX, sizeof MF_RESERVED_PREFIX - 1) == 0)
+            continue;
         if (n == cap) {
             hrec *g = realloc(r, (cap *= 2) * sizeof *r);
             if (!g) {
