@@ -59,13 +59,18 @@ static enum MHD_Result reply_mf_error(mfw_server *s, struct MHD_Connection *c,
 {
     char raw[512];
     snprintf(raw, sizeof raw, "%s", mf_errdetail());
-    /* The library's detail usually starts with the path, or with the short
-     * message: say each once. */
+    /* The library's detail usually starts with the path: say it once. */
     const char *detail = raw, *msg = mf_strerror(rc);
     size_t flen = strlen(s->file);
+    mf_file *mf = atomic_load(&s->mf);
+    mf_file_info fi;
     if (strncmp(detail, s->file, flen) == 0 && strncmp(detail + flen, ": ", 2) == 0)
         detail += flen + 2;
-    if (strncmp(detail, msg, strlen(msg)) == 0)
+    else if (mf && mf_file_stat(mf, &fi) == 0 && fi.path &&
+             strncmp(detail, fi.path, strlen(fi.path)) == 0 &&
+             strncmp(detail + strlen(fi.path), ": ", 2) == 0)
+        detail += strlen(fi.path) + 2; /* the absolute path of a relative FILE */
+    if (detail[0]) /* the detail says it better than the code's short text */
         msg = "";
     return mfw_reply_error(c, status_of(rc), mf_err_name(rc), "%s: record '%s': %s%s%s",
                            s->file, name, msg, msg[0] && detail[0] ? ": " : "", detail);
