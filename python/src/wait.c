@@ -123,6 +123,8 @@ typedef struct {
     PyObject *prefix;  /* str or None */
     double timeout;    /* per step, seconds; < 0 forever */
     uint64_t seen;     /* file generation at the last scan */
+    uint64_t file_id;  /* the file scanned last (a producer's RECREATE makes
+                          a new one, whose generations start over) */
     PyObject *gens;    /* name -> generation at the last scan; NULL at first */
     int done;
 } pymf_Watch;
@@ -136,6 +138,7 @@ PyObject *pymf_watch_new(pymf_File *f, PyObject *prefix, double timeout)
     w->prefix = Py_NewRef(prefix);
     w->timeout = timeout;
     w->seen = 0;
+    w->file_id = 0;
     w->gens = NULL;
     w->done = 0;
     return (PyObject *)w;
@@ -181,6 +184,18 @@ static PyObject *scan(pymf_Watch *w)
     PyObject *now = PyDict_New(), *changed = PyList_New(0);
     if (!now || !changed)
         goto fail;
+    /* A replaced file (this look follows it): every record is new to us,
+     * whatever generation it has. */
+    mf_file_info fi;
+    int src = mf_file_stat(f->mf, &fi);
+    if (src < 0) {
+        pymf_raise(src, f->cpath, NULL);
+        goto fail;
+    }
+    if (fi.file_id != w->file_id) {
+        w->file_id = fi.file_id;
+        PyDict_Clear(w->gens);
+    }
     if (!prefix || strlen(prefix) <= MF_NAME_MAX) {
         mf_iter it;
         mf_record_info ri;

@@ -172,6 +172,23 @@ def test_watch_yields_the_changed_names(producer, tmp_path):
         assert list(rd.watch(timeout=0.2))[0] == ["a", "b"]
 
 
+def test_watch_reports_a_record_of_a_restarted_producer(tmp_path):
+    """A producer restarted with "recreate" writes its records anew, at
+    generations that start over: the same number as before is still news."""
+    path = tmp_path / "rw.map"
+    w = mapfile.open(path, "recreate")
+    w["run/config"] = "old value"
+    with mapfile.open(path) as r:
+        it = r.watch(timeout=5)
+        assert next(it) == ["run/config"]
+        w.close()
+        w = mapfile.open(path, "recreate")
+        w["run/config"] = "NEW value"
+        assert next(it) == ["run/config"]
+        assert r["run/config"] == "NEW value"
+    w.close()
+
+
 def test_a_replaced_file_is_followed(tmp_path):
     path = tmp_path / "r.map"
     with mapfile.open(path, "recreate") as w:
