@@ -333,11 +333,20 @@ static PyObject *object_getattro(pymf_Object *self, PyObject *name)
     PyObject *v = PyObject_GenericGetAttr((PyObject *)self, name);
     if (v || !PyErr_ExceptionMatches(PyExc_AttributeError) || !PyUnicode_Check(name))
         return v;
-    const char *s = PyUnicode_AsUTF8(name);
-    const mf_method_info *m = s ? find_method(self, s) : NULL;
+    /* A name that is no method name (not UTF-8, or with a NUL) is an
+     * AttributeError, so hasattr() says False. */
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_AsUTF8AndSize(name, &len);
+    if (!s || strlen(s) != (size_t)len) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute %R",
+                     Py_TYPE(self)->tp_name, name);
+        return NULL;
+    }
+    const mf_method_info *m = find_method(self, s);
+    if (!m && s[0] == '_')
+        return NULL; /* keep the AttributeError of dunder probes */
     if (!m) {
-        if (!s || s[0] == '_')
-            return NULL; /* keep the AttributeError of dunder probes */
         /* mf_call's detail lists the methods the class has. */
         PyErr_Clear();
         mf_value ret;
@@ -379,9 +388,14 @@ static PyObject *object_call_method(pymf_Object *self, PyObject *args)
         PyErr_SetString(PyExc_TypeError, "call(name, *args): name must be a str");
         return NULL;
     }
-    const char *name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(args, 0));
+    Py_ssize_t len = 0;
+    const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(args, 0), &len);
     if (!name)
         return NULL;
+    if (strlen(name) != (size_t)len) {
+        PyErr_SetString(PyExc_ValueError, "call(name, *args): name contains a NUL");
+        return NULL;
+    }
     const mf_method_info *m = find_method(self, name);
     if (!m) {
         /* mf_call says which methods there are. */

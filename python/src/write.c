@@ -127,6 +127,27 @@ PyObject *pymf_file_put(pymf_File *self, PyObject *const *args, Py_ssize_t nargs
     return put_value(self, args[0], args[1]);
 }
 
+/* A class version: an int from 0 to 2**32 - 1 ("I" would wrap -1 and
+ * 2**32 silently into another version). */
+static int version_arg(PyObject *o, void *out)
+{
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "version must be an int, not %.80s",
+                     Py_TYPE(o)->tp_name);
+        return 0;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return 0;
+    if (overflow || v < 0 || v > (long long)UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "version must be from 0 to 4294967295");
+        return 0;
+    }
+    *(unsigned int *)out = (unsigned int)v;
+    return 1;
+}
+
 PyObject *pymf_file_put_raw(pymf_File *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = {"name", "class_name", "version", "data", NULL};
@@ -134,8 +155,8 @@ PyObject *pymf_file_put_raw(pymf_File *self, PyObject *args, PyObject *kwargs)
     const char *cls;
     unsigned int version;
     Py_buffer data;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsIy*:put_raw", kwlist, &name, &cls,
-                                     &version, &data))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsO&y*:put_raw", kwlist, &name, &cls,
+                                     version_arg, &version, &data))
         return NULL;
     const char *cname = pymf_name_arg(name);
     PyObject *r = NULL;
@@ -357,8 +378,8 @@ static PyObject *batch_put_raw(pymf_Batch *self, PyObject *args, PyObject *kwarg
     const char *cls;
     unsigned int version;
     Py_buffer data;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsIy*:put_raw", kwlist, &name, &cls,
-                                     &version, &data))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OsO&y*:put_raw", kwlist, &name, &cls,
+                                     version_arg, &version, &data))
         return NULL;
     const char *cname = pymf_name_arg(name);
     PyObject *r = NULL;

@@ -166,6 +166,21 @@ def test_every_method_is_listed_with_its_signature_and_in_dir(demo):
     assert "bin_content(int) -> float" in m.__doc__ and "d(o,i)" in repr(m)
 
 
+def test_names_that_are_no_method_names_are_attribute_errors(demo):
+    h = demo["hpx"]
+    # Not UTF-8 (a lone surrogate), or with a NUL: no method, never a
+    # SystemError, and never the method before the NUL.
+    for bad in ("\udcff", "rms\0x", "mean\0junk"):
+        assert not hasattr(h, bad), repr(bad)
+        with pytest.raises(AttributeError):
+            getattr(h, bad)
+    with pytest.raises(ValueError, match="NUL"):
+        h.call("mean\0junk")
+    with pytest.raises(UnicodeEncodeError):
+        h.call("\udcff")
+    assert h.call("mean") == h.mean()
+
+
 def test_arguments_are_checked_against_the_signature(demo):
     h = demo["hpx"]
     with pytest.raises(TypeError) as ei:

@@ -182,3 +182,20 @@ def test_threads_put_and_get_at_once(tmp_path):
             t.join()
         assert not errors, errors
         assert len(f) == 40 and f.check()["problems"] == []
+
+
+def test_put_raw_refuses_a_version_out_of_range(tmp_path):
+    """A class version is 0 .. 2**32 - 1: anything else is refused, never
+    wrapped into another version."""
+    with mapfile.open(tmp_path / "v.map", "w") as f:
+        for bad in (-1, 2**32, 2**32 + 7, 2**64):
+            with pytest.raises(ValueError, match="version"):
+                f.put_raw("x", "blob", bad, b"a")
+            with pytest.raises(ValueError, match="version"):
+                with f.batch() as b:
+                    b.put_raw("x", "blob", bad, b"a")
+        with pytest.raises(TypeError):
+            f.put_raw("x", "blob", 1.0, b"a")
+        assert "x" not in f
+        f.put_raw("x", "blob", 2**32 - 1, b"a")
+        assert f.stat("x")["version"] == 2**32 - 1
