@@ -141,6 +141,12 @@ static pymf_File *file_alloc(PyObject *path)
     f->seen = 0;
     f->weakreflist = NULL;
     f->added = PyDict_New();
+    f->add_lock = PyThread_allocate_lock();
+    if (!f->add_lock) {
+        Py_DECREF(f);
+        PyErr_NoMemory();
+        return NULL;
+    }
     PyObject *fs = PyOS_FSPath(path);
     if (fs && PyBytes_Check(fs))
         Py_SETREF(fs, PyUnicode_DecodeFSDefaultAndSize(PyBytes_AS_STRING(fs),
@@ -228,6 +234,8 @@ static void file_dealloc(pymf_File *self)
     if (self->weakreflist)
         PyObject_ClearWeakRefs((PyObject *)self);
     release(self);
+    if (self->add_lock)
+        PyThread_free_lock(self->add_lock);
     free(self->cpath);
     Py_XDECREF(self->path);
     Py_XDECREF(self->registry); /* last: the objects above used its codecs */

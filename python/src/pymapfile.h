@@ -85,6 +85,8 @@ typedef struct {
     unsigned users;       /* calls, views and batches that hold the handle */
     uint64_t seen;        /* generation wait() compares against */
     PyObject *added;      /* dict name -> what keeps an added object alive */
+    PyThread_type_lock add_lock; /* add(): mf_add and the dict entry as one
+                                    step, though mf_add runs without the GIL */
     PyObject *weakreflist;
 } pymf_File;
 

@@ -188,16 +188,32 @@ PyObject *pymf_file_add(pymf_File *self, PyObject *const *args, Py_ssize_t nargs
         return pymf_closed_error();
     if (pymf_value_to_c(self, args[1], &cls, &obj, &keeper) < 0)
         return NULL;
-    int rc = mf_add(self->mf, cname, cls, obj);
-    if (rc) {
+    if (pymf_file_enter(self) < 0) {
         Py_DECREF(keeper);
-        return pymf_raise(rc, self->cpath, cname);
+        return NULL;
     }
-    /* Replacing the entry drops the previous keeper: the file points at the
-     * new object now, and an update() running meanwhile holds its own refs. */
-    rc = PyDict_SetItem(self->added, args[0], keeper);
+    /* It may wait for the handle's producer lock (another thread's long
+     * put or update): without the GIL. The add lock keeps two adds of one
+     * name from registering one object and keeping the other alive. */
+    mf_file *mf = self->mf;
+    PyThread_type_lock lock = self->add_lock;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    PyThread_acquire_lock(lock, WAIT_LOCK);
+    rc = mf_add(mf, cname, cls, obj);
+    Py_END_ALLOW_THREADS
+    if (rc == 0) {
+        /* Replacing the entry drops the previous keeper: the file points at
+         * the new object now, and an update() running meanwhile holds its
+         * own refs. */
+        rc = PyDict_SetItem(self->added, args[0], keeper) < 0 ? 1 : 0;
+    }
+    PyThread_release_lock(lock);
+    pymf_file_leave(self);
     Py_DECREF(keeper);
-    return rc < 0 ? NULL : Py_NewRef(Py_None);
+    if (rc < 0)
+        return pymf_raise(rc, self->cpath, cname);
+    return rc ? NULL : Py_NewRef(Py_None);
 }
 
 PyObject *pymf_file_update(pymf_File *self, PyObject *args, PyObject *kwargs)
@@ -288,7 +304,8 @@ PyObject *pymf_file_remove_all(pymf_File *self, PyObject *unused)
 typedef struct {
     PyObject_HEAD
     pymf_File *file;
-    mf_batch *b; /* NULL once committed or aborted */
+    mf_batch *b; /* NULL once committed or aborted, or while busy */
+    int busy;    /* a put is encoding into it without the GIL */
 } pymf_Batch;
 
 PyObject *pymf_file_batch(pymf_File *self, PyObject *unused)
@@ -311,6 +328,7 @@ PyObject *pymf_file_batch(pymf_File *self, PyObject *unused)
     }
     o->file = (pymf_File *)Py_NewRef((PyObject *)self);
     o->b = b;
+    o->busy = 0;
     return (PyObject *)o;
 }
 
@@ -318,6 +336,20 @@ static PyObject *batch_done_error(void)
 {
     PyErr_SetString(PyExc_ValueError, "the batch was already committed or aborted");
     return NULL;
+}
+
+/* -1 (with the error) unless the batch can take a change now. */
+static int batch_unusable(const pymf_Batch *self)
+{
+    if (self->busy) {
+        PyErr_SetString(PyExc_ValueError, "the batch is in use by another thread");
+        return -1;
+    }
+    if (!self->b) {
+        batch_done_error();
+        return -1;
+    }
+    return 0;
 }
 
 static void batch_finish(pymf_Batch *self, int commit, int *rc)
@@ -351,13 +383,21 @@ static PyObject *batch_put_value(pymf_Batch *self, PyObject *name, PyObject *val
     const char *cname = pymf_name_arg(name), *cls;
     const void *obj;
     PyObject *keeper;
-    if (!cname)
+    if (!cname || batch_unusable(self) < 0)
         return NULL;
-    if (!self->b)
-        return batch_done_error();
     if (pymf_value_to_c(self->file, value, &cls, &obj, &keeper) < 0)
         return NULL;
-    int rc = mf_batch_put(self->b, cname, cls, obj);
+    /* Encoding may wait for the handle's producer lock (another thread's
+     * long put): without the GIL, and with the batch set aside meanwhile. */
+    mf_batch *b = self->b;
+    self->b = NULL;
+    self->busy = 1;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = mf_batch_put(b, cname, cls, obj);
+    Py_END_ALLOW_THREADS
+    self->b = b;
+    self->busy = 0;
     Py_DECREF(keeper);
     return rc ? pymf_raise(rc, self->file->cpath, cname) : Py_NewRef(Py_None);
 }
@@ -383,8 +423,8 @@ static PyObject *batch_put_raw(pymf_Batch *self, PyObject *args, PyObject *kwarg
         return NULL;
     const char *cname = pymf_name_arg(name);
     PyObject *r = NULL;
-    if (cname && !self->b)
-        batch_done_error();
+    if (cname && batch_unusable(self) < 0)
+        ;
     else if (cname) {
         int rc = mf_batch_put_raw(self->b, cname, cls, version, data.buf, (size_t)data.len);
         r = rc ? pymf_raise(rc, self->file->cpath, cname) : Py_NewRef(Py_None);
@@ -396,12 +436,8 @@ static PyObject *batch_put_raw(pymf_Batch *self, PyObject *args, PyObject *kwarg
 static int batch_remove_name(pymf_Batch *self, PyObject *name)
 {
     const char *cname = pymf_name_arg(name);
-    if (!cname)
+    if (!cname || batch_unusable(self) < 0)
         return -1;
-    if (!self->b) {
-        batch_done_error();
-        return -1;
-    }
     int rc = mf_batch_remove(self->b, cname);
     if (rc) {
         pymf_raise(rc, self->file->cpath, cname);
@@ -427,8 +463,8 @@ static int batch_ass_subscript(pymf_Batch *self, PyObject *name, PyObject *value
 static PyObject *batch_commit(pymf_Batch *self, PyObject *unused)
 {
     (void)unused;
-    if (!self->b)
-        return batch_done_error();
+    if (batch_unusable(self) < 0)
+        return NULL;
     int rc = 0;
     batch_finish(self, 1, &rc);
     PyObject *r = rc ? pymf_raise(rc, self->file->cpath, NULL) : Py_NewRef(Py_None);
@@ -439,6 +475,8 @@ static PyObject *batch_commit(pymf_Batch *self, PyObject *unused)
 static PyObject *batch_abort(pymf_Batch *self, PyObject *unused)
 {
     (void)unused;
+    if (self->busy)
+        return batch_unusable(self) < 0 ? NULL : Py_NewRef(Py_None);
     if (self->b) {
         int rc;
         batch_finish(self, 0, &rc);
@@ -450,8 +488,8 @@ static PyObject *batch_abort(pymf_Batch *self, PyObject *unused)
 static PyObject *batch_enter(pymf_Batch *self, PyObject *unused)
 {
     (void)unused;
-    if (!self->b)
-        return batch_done_error();
+    if (batch_unusable(self) < 0)
+        return NULL;
     return Py_NewRef((PyObject *)self);
 }
 
@@ -459,7 +497,7 @@ static PyObject *batch_enter(pymf_Batch *self, PyObject *unused)
 static PyObject *batch_exit(pymf_Batch *self, PyObject *args)
 {
     PyObject *type = PyTuple_GET_SIZE(args) > 0 ? PyTuple_GET_ITEM(args, 0) : Py_None;
-    if (!self->b)
+    if (!self->b && !self->busy)
         Py_RETURN_FALSE;
     PyObject *r = type == Py_None ? batch_commit(self, NULL) : batch_abort(self, NULL);
     if (!r)
