@@ -42,7 +42,10 @@ static const char module_doc[] =
     "ArgumentError, ReadOnlyError, FullError, BusyError, TimeoutError,\n"
     "InvalidError), carrying .code (the MF_E* value), .errname, .detail, .path\n"
     "and .name. Hostile or corrupt files raise FormatError or CodecError; they\n"
-    "never crash the interpreter.\n";
+    "never crash the interpreter. (A file truncated by another process under a\n"
+    "handle opened for writing is destroyed anyway: a write to it dies with\n"
+    "SIGBUS, as in C. After os.fork(), use a handle that another thread was\n"
+    "writing through at the fork only to read; open a new one to write.)\n";
 
 static const char open_doc[] =
     "open(path, mode='r', wait=None, plugin_path=None, *, title=None,\n"

@@ -32,7 +32,9 @@
  * mappings during such a call; any other SIGBUS (a plugin's or the
  * application's own file) goes to the handler installed before ours, or
  * the default. If it happens inside a codec's stream_in, the partial object
- * it allocated is leaked. Writers are not protected this way.
+ * it allocated is leaked. Writers are not protected this way: a file that
+ * another process truncates under a writing handle is destroyed anyway,
+ * and the write dies with SIGBUS.
  *
  * ## Crashes
  * Every change is a batch that becomes visible by one store, so a writer
@@ -47,7 +49,10 @@
  * ## Threads
  * One #mf_file may be used by many threads at once: gets, stats, iteration
  * and waits are lock-free; adds, updates and removes are serialized by the
- * writer lock in the file, which also serializes other processes.
+ * writer lock in the file, which also serializes other processes. After
+ * fork(), the child may go on using a handle only if no other thread was
+ * writing through it at the fork (its producer lock would stay taken);
+ * reading is always fine, and a handle opened in the child always works.
  */
 #ifndef MAPFILE_MAPFILE_H
 #define MAPFILE_MAPFILE_H
