@@ -2,6 +2,8 @@
  * carrying the MF_ code, its name and the library's detail message. */
 #include "pymapfile.h"
 
+#include <errno.h>
+
 #include <stdarg.h>
 
 /* One exception class of the module. */
@@ -179,6 +181,17 @@ static PyObject *raise_with(int rc, const char *path, const char *name, const ch
               set_attr_str(exc, "detail", detail) < 0 || set_attr_str(exc, "path", path) < 0 ||
               set_attr_str(exc, "name", name) < 0;
     Py_XDECREF(code);
+    /* A FileError is an OSError: its errno and filename say what the
+     * library's code says, for code that checks e.errno == errno.ENOENT. */
+    int os_errno = rc == MF_ENOENT ? ENOENT : rc == MF_EEXIST ? EEXIST
+                 : rc == MF_EACCES ? EACCES : 0;
+    if (!bad && os_errno) {
+        PyObject *e = PyLong_FromLong(os_errno);
+        bad = !e || PyObject_SetAttrString(exc, "errno", e) < 0 ||
+              set_attr_str(exc, "strerror", mf_strerror(rc)) < 0 ||
+              set_attr_str(exc, "filename", path) < 0;
+        Py_XDECREF(e);
+    }
     if (!bad)
         PyErr_SetObject(type, exc);
     Py_DECREF(exc);

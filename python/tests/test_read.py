@@ -1,5 +1,6 @@
 """Reading a finished demo file: the mapping protocol, values, stats, and
 histograms that agree exactly with `mapf get --json` and `mapf call`."""
+import errno
 import json
 import os
 import random
@@ -286,6 +287,8 @@ def test_missing_file_and_not_a_map_file_raise_their_families(tmp_path):
         mapfile.open(tmp_path / "none.map")
     assert isinstance(ei.value, OSError) and ei.value.errname == "MF_ENOENT"
     assert ei.value.path == str(tmp_path / "none.map")
+    # As an OSError: errno and filename, for code written against open().
+    assert ei.value.errno == errno.ENOENT and ei.value.filename == str(tmp_path / "none.map")
     junk = tmp_path / "junk.map"
     junk.write_bytes(b"not a map file" * 1000)
     with pytest.raises(mapfile.FormatError) as ei:
