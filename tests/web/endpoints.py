@@ -366,6 +366,14 @@ def test_emulated(env):
     st, _, body = http(addr, "/pt/get.json")
     check(p.poll() is None and st == 200 and json.loads(body) == {"x": 3, "y": -4},
           "still serving the sound record after the hostile ones", st)
+    # h.json keeps each record's kind from the last listing while the record
+    # is unchanged: a record replaced by one of another class shows the new.
+    env.run([env.mapf, "rm", path, "nothing"])
+    put(env, path, "nothing", "now a text")
+    st, _, _, tree = get_json(addr, "/h.json")
+    kinds = {i["_name"]: i["_kind"] for i in tree["_childs"]}
+    check(kinds.get("nothing") == "mapfile.text" and kinds.get("pt") == "mapfile.x.point",
+          "h.json shows a record's new class, the others' as before", kinds)
     env.stop(p)
 
 

@@ -122,6 +122,12 @@ struct mfw_server {
     char file_error[256];
 
     pthread_mutex_t clients_lock;
+    /* h.json: each record's kind and title by generation (records.c), so
+     * a listing decodes only what changed since the last one. */
+    pthread_mutex_t hier_lock;
+    struct mfw_hrec *hier_cache; /* sorted by name */
+    size_t hier_n;
+    uint64_t hier_file_id;       /* the file the cache describes */
     mfw_client *clients; /* /events streams, a doubly linked list */
     unsigned nclients;
     atomic_uint nconn;   /* open connections */
@@ -129,6 +135,9 @@ struct mfw_server {
     char jsroot[4096];   /* JSROOT package dir, "" if none */
     int jsroot_fd;       /* O_PATH of jsroot/, or -1 */
 };
+
+/* records.c: frees the h.json cache (server stop). */
+void mfw_hier_cache_free(mfw_server *s);
 
 /* server.c: replies. Every body gets Cache-Control: no-store (live data)
  * unless @p cache_s > 0, and nosniff. @p body is taken (free()d) and

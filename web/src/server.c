@@ -487,6 +487,7 @@ int mfw_server_start(mfw_server **out, const mfw_options *opts, char *err,
     s->loopback = a.loopback;
     mfw_state_init(&s->st);
     pthread_mutex_init(&s->clients_lock, NULL);
+    pthread_mutex_init(&s->hier_lock, NULL);
     mfw_jsroot_find(s);
     if (opts->jsroot_dir && s->jsroot_fd < 0) {
         /* Said now, not as a 404 on every plot the page tries to draw. */
@@ -531,6 +532,8 @@ void mfw_server_stop(mfw_server *s)
         close(s->jsroot_fd);
     mfw_state_free(&s->st);
     pthread_mutex_destroy(&s->clients_lock);
+    mfw_hier_cache_free(s);
+    pthread_mutex_destroy(&s->hier_lock);
     free(s->file);
     free(s->token);
     free(s->title);
