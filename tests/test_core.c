@@ -601,6 +601,36 @@ Test(buffer, a_batch_of_very_different_sizes_is_stored_exactly)
     mf_close(mf);
 }
 
+/* max_size is a limit: a file never starts above it (initial_size is cut
+ * to it), and both are at least 64 KiB. */
+Test(records, max_size_caps_the_initial_size)
+{
+    const struct {
+        uint64_t initial, max, want_capacity, want_max;
+    } cases[] = {
+        {1 << 20, 128 << 10, 128 << 10, 128 << 10},
+        {0, 128 << 10, 128 << 10, 128 << 10},          /* the default initial */
+        {1 << 20, 4 << 20, 1 << 20, 4 << 20},
+        {1 << 20, 1000, 64 << 10, 64 << 10},           /* below the minimum */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mf_open_options o = MF_OPEN_OPTIONS_INIT;
+        if (cases[i].initial)
+            o.initial_size = cases[i].initial;
+        o.max_size = cases[i].max;
+        mf_file *mf = NULL;
+        cr_assert_eq(mf_open(&mf, mf_test_path("caps.map"), MF_RECREATE, &o), 0, "%s",
+                     mf_errdetail());
+        mf_file_info fi;
+        cr_assert_eq(mf_file_stat(mf, &fi), 0);
+        cr_expect_eq(fi.capacity, cases[i].want_capacity, "case %zu: capacity %llu", i,
+                     (unsigned long long)fi.capacity);
+        cr_expect_eq(fi.max_size, cases[i].want_max, "case %zu: max %llu", i,
+                     (unsigned long long)fi.max_size);
+        mf_close(mf);
+    }
+}
+
 Test(records, a_batch_that_does_not_fit_publishes_nothing)
 {
     mf_open_options o = MF_OPEN_OPTIONS_INIT;

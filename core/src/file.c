@@ -380,12 +380,15 @@ int mf_open(mf_file **out, const char *path, int mode,
         memcpy(&o, user_opts, n);
     }
     uint64_t size = o.initial_size ? o.initial_size : MF_DEFAULT_SIZE;
+    uint64_t max = o.max_size ? o.max_size : MF__DEFAULT_MAX_SIZE;
+    /* max_size is a limit the caller set: a file never starts above it. */
+    if (size > max)
+        size = max;
     if (size < MF__MIN_SIZE)
         size = MF__MIN_SIZE;
     size = round_page(size);
-    uint64_t max = o.max_size ? o.max_size : MF__DEFAULT_MAX_SIZE;
     if (max < size)
-        max = size;
+        max = size; /* only below the 64 KiB minimum */
     max = round_page(max);
     if (size > MF__MAX_SIZE || max > MF__MAX_SIZE)
         return mf__fail(MF_EINVAL, "%s: sizes above %llu bytes are not supported",

@@ -328,8 +328,10 @@ enum mf_open_flags {
 /** Options for mf_open(). Start from #MF_OPEN_OPTIONS_INIT. */
 typedef struct mf_open_options {
     size_t struct_size;   /**< sizeof(mf_open_options) */
-    uint64_t initial_size;/**< bytes; default #MF_DEFAULT_SIZE (min 64 KiB) */
-    uint64_t max_size;    /**< growth limit in bytes; default 1 GiB */
+    uint64_t initial_size;/**< bytes; default #MF_DEFAULT_SIZE (min 64 KiB);
+                               cut to max_size when above it */
+    uint64_t max_size;    /**< growth limit in bytes; default 1 GiB (min
+                               64 KiB) */
     unsigned file_mode;   /**< permission bits of a created file; 0644 */
     const char *title;    /**< title stored in a created file; "" */
     mf_registry *registry;/**< codecs; NULL means mf_registry_default() */
