@@ -122,6 +122,8 @@ void mm_local_check(struct mf_mirror *m)
      * record: a new file holds the source's state exactly, order too. */
     bool rebuild = true;
     if (stat(m->path, &st) != 0) {
+        if (errno != ENOENT)
+            return; /* cannot tell now (EACCES on a directory, ENOMEM): next step */
         why = "was removed";
         rebuild = false;
     } else if (!path_names(m, &st)) {

@@ -475,8 +475,10 @@ static PyObject *batch_commit(pymf_Batch *self, PyObject *unused)
 static PyObject *batch_abort(pymf_Batch *self, PyObject *unused)
 {
     (void)unused;
-    if (self->busy)
-        return batch_unusable(self) < 0 ? NULL : Py_NewRef(Py_None);
+    if (self->busy) {
+        batch_unusable(self); /* says the batch is in use */
+        return NULL;
+    }
     if (self->b) {
         int rc;
         batch_finish(self, 0, &rc);
