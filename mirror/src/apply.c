@@ -344,8 +344,9 @@ static int fill_batch(struct mf_mirror *m, const mm_state *st, const bool *skip,
     return rc;
 }
 
+/* @p g0: the file's generation before the state was compared with it. */
 static int commit_state(struct mf_mirror *m, const mm_state *st, const bool *skip,
-                        bool *committed)
+                        uint64_t g0, bool *committed)
 {
     mf_batch *b;
     size_t puts = 0, removed = 0;
@@ -357,22 +358,21 @@ static int commit_state(struct mf_mirror *m, const mm_state *st, const bool *ski
         mf_batch_abort(b);
         return mm_fail_core(rc, "cannot write the mirror %s", m->path);
     }
-    if (!puts && !removed) {
-        mf_batch_abort(b);
-        if (st->full) /* the file is the source's state: whatever wrote it */
-            m->dst_gen = local_generation(m);
-        return 0;
-    }
     /* A batch moves the generation by one: any other step is another
      * writer's, which the next look (mm_local_check) then sees. A full
-     * state overwrites what others did, so it starts the count afresh. */
-    uint64_t before = local_generation(m);
+     * state was compared with the file at g0, so it starts the count
+     * there: a write by others during the sync is seen too. */
+    bool count_from_g0 = st->full || (m->dst_gen && g0 == m->dst_gen);
+    if (!puts && !removed) {
+        mf_batch_abort(b);
+        if (st->full)
+            m->dst_gen = g0;
+        return 0;
+    }
     if ((rc = mf_batch_commit(b)))
         return mm_fail_core(rc, "cannot write the mirror %s", m->path);
-    if (st->full)
-        m->dst_gen = local_generation(m);
-    else if (m->dst_gen && before == m->dst_gen)
-        m->dst_gen = before + 1;
+    if (count_from_g0)
+        m->dst_gen = g0 + 1;
     *committed = true;
     m->st.batches++;
     m->st.records += puts;
@@ -407,6 +407,7 @@ int mm_apply(struct mf_mirror *m, const mm_state *st, bool *replace_needed,
         }
         return rc;
     }
+    uint64_t g0 = local_generation(m);
     bool *skip = calloc(st->n ? st->n : 1, sizeof *skip), class_change;
     if (!skip)
         return mm_fail(MF_ENOMEM, "no memory for %zu records", st->n);
@@ -416,7 +417,7 @@ int mm_apply(struct mf_mirror *m, const mm_state *st, bool *replace_needed,
     else if (!rc && class_change)
         rc = create_local(m, st, true);
     else if (!rc)
-        rc = commit_state(m, st, skip, committed);
+        rc = commit_state(m, st, skip, g0, committed);
     if (!rc && class_change && st->full) {
         *committed = true;
         m->st.batches++;
